@@ -1,0 +1,12 @@
+// @mote/moe-runtime: load Hugging Face MoE checkpoints, run them with router hooks and interventions.
+export * from './types.js';
+export { loadModel, Model } from './model.js';
+export { specFromDir, readConfig } from './load.js';
+export { paramCount } from './params.js';
+export { ARCHITECTURES, registerArchitecture, type SpecBuilder } from './models/index.js';
+export { ATTENTION_BUILDERS } from './attention.js';
+export { route, topK, groupTopK, scopeMatches } from './routing.js';
+export { validatePolicyShape } from './policy.js';
+export { rng, sample, argmax } from './sampling.js';
+export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
+export { ConfigReader } from './spec.js';

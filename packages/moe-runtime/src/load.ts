@@ -1,0 +1,50 @@
+// loadModel(dir): config.json -> architecture -> ModelSpec, checkpoint weights, tokenizer; validates
+// everything a forward pass will rely on before building any graph.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { MoteError } from '@mote/tensor-core';
+import { ConfigReader, type ModelSpec, type RawConfig } from './spec.js';
+import { ARCHITECTURES } from './models/index.js';
+import type { ModelInfo } from './types.js';
+
+export function readConfig(dir: string): { raw: RawConfig; file: string } {
+  const file = join(resolve(dir), 'config.json');
+  if (!existsSync(file)) {
+    throw new MoteError('E_CONFIG_MISSING', `config.json not found in ${resolve(dir)}; point --model at a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)`, { file });
+  }
+  try {
+    return { raw: JSON.parse(readFileSync(file, 'utf8')), file };
+  } catch (e) {
+    throw new MoteError('E_CONFIG_INVALID', `${file} is not valid JSON: ${(e as Error).message}`, { file });
+  }
+}
+
+/** The ModelSpec of a checkpoint folder (reads config.json only, no weights). */
+export function specFromDir(dir: string): ModelSpec {
+  const { raw, file } = readConfig(dir);
+  const type = raw.model_type;
+  const build = typeof type === 'string' ? ARCHITECTURES[type] : undefined;
+  if (!build) {
+    throw new MoteError('E_ARCH_UNKNOWN', `model_type ${JSON.stringify(type)} in ${file} is not supported; supported: ${Object.keys(ARCHITECTURES).sort().join(', ')}`, { file, field: 'model_type' });
+  }
+  const spec = build(new ConfigReader(raw, file, type as string));
+  const bad = (field: string, v: unknown, want: string) => {
+    throw new MoteError('E_CONFIG_INVALID', `${field} must be ${want} in ${file} of ${type}, got ${JSON.stringify(v)}; fix config.json`, { file, field });
+  };
+  if (spec.moeLayers.length > 0) {
+    if (!(spec.expertCount > 0)) bad('num_experts', spec.expertCount, '> 0');
+    if (!(spec.topK >= 1 && spec.topK <= spec.expertCount)) bad('num_experts_per_tok', spec.topK, `between 1 and the expert count ${spec.expertCount}`);
+  }
+  return spec;
+}
+
+/** Parameter counts and the public summary of a spec (no weights needed). */
+export function modelInfo(spec: ModelSpec, dir: string, paramCount: (s: ModelSpec) => ModelInfo['params']): ModelInfo {
+  return {
+    modelType: spec.modelType, dir: resolve(dir), layerCount: spec.layerCount, moeLayers: spec.moeLayers,
+    expertCount: spec.expertCount, topK: spec.topK, sharedExpertCount: spec.sharedExpertCount,
+    hiddenSize: spec.hidden, vocabSize: spec.vocab, headCount: spec.heads, kvHeadCount: spec.kvHeads, headDim: spec.headDim,
+    params: paramCount(spec), bosTokenId: spec.bosTokenId, eosTokenIds: spec.eosTokenIds, padTokenId: spec.padTokenId,
+  };
+}

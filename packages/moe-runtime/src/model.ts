@@ -1,0 +1,422 @@
+// The runtime: per-layer onnxruntime sessions (attention + router logits, then MoE or dense MLP), the
+// router in TypeScript between them, a batched KV cache, forward and generate.
+// Shapes: B rows, T new tokens per row, S cached + new positions, D hidden, E experts, K top-k, V vocab.
+
+import { resolve } from 'node:path';
+import { MoteError, SafetensorsCheckpoint, Session, type F32Tensor, type Tensor } from '@mote/tensor-core';
+import { buildDenseBlock, buildGqaAttention, buildHead, buildMoeBlock, Weights } from './graphs.js';
+import { modelInfo, specFromDir } from './load.js';
+import { paramCount } from './params.js';
+import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
+import { route } from './routing.js';
+import { rng, sample } from './sampling.js';
+import type { ModelSpec } from './spec.js';
+import { loadTokenizer } from './tokenizer.js';
+import {
+  parseHookName, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type Hook, type HookMap,
+  type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type RouterPoint, type TokenInfo, type Tokenizer,
+} from './types.js';
+import { validatePolicyShape } from './policy.js';
+import { ATTENTION_BUILDERS } from './attention.js';
+
+const MASKED = -1e30;
+
+interface LayerSessions {
+  attn: Session;
+  ffn: Session;
+  moe: boolean;
+  correctionBias: Float32Array | null;
+}
+
+/** Per-row state of a batch in the KV cache. */
+interface Row {
+  seq: number; // index of the sequence in the caller's batch
+  ids: number[]; // all real tokens so far (prompt + generated)
+  promptLen: number;
+  pad: number; // left padding in cache coordinates
+  thinkOpen: boolean; // state after the last token
+}
+
+interface Cache {
+  rows: Row[];
+  len: number; // S: cached positions (including padding)
+  k: Float32Array[]; // per layer [B, Hkv, S, hd]
+  v: Float32Array[];
+  kvDims: { heads: number; kd: number; vd: number }[];
+}
+
+type LayerHooks = Map<number, Partial<Record<RouterPoint, Hook[]>>>;
+
+export class Model implements MoeModel {
+  readonly info: ModelInfo;
+  private readonly globalHooks: HookMap[] = [];
+  private readonly thinkOpenId: number | null;
+  private readonly thinkCloseId: number | null;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly tokenizer: Tokenizer,
+    private readonly layers: LayerSessions[],
+    private readonly head: Session,
+    private readonly embed: F32Tensor,
+    private readonly rope: RopeTables,
+    dir: string,
+  ) {
+    this.info = modelInfo(spec, dir, paramCount);
+    this.thinkOpenId = tokenizer.tokenId('<think>');
+    this.thinkCloseId = tokenizer.tokenId('</think>');
+  }
+
+  static async load(dir: string, opts: LoadOptions = {}): Promise<Model> {
+    const abs = resolve(dir);
+    const spec = specFromDir(abs);
+    const tokenizer = await loadTokenizer(abs, opts.chatTemplate);
+    const ckpt = SafetensorsCheckpoint.open(abs);
+    const w = new Weights(ckpt, abs);
+    try {
+      const sopts = (label: string) => ({ threads: opts.threads, label: `${label} of ${spec.modelType} (${abs})` });
+      const build = ATTENTION_BUILDERS[spec.attention.kind];
+      const layers: LayerSessions[] = [];
+      for (let l = 0; l < spec.layerCount; l++) {
+        const moe = spec.moeLayers.includes(l);
+        const attn = await Session.create(build({ spec, layer: l, w, moe }).toBytes(), sopts(`layer ${l} attention`));
+        const ffnGraph = moe ? buildMoeBlock(spec, l, w) : buildDenseBlock(spec, l, w);
+        const ffn = await Session.create(ffnGraph.toBytes(), sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
+        const cb = spec.weights.layer(l).correctionBias;
+        layers.push({ attn, ffn, moe, correctionBias: moe && cb ? w.get(cb, [spec.expertCount]).data : null });
+      }
+      const head = await Session.create(buildHead(spec, w).toBytes(), sopts('lm_head'));
+      const embed = w.get(spec.weights.embed, [spec.vocab, spec.hidden]);
+      return new Model(spec, tokenizer, layers, head, embed, ropeTables(spec.rope), abs);
+    } finally {
+      ckpt.close();
+    }
+  }
+
+  // ---- hooks -------------------------------------------------------------------------------------
+  private layerHooks(extra?: HookMap): LayerHooks {
+    const out: LayerHooks = new Map();
+    for (const map of extra ? [...this.globalHooks, extra] : this.globalHooks) {
+      for (const [name, h] of Object.entries(map)) {
+        const p = parseHookName(name);
+        if (!p) throw new MoteError('E_INPUT', `unknown hook name ${JSON.stringify(name)}; build names with hookName(layer, point)`, { field: name });
+        if (!this.spec.moeLayers.includes(p.layer)) {
+          throw new MoteError('E_INPUT', `hook ${name}: layer ${p.layer} of ${this.spec.modelType} has no router; MoE layers are ${this.spec.moeLayers.join(', ')}`, { field: name });
+        }
+        const per = out.get(p.layer) ?? {};
+        (per[p.point] ??= []).push(...(Array.isArray(h) ? h : [h]));
+        out.set(p.layer, per);
+      }
+    }
+    return out;
+  }
+
+  async withHooks<R>(hooks: HookMap, fn: () => Promise<R>): Promise<R> {
+    this.layerHooks(hooks); // validate names now
+    this.globalHooks.push(hooks);
+    try {
+      return await fn();
+    } finally {
+      this.globalHooks.splice(this.globalHooks.indexOf(hooks), 1);
+    }
+  }
+
+  private policyByLayer(policy: Policy | null | undefined): Map<number, Intervention[]> {
+    const m = new Map<number, Intervention[]>();
+    if (!policy) return m;
+    validatePolicyShape(policy, this.info);
+    for (const iv of policy.interventions) m.set(iv.layer, [...(m.get(iv.layer) ?? []), iv]);
+    return m;
+  }
+
+  // ---- forward -----------------------------------------------------------------------------------
+  private checkIds(batch: number[][]): void {
+    if (batch.length === 0) throw new MoteError('E_INPUT', 'forward/generate needs at least one sequence');
+    for (const [b, ids] of batch.entries()) {
+      if (ids.length === 0) throw new MoteError('E_INPUT', `sequence ${b} is empty; give at least one token id`);
+      for (const id of ids) {
+        if (!Number.isInteger(id) || id < 0 || id >= this.spec.vocab) {
+          throw new MoteError('E_TOKEN_RANGE', `token id ${id} in sequence ${b} is outside the vocabulary [0, ${this.spec.vocab}) of ${this.spec.modelType} (${this.info.dir}); use ids from this model's tokenizer`, { field: `ids[${b}]` });
+        }
+      }
+    }
+  }
+
+  private newCache(seqs: { seq: number; ids: number[] }[]): Cache {
+    const T = Math.max(...seqs.map((s) => s.ids.length));
+    const kvDims = this.layers.map(() => this.kvDims());
+    return {
+      rows: seqs.map((s) => ({ seq: s.seq, ids: [], promptLen: s.ids.length, pad: T - s.ids.length, thinkOpen: false })),
+      len: 0,
+      k: kvDims.map(() => new Float32Array(0)),
+      v: kvDims.map(() => new Float32Array(0)),
+      kvDims,
+    };
+  }
+
+  private kvDims(): { heads: number; kd: number; vd: number } {
+    const m = this.spec.attention.mla;
+    if (this.spec.attention.kind === 'mla' && m) return { heads: this.spec.heads, kd: m.qkNopeDim + m.qkRopeDim, vd: m.vDim };
+    return { heads: this.spec.kvHeads, kd: this.spec.headDim, vd: this.spec.headDim };
+  }
+
+  /**
+   * Feed T new tokens per row (rows padded on the left in prefill) through every layer, updating the cache.
+   * `fresh[b]` are row b's new tokens (length <= T; shorter rows are left-padded). Returns h [B, T, D].
+   */
+  private async step(cache: Cache, fresh: number[][], hooks: LayerHooks, policy: Map<number, Intervention[]>): Promise<Float32Array> {
+    const { hidden: D, expertCount: E, topK: K } = this.spec;
+    const B = cache.rows.length;
+    const T = Math.max(...fresh.map((f) => f.length));
+    const S = cache.len + T;
+    // token info of the real (non-pad) rows, in row-major [b, t] order, and their flat indices
+    const tokens: TokenInfo[] = [];
+    const realIdx: number[] = [];
+    const h = new Float32Array(B * T * D); // [B, T, D]
+    const positions = new Float64Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const r = cache.rows[b];
+      const padNow = T - fresh[b].length;
+      for (let t = 0; t < T; t++) {
+        if (t < padNow) continue;
+        const id = fresh[b][t - padNow];
+        const pos = r.ids.length;
+        let inThink = false;
+        if (id === this.thinkOpenId) r.thinkOpen = true;
+        else if (id === this.thinkCloseId) r.thinkOpen = false;
+        else inThink = r.thinkOpen;
+        r.ids.push(id);
+        tokens.push({ seq: r.seq, pos, tokenId: id, generated: pos >= r.promptLen, inThink });
+        realIdx.push(b * T + t);
+        positions[b * T + t] = pos;
+        h.set(this.embed.data.subarray(id * D, (id + 1) * D), (b * T + t) * D);
+      }
+    }
+    const rd = this.rope.invFreq.length * 2;
+    const { cos, sin } = ropeCosSin(this.rope, positions);
+    const mask = this.buildMask(cache, fresh, T, S);
+    const feedsBase = {
+      cos: { dtype: 'float32', shape: [B, T, 1, rd], data: cos } as Tensor,
+      sin: { dtype: 'float32', shape: [B, T, 1, rd], data: sin } as Tensor,
+    };
+    let hT: Tensor = { dtype: 'float32', shape: [B, T, D], data: h };
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l];
+      const dims = cache.kvDims[l];
+      const a = await L.attn.run({
+        h: hT, ...feedsBase,
+        mask: { dtype: 'float32', shape: [B, 1, 1, T, S], data: this.windowMask(mask, l, cache, T, S) },
+        past_k: { dtype: 'float32', shape: [B, dims.heads, cache.len, dims.kd], data: cache.k[l] },
+        past_v: { dtype: 'float32', shape: [B, dims.heads, cache.len, dims.vd], data: cache.v[l] },
+      });
+      cache.k[l] = a.present_k.data as Float32Array;
+      cache.v[l] = a.present_v.data as Float32Array;
+      if (!L.moe) {
+        hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x })).h;
+        continue;
+      }
+      const all = a.router_logits.data as Float32Array; // [B*T, E]
+      const logits = new Float32Array(realIdx.length * E); // [N, E] real rows only
+      realIdx.forEach((i, n) => logits.set(all.subarray(i * E, (i + 1) * E), n * E));
+      const r = route({
+        spec: this.spec.router, layer: l, expertCount: E, topK: K, logits, correctionBias: L.correctionBias,
+        tokens, interventions: policy.get(l) ?? [], hooks: hooks.get(l) ?? {},
+      });
+      const logw = new Float32Array(B * T * E).fill(MASKED); // [B*T, E]
+      const wsum = new Float32Array(B * T); // [B*T, 1]
+      realIdx.forEach((i, n) => {
+        for (let j = 0; j < K; j++) {
+          const wt = r.weights[n * K + j];
+          const e = r.ids[n * K + j];
+          if (wt < 0 || !Number.isFinite(wt)) {
+            throw new MoteError('E_POLICY', `layer ${l}: expert ${e} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
+          }
+          if (wt === 0) continue;
+          const o = i * E + e;
+          // duplicate ids (from a replacing hook) add up
+          logw[o] = logw[o] === MASKED ? Math.log(wt) : Math.log(Math.exp(logw[o]) + wt);
+          wsum[i] += wt;
+        }
+      });
+      hT = (await L.ffn.run({
+        h_mid: a.h_mid, x: a.x,
+        logw: { dtype: 'float32', shape: [B * T, E], data: logw },
+        wsum: { dtype: 'float32', shape: [B * T, 1], data: wsum },
+      })).h;
+    }
+    cache.len = S;
+    return hT.data as Float32Array;
+  }
+
+  /** Causal + padding mask [B, 1, 1, T, S] (additive); a pad query row sees itself to stay finite. */
+  private buildMask(cache: Cache, fresh: number[][], T: number, S: number): Float32Array {
+    const B = cache.rows.length;
+    const m = new Float32Array(B * T * S).fill(MASKED);
+    for (let b = 0; b < B; b++) {
+      const r = cache.rows[b];
+      const padNow = T - fresh[b].length;
+      for (let t = 0; t < T; t++) {
+        const q = cache.len + t; // query position in cache coordinates
+        const row = (b * T + t) * S;
+        if (t < padNow) { m[row + q] = 0; continue; }
+        for (let j = r.pad; j <= q; j++) m[row + j] = 0;
+      }
+    }
+    return m;
+  }
+
+  /** The mask of layer l: the causal mask, narrowed to the sliding window where the layer has one. */
+  private windowMask(mask: Float32Array, l: number, cache: Cache, T: number, S: number): Float32Array {
+    const win = this.spec.attention.slidingWindow[l];
+    if (!win) return mask;
+    const m = mask.slice();
+    const B = cache.rows.length;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const q = cache.len + t;
+        const row = (b * T + t) * S;
+        for (let j = 0; j <= q - win; j++) if (j !== q) m[row + j] = MASKED;
+      }
+    }
+    return m;
+  }
+
+  /** lm_head on chosen flat rows of h [B*T, D]. */
+  private async logitsOf(h: Float32Array, rows: number[]): Promise<Float32Array> {
+    const D = this.spec.hidden;
+    const x = new Float32Array(rows.length * D);
+    rows.forEach((r, i) => x.set(h.subarray(r * D, (r + 1) * D), i * D));
+    const out = await this.head.run({ h: { dtype: 'float32', shape: [rows.length, D], data: x } });
+    return out.logits.data as Float32Array; // [M, V]
+  }
+
+  async forward(batch: number[][], opts: ForwardOptions = {}): Promise<ForwardResult> {
+    this.checkIds(batch);
+    const hooks = this.layerHooks(opts.hooks);
+    const policy = this.policyByLayer(opts.policy);
+    const cache = this.newCache(batch.map((ids, seq) => ({ seq, ids })));
+    const h = await this.step(cache, batch, hooks, policy);
+    const mode = opts.logits ?? 'all';
+    if (mode === 'none') return { logits: null };
+    const B = batch.length;
+    const T = Math.max(...batch.map((x) => x.length));
+    const V = this.spec.vocab;
+    if (mode === 'last') {
+      const lg = await this.logitsOf(h, batch.map((_, b) => b * T + T - 1));
+      return { logits: { dtype: 'float32', shape: [B, 1, V], data: lg } };
+    }
+    // row b's positions 0..len_b-1 at [b, 0..len_b-1]; the rest of a shorter row stays 0
+    const rows: number[] = [];
+    const dest: number[] = [];
+    batch.forEach((ids, b) => ids.forEach((_, t) => { rows.push(b * T + (T - ids.length) + t); dest.push(b * T + t); }));
+    const lg = await this.logitsOf(h, rows);
+    const out = new Float32Array(B * T * V);
+    dest.forEach((d, i) => out.set(lg.subarray(i * V, (i + 1) * V), d * V));
+    return { logits: { dtype: 'float32', shape: [B, T, V], data: out } };
+  }
+
+  async runWithHooks(batch: number[][], opts: ForwardOptions & { hooks: HookMap }): Promise<ForwardResult> {
+    return this.forward(batch, opts);
+  }
+
+  async runWithCache(batch: number[][], opts: ForwardOptions & { names: string[] }) {
+    const cache = new Map<string, { tensor: Tensor; tokens: TokenInfo[] }>();
+    const hooks: HookMap = { ...(opts.hooks ?? {}) };
+    for (const name of opts.names) {
+      const rec: Hook = (t, ctx) => { cache.set(name, { tensor: { ...t, data: t.data.slice() } as Tensor, tokens: ctx.tokens }); };
+      const prev = hooks[name];
+      hooks[name] = prev ? [...(Array.isArray(prev) ? prev : [prev]), rec] : rec;
+    }
+    const r = await this.forward(batch, { ...opts, hooks });
+    return { ...r, cache };
+  }
+
+  // ---- generate ----------------------------------------------------------------------------------
+  async generate(prompts: number[][], opts: GenerateOptions = {}): Promise<GenerateResult[]> {
+    this.checkIds(prompts);
+    const hooks = this.layerHooks(opts.hooks);
+    const policy = this.policyByLayer(opts.policy);
+    const maxNew = opts.maxNewTokens ?? 64;
+    const stopTokens = new Set(opts.stopTokens ?? this.spec.eosTokenIds);
+    const stopStrings = opts.stopStrings ?? [];
+    const batchSize = Math.max(1, opts.batchSize ?? 16);
+    const results: GenerateResult[] = prompts.map((p) => ({ promptIds: p, ids: [], text: '', stopReason: 'max_new_tokens' }));
+    // rows of similar length decode together: less padding
+    const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
+    for (let c = 0; c < order.length; c += batchSize) {
+      const chunk = order.slice(c, c + batchSize);
+      const { temperature, topK, topP, seed, onToken } = opts;
+      await this.generateChunk(chunk, prompts, results, { temperature, topK, topP, seed, onToken, maxNew, stopTokens, stopStrings, hooks, policy });
+    }
+    return results;
+  }
+
+  private async generateChunk(
+    chunk: number[], prompts: number[][], results: GenerateResult[],
+    o: SamplingOptions & { onToken?: GenerateOptions['onToken']; maxNew: number; stopTokens: Set<number>; stopStrings: string[]; hooks: LayerHooks; policy: Map<number, Intervention[]> },
+  ): Promise<void> {
+    const V = this.spec.vocab;
+    const cache = this.newCache(chunk.map((seq) => ({ seq, ids: prompts[seq] })));
+    const randoms = new Map(chunk.map((seq) => [seq, rng((o.seed ?? 0) * 1_000_003 + seq)]));
+    const texts = new Map(chunk.map((seq) => [seq, '']));
+    let fresh = chunk.map((seq) => prompts[seq]);
+    if (o.maxNew <= 0) return;
+    for (let stepNo = 0; ; stepNo++) {
+      const T = Math.max(...fresh.map((f) => f.length));
+      const h = await this.step(cache, fresh, o.hooks, o.policy);
+      const lg = await this.logitsOf(h, cache.rows.map((_, b) => b * T + T - 1)); // [B, V]
+      const next: number[] = [];
+      const alive: number[] = [];
+      cache.rows.forEach((r, b) => {
+        const id = sample(lg.subarray(b * V, (b + 1) * V), o, randoms.get(r.seq)!);
+        const res = results[r.seq];
+        res.ids.push(id);
+        if (o.onToken || o.stopStrings.length) {
+          const text = this.tokenizer.decode(res.ids, { skipSpecialTokens: false });
+          const prev = texts.get(r.seq)!;
+          texts.set(r.seq, text);
+          o.onToken?.(r.seq, id, text.startsWith(prev) ? text.slice(prev.length) : text);
+        }
+        let stop: GenerateResult['stopReason'] | null = null;
+        if (o.stopTokens.has(id)) stop = 'stop_token';
+        else if (o.stopStrings.some((s) => texts.get(r.seq)!.includes(s))) stop = 'stop_string';
+        else if (res.ids.length >= o.maxNew) stop = 'max_new_tokens';
+        if (stop) {
+          res.stopReason = stop;
+          const body = stop === 'stop_token' ? res.ids.slice(0, -1) : res.ids;
+          res.text = this.tokenizer.decode(body, { skipSpecialTokens: false });
+        } else {
+          alive.push(b);
+          next.push(id);
+        }
+      });
+      if (alive.length === 0) return;
+      if (alive.length < cache.rows.length) this.keepRows(cache, alive);
+      fresh = next.map((id) => [id]);
+    }
+  }
+
+  /** Drop finished rows from the cache (copies the kept rows of each layer's K/V). */
+  private keepRows(cache: Cache, keep: number[]): void {
+    const S = cache.len;
+    cache.k = cache.k.map((k, l) => gatherRows(k, keep, cache.kvDims[l].heads * S * cache.kvDims[l].kd));
+    cache.v = cache.v.map((v, l) => gatherRows(v, keep, cache.kvDims[l].heads * S * cache.kvDims[l].vd));
+    cache.rows = keep.map((b) => cache.rows[b]);
+  }
+
+  async dispose(): Promise<void> {
+    for (const L of this.layers) { await L.attn.release(); await L.ffn.release(); }
+    await this.head.release();
+  }
+}
+
+function gatherRows(a: Float32Array, rows: number[], width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
+  return out;
+}
+
+/** Load a Hugging Face MoE checkpoint folder (config.json, safetensors, tokenizer) for inference. */
+export function loadModel(dir: string, opts: LoadOptions = {}): Promise<Model> {
+  return Model.load(dir, opts);
+}

@@ -1,0 +1,21 @@
+// The architecture registry: HF model_type -> spec builder. One file per architecture.
+
+import type { ConfigReader, ModelSpec } from '../spec.js';
+import { qwen3Moe } from './qwen3_moe.js';
+import { qwen2Moe } from './qwen2_moe.js';
+import { mixtral } from './mixtral.js';
+import { olmoe } from './olmoe.js';
+
+export type SpecBuilder = (c: ConfigReader) => ModelSpec;
+
+export const ARCHITECTURES: Record<string, SpecBuilder> = {
+  qwen3_moe: qwen3Moe,
+  qwen2_moe: qwen2Moe,
+  mixtral,
+  olmoe,
+};
+
+/** Register another architecture (users extending mote). */
+export function registerArchitecture(modelType: string, build: SpecBuilder): void {
+  ARCHITECTURES[modelType] = build;
+}

@@ -1,0 +1,30 @@
+// mixtral (Mixtral-8x7B style): GQA, softmax router whose top-k weights are always renormalised,
+// experts named block_sparse_moe.experts.N.{w1 (gate), w3 (up), w2 (down)}. Every layer is sparse.
+
+import type { ConfigReader, ModelSpec } from '../spec.js';
+import { baseSpec, gqaAttention, llamaAttentionNames, P } from './common.js';
+
+export function mixtral(c: ConfigReader): ModelSpec {
+  const base = baseSpec(c);
+  const moe = (l: number) => `${P(l)}.block_sparse_moe`;
+  return {
+    ...base,
+    attention: gqaAttention(c, 'none', base.layerCount),
+    moeLayers: Array.from({ length: base.layerCount }, (_, l) => l),
+    expertCount: c.int('num_local_experts'),
+    topK: c.int('num_experts_per_tok'),
+    moeIntermediate: c.int('intermediate_size'),
+    denseIntermediate: 0, sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
+    router: { scoring: 'softmax', normTopK: true, scaling: 1 },
+    activation: { kind: 'silu' }, expertBias: false,
+    weights: {
+      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
+      layer: (l) => ({
+        inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
+        attn: llamaAttentionNames(l),
+        router: `${moe(l)}.gate.weight`,
+        expert: (e) => ({ gate: `${moe(l)}.experts.${e}.w1.weight`, up: `${moe(l)}.experts.${e}.w3.weight`, down: `${moe(l)}.experts.${e}.w2.weight` }),
+      }),
+    },
+  };
+}

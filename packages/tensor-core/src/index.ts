@@ -1,0 +1,7 @@
+// @mote/tensor-core: tensors, dtypes, safetensors, the ONNX graph builder and onnxruntime sessions.
+export * from './errors.js';
+export * from './tensor.js';
+export * from './dtype.js';
+export * from './safetensors.js';
+export * from './onnx.js';
+export * from './ort.js';

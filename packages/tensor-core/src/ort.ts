@@ -1,0 +1,65 @@
+// The one onnxruntime-node session wrapper of the repo (the only file that imports onnxruntime-node).
+// Sessions run on the CPU provider; tensors cross the boundary as mote Tensors without copies.
+
+import * as ort from 'onnxruntime-node';
+import { MoteError } from './errors.js';
+import type { Tensor, DType, TypedData } from './tensor.js';
+
+export interface SessionOptions {
+  /** intra-op threads (default: onnxruntime's choice = all cores) */
+  threads?: number;
+  /** graph optimisation level (default 'all') */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** a label for error messages (e.g. "layer 3 attention of qwen3_moe") */
+  label?: string;
+}
+
+export class Session {
+  private constructor(private readonly s: ort.InferenceSession, readonly label: string) {}
+
+  /** Create a session from ModelProto bytes or an .onnx file path (external data resolves next to it). */
+  static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
+    const o: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: opts.optimization ?? 'all',
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+    };
+    if (opts.threads) o.intraOpNumThreads = opts.threads;
+    const label = opts.label ?? (typeof model === 'string' ? model : 'graph');
+    try {
+      const s = typeof model === 'string' ? await ort.InferenceSession.create(model, o) : await ort.InferenceSession.create(model, o);
+      return new Session(s, label);
+    } catch (e) {
+      throw new MoteError('E_RUNTIME', `onnxruntime could not create the session for ${label}: ${(e as Error).message}`);
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.s.inputNames;
+  }
+  get outputNames(): readonly string[] {
+    return this.s.outputNames;
+  }
+
+  async run(feeds: Record<string, Tensor>, outputs?: string[]): Promise<Record<string, Tensor>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, t] of Object.entries(feeds)) f[k] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
+    let r: ort.InferenceSession.OnnxValueMapType;
+    try {
+      r = outputs ? await this.s.run(f, outputs) : await this.s.run(f);
+    } catch (e) {
+      throw new MoteError('E_RUNTIME', `onnxruntime failed running ${this.label}: ${(e as Error).message}`);
+    }
+    const out: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(r)) {
+      const t = v as ort.Tensor;
+      out[k] = { dtype: t.type as DType, shape: t.dims.slice(), data: t.data as TypedData };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.s.release();
+  }
+}
