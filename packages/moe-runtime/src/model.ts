@@ -345,15 +345,15 @@ export class Model implements MoeModel {
     const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
     for (let c = 0; c < order.length; c += batchSize) {
       const chunk = order.slice(c, c + batchSize);
-      const { temperature, topK, topP, seed, onToken } = opts;
-      await this.generateChunk(chunk, prompts, results, { temperature, topK, topP, seed, onToken, maxNew, stopTokens, stopStrings, hooks, policy });
+      const { temperature, topK, topP, seed, onToken, onLogits } = opts;
+      await this.generateChunk(chunk, prompts, results, { temperature, topK, topP, seed, onToken, onLogits, maxNew, stopTokens, stopStrings, hooks, policy });
     }
     return results;
   }
 
   private async generateChunk(
     chunk: number[], prompts: number[][], results: GenerateResult[],
-    o: SamplingOptions & { onToken?: GenerateOptions['onToken']; maxNew: number; stopTokens: Set<number>; stopStrings: string[]; hooks: LayerHooks; policy: Map<number, Intervention[]> },
+    o: SamplingOptions & { onToken?: GenerateOptions['onToken']; onLogits?: GenerateOptions['onLogits']; maxNew: number; stopTokens: Set<number>; stopStrings: string[]; hooks: LayerHooks; policy: Map<number, Intervention[]> },
   ): Promise<void> {
     const V = this.spec.vocab;
     const cache = this.newCache(chunk.map((seq) => ({ seq, ids: prompts[seq] })));
@@ -368,7 +368,9 @@ export class Model implements MoeModel {
       const next: number[] = [];
       const alive: number[] = [];
       cache.rows.forEach((r, b) => {
-        const id = sample(lg.subarray(b * V, (b + 1) * V), o, randoms.get(r.seq)!);
+        const row = lg.subarray(b * V, (b + 1) * V);
+        o.onLogits?.(r.seq, row);
+        const id = sample(row, o, randoms.get(r.seq)!);
         const res = results[r.seq];
         res.ids.push(id);
         if (o.onToken || o.stopStrings.length) {

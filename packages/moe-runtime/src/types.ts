@@ -129,6 +129,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: string[];
   hooks?: HookMap;
   policy?: Policy | null;
+  /** called with the logits [V] each new token of each sequence was chosen from */
+  onLogits?: (seq: number, logits: Float32Array) => void;
   /** called for every new token of every sequence */
   onToken?: (seq: number, tokenId: number, textDelta: string) => void;
   /** rows decoded together (default 16) */
