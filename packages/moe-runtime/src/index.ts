@@ -10,3 +10,5 @@ export { validatePolicyShape } from './policy.js';
 export { rng, sample, argmax } from './sampling.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
 export { ConfigReader } from './spec.js';
+export { inspectModel } from './load.js';
+export { generateFile, readPromptFile, completedIds, type GenerateFileOptions, type PromptLine } from './batch.js';

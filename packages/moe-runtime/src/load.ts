@@ -7,6 +7,7 @@ import { MoteError } from '@mote/tensor-core';
 import { ConfigReader, type ModelSpec, type RawConfig } from './spec.js';
 import { ARCHITECTURES } from './models/index.js';
 import type { ModelInfo } from './types.js';
+import { paramCount as paramCountOf } from './params.js';
 
 export function readConfig(dir: string): { raw: RawConfig; file: string } {
   const file = join(resolve(dir), 'config.json');
@@ -47,4 +48,10 @@ export function modelInfo(spec: ModelSpec, dir: string, paramCount: (s: ModelSpe
     hiddenSize: spec.hidden, vocabSize: spec.vocab, headCount: spec.heads, kvHeadCount: spec.kvHeads, headDim: spec.headDim,
     params: paramCount(spec), bosTokenId: spec.bosTokenId, eosTokenIds: spec.eosTokenIds, padTokenId: spec.padTokenId,
   };
+}
+
+/** Architecture summary and parameter counts of a checkpoint folder, from config.json alone. */
+export function inspectModel(dir: string): ModelInfo & { spec: ModelSpec } {
+  const spec = specFromDir(dir);
+  return { ...modelInfo(spec, dir, paramCountOf), spec };
 }
