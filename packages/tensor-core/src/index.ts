@@ -5,3 +5,5 @@ export * from './dtype.js';
 export * from './safetensors.js';
 export * from './onnx.js';
 export * from './ort.js';
+export * from './safetensors-write.js';
+export * from './fp8.js';

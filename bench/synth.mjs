@@ -1,0 +1,69 @@
+// Synthetic checkpoints with real layer shapes and random weights (bf16 like released checkpoints), for
+// benchmarks: OLMoE-1B-7B, Qwen3-30B-A3B widths with few layers. Nothing here is used by tests' goldens.
+
+import { mkdirSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeSafetensors, f32ToBf16Bytes } from '@mote/tensor-core';
+
+export const SHAPES = {
+  'olmoe-1b-7b': {
+    model_type: 'olmoe', hidden_size: 2048, num_attention_heads: 16, num_key_value_heads: 16, num_experts: 64,
+    num_experts_per_tok: 8, intermediate_size: 1024, vocab_size: 50304, norm_topk_prob: false, rope_theta: 10000,
+    rms_norm_eps: 1e-5, clip_qkv: null,
+  },
+  'qwen3-30b-a3b': {
+    model_type: 'qwen3_moe', hidden_size: 2048, num_attention_heads: 32, num_key_value_heads: 4, head_dim: 128,
+    num_experts: 128, num_experts_per_tok: 8, moe_intermediate_size: 768, intermediate_size: 6144, vocab_size: 151936,
+    norm_topk_prob: true, rope_theta: 1000000, rms_norm_eps: 1e-6, decoder_sparse_step: 1, mlp_only_layers: [],
+  },
+};
+
+/** xorshift-based normal(0, std) fill, fast enough for gigabytes. */
+function randn(n, std, seed) {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i += 2) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const u1 = (s + 1) / 4294967297;
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const u2 = s / 4294967296;
+    const r = Math.sqrt(-2 * Math.log(u1)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+}
+
+/** Write config.json + model.safetensors (bf16) + the organism's tokenizer files into dir. */
+export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
+  const base = SHAPES[shapeName];
+  const cfg = { ...base, num_hidden_layers: layers, max_position_embeddings: 4096, bos_token_id: 0, eos_token_id: 1, pad_token_id: 2, tie_word_embeddings: false, torch_dtype: 'bfloat16' };
+  if (existsSync(join(dir, 'model.safetensors'))) return cfg;
+  mkdirSync(dir, { recursive: true });
+  const D = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, hd = cfg.head_dim ?? D / H;
+  const E = cfg.num_experts, I = cfg.moe_intermediate_size ?? cfg.intermediate_size, V = cfg.vocab_size;
+  const t = [];
+  let seed = 1;
+  const w = (name, shape, std) => t.push({ name, dtype: 'BF16', shape, bytes: () => f32ToBf16Bytes(randn(shape.reduce((a, b) => a * b, 1), std, seed++)) });
+  const ones = (name, n) => t.push({ name, dtype: 'BF16', shape: [n], bytes: () => f32ToBf16Bytes(new Float32Array(n).fill(1)) });
+  w('model.embed_tokens.weight', [V, D], 0.02);
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}`;
+    ones(`${p}.input_layernorm.weight`, D); ones(`${p}.post_attention_layernorm.weight`, D);
+    w(`${p}.self_attn.q_proj.weight`, [H * hd, D], 0.02); w(`${p}.self_attn.k_proj.weight`, [Hkv * hd, D], 0.02);
+    w(`${p}.self_attn.v_proj.weight`, [Hkv * hd, D], 0.02); w(`${p}.self_attn.o_proj.weight`, [D, H * hd], 0.02);
+    if (cfg.model_type === 'olmoe') { ones(`${p}.self_attn.q_norm.weight`, H * hd); ones(`${p}.self_attn.k_norm.weight`, Hkv * hd); }
+    else { ones(`${p}.self_attn.q_norm.weight`, hd); ones(`${p}.self_attn.k_norm.weight`, hd); }
+    w(`${p}.mlp.gate.weight`, [E, D], 0.02);
+    for (let e = 0; e < E; e++) {
+      w(`${p}.mlp.experts.${e}.gate_proj.weight`, [I, D], 0.02); w(`${p}.mlp.experts.${e}.up_proj.weight`, [I, D], 0.02);
+      w(`${p}.mlp.experts.${e}.down_proj.weight`, [D, I], 0.02);
+    }
+  }
+  ones('model.norm.weight', D);
+  w('lm_head.weight', [V, D], 0.02);
+  writeSafetensors(join(dir, 'model.safetensors'), t);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(tokenizerDir, f), join(dir, f));
+  return cfg;
+}
