@@ -10,8 +10,14 @@ export interface SessionOptions {
   threads?: number;
   /** graph optimisation level (default 'all') */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** let idle pool threads spin between runs (default off: mote runs many sessions in turn) */
+  spinning?: boolean;
   /** a label for error messages (e.g. "layer 3 attention of qwen3_moe") */
   label?: string;
+  /** onnxruntime session config entries, e.g. { session: { intra_op: { allow_spinning: '0' } } } */
+  extra?: Record<string, unknown>;
+  /** write an onnxruntime profile (JSON trace) with this file prefix; endProfiling() finishes it */
+  profilePrefix?: string;
 }
 
 export class Session {
@@ -24,8 +30,12 @@ export class Session {
       graphOptimizationLevel: opts.optimization ?? 'all',
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      // many small sessions run one after another: spinning pool threads would steal the cores
+      extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
     };
     if (opts.threads) o.intraOpNumThreads = opts.threads;
+    if (opts.extra) o.extra = opts.extra;
+    if (opts.profilePrefix) { o.enableProfiling = true; o.profileFilePrefix = opts.profilePrefix; }
     const label = opts.label ?? (typeof model === 'string' ? model : 'graph');
     try {
       const s = typeof model === 'string' ? await ort.InferenceSession.create(model, o) : await ort.InferenceSession.create(model, o);
@@ -57,6 +67,11 @@ export class Session {
       out[k] = { dtype: t.type as DType, shape: t.dims.slice(), data: t.data as TypedData };
     }
     return out;
+  }
+
+  /** Finish the profile started by `profilePrefix` (onnxruntime writes the JSON trace file). */
+  endProfiling(): void {
+    this.s.endProfiling();
   }
 
   async release(): Promise<void> {
