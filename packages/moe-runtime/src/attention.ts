@@ -3,7 +3,9 @@
 
 import type { GraphBuilder } from '@mote/tensor-core';
 import { buildGqaAttention, type AttentionGraphOptions } from './graphs.js';
+import { buildMlaAttention } from './mla.js';
 
 export const ATTENTION_BUILDERS: Record<string, (o: AttentionGraphOptions) => GraphBuilder> = {
   gqa: buildGqaAttention,
+  mla: buildMlaAttention,
 };

@@ -3,7 +3,7 @@
 // TypeScript. Shapes: B batch, T new tokens, P past tokens, S = P + T, D hidden, H heads, Hkv kv heads,
 // G = H / Hkv, hd head dim, E experts, K top-k, I expert ffn width, N = B * T.
 
-import { GraphBuilder, MoteError, type F32Tensor, type SafetensorsCheckpoint } from '@mote/tensor-core';
+import { GraphBuilder, MoteError, readMxfp4F32, readScaledF32, type F32Tensor, type SafetensorsCheckpoint } from '@mote/tensor-core';
 import type { ModelSpec } from './spec.js';
 
 export class Weights {
@@ -11,8 +11,9 @@ export class Weights {
   has(name: string | undefined): name is string {
     return name !== undefined && this.ckpt.has(name);
   }
+  /** float32 weights; fp8 with a `<name>_scale_inv` block scale is dequantised (R1's release format). */
   get(name: string, shape?: number[]): F32Tensor {
-    return this.ckpt.readF32(name, shape);
+    return readScaledF32(this.ckpt, name, shape);
   }
   /** [out, in] Linear weight transposed to [in, out] for MatMul. */
   getT(name: string, shape: [number, number]): F32Tensor {
@@ -99,7 +100,8 @@ export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   const vT = g.transpose(v, [0, 2, 1, 3]);
   g.op1('Concat', ['past_k', kT], { axis: 2 }, undefined, 'present_k'); // [B, Hkv, S, hd]
   g.op1('Concat', ['past_v', vT], { axis: 2 }, undefined, 'present_v');
-  const out = attend(g, q, 'present_k', 'present_v', { H, Hkv, G, hd, vd: hd, scale: spec.attention.scale / Math.sqrt(hd) });
+  const sinks = spec.attention.sinks ? g.init('sinks', { ...w.get(a.sinks!, [H]), shape: [Hkv, G, 1, 1] }) : undefined; // [Hkv, G, 1, 1]
+  const out = attend(g, q, 'present_k', 'present_v', { H, Hkv, G, hd, vd: hd, scale: spec.attention.scale / Math.sqrt(hd), sinks });
   const o = g.matmul(out, g.init('o', w.getT(a.o!, [D, H * hd]))); // [B, T, D]
   const oB = w.has(a.oBias) ? g.add(o, g.init('o_bias', w.get(a.oBias, [D]))) : o;
   g.op1('Add', ['h', oB], {}, undefined, 'h_mid');
@@ -171,9 +173,10 @@ export function buildMoeBlock(spec: ModelSpec, layer: number, w: Weights): Graph
   g.input('x', 'float32', ['B', 'T', D]);
   g.input('logw', 'float32', ['N', E]);
   g.input('wsum', 'float32', ['N', 1]);
-  const fc1 = new Float32Array(E * 2 * I * D); // [E, 2I, D] gate/up rows interleaved
-  const fc2 = new Float32Array(E * D * I); // [E, D, I]
-  for (let e = 0; e < E; e++) {
+  const fused = lw.fusedExperts;
+  const fc1 = fused ? fusedExpertWeights(w, fused.gateUp, [E, D, 2 * I]) : new Float32Array(E * 2 * I * D); // [E, 2I, D] gate/up rows interleaved
+  const fc2 = fused ? fusedExpertWeights(w, fused.down, [E, I, D]) : new Float32Array(E * D * I); // [E, D, I]
+  for (let e = 0; e < E && !fused; e++) {
     const n = lw.expert!(e);
     const gate = w.get(n.gate, [I, D]).data;
     const up = w.get(n.up, [I, D]).data;
@@ -185,7 +188,10 @@ export function buildMoeBlock(spec: ModelSpec, layer: number, w: Weights): Graph
   }
   const x2 = g.reshape('x', [-1, D]); // [N, D]
   const act = spec.activation;
-  const routed = g.op1('MoE', [x2, 'logw', g.init('fc1', { dtype: 'float32', shape: [E, 2 * I, D], data: fc1 }), '', g.init('fc2', { dtype: 'float32', shape: [E, D, I], data: fc2 })], {
+  const bias = (name: string | undefined, shape: number[], label: string) => (fused && w.has(name) ? g.init(label, w.get(name, shape)) : '');
+  const fc1Bias = bias(fused?.gateUpBias, [E, 2 * I], 'fc1_bias'); // [E, 2I] interleaved like fc1's rows
+  const fc2Bias = bias(fused?.downBias, [E, D], 'fc2_bias'); // [E, D]
+  const routed = g.op1('MoE', [x2, 'logw', g.init('fc1', { dtype: 'float32', shape: [E, 2 * I, D], data: fc1 }), fc1Bias, g.init('fc2', { dtype: 'float32', shape: [E, D, I], data: fc2 }), fc2Bias], {
     k: K, activation_type: 'swiglu', swiglu_fusion: 1, normalize_routing_weights: 1,
     activation_alpha: { float: act.kind === 'gptoss' ? act.alpha : 1 },
     activation_beta: { float: act.kind === 'gptoss' ? 1 : 0 },
@@ -200,6 +206,19 @@ export function buildMoeBlock(spec: ModelSpec, layer: number, w: Weights): Graph
   g.op1('Add', ['h_mid', g.op1('Reshape', [y, g.op1('Shape', ['h_mid'])])], {}, undefined, 'h');
   g.output('h', 'float32', ['B', 'T', D]);
   return g;
+}
+
+/**
+ * Fused expert weights as the MoE kernel's [E, out, in]: MXFP4 `<name>_blocks`/`_scales` are stored that
+ * way; a plain tensor is stored x @ W, `inOut` = [E, in, out], and is transposed per expert.
+ */
+function fusedExpertWeights(w: Weights, name: string, inOut: [number, number, number]): Float32Array {
+  const [E, n, m] = inOut;
+  if (!w.has(name) && w.has(`${name}_blocks`)) return readMxfp4F32(w.ckpt, name, [E, m, n]).data;
+  const t = w.get(name, inOut).data; // [E, in, out]
+  const out = new Float32Array(E * n * m); // [E, out, in]
+  for (let e = 0; e < E; e++) out.set(transpose2d({ dtype: 'float32', shape: [n, m], data: t.subarray(e * n * m, (e + 1) * n * m) }).data, e * n * m);
+  return out;
 }
 
 /** SiLU-gated MLP on x [N, D]: down(silu(gate x) * up x). */

@@ -105,7 +105,7 @@ export function route(a: RouteArgs): LayerRouting {
     if (forced.length > K) {
       throw new MoteError('E_POLICY', `layer ${layer}: ${forced.length} experts forced on (${forced.join(', ')}) but top-k is ${K}; force at most ${K} experts per layer and token`, { field: `layer ${layer}` });
     }
-    const chosen = spec.groups ? groupTopK(row, K, spec.groups.count, spec.groups.topkGroup) : topK(row, K);
+    const chosen = spec.groups ? groupTopK(row, K, spec.groups.count, spec.groups.topkGroup, spec.groups.score) : topK(row, K);
     for (const f of forced) {
       if (chosen.includes(f)) continue;
       // replace the lowest-scoring choice that is not itself forced
@@ -172,15 +172,16 @@ export function topK(row: ArrayLike<number>, k: number): number[] {
   return idx;
 }
 
-/** DeepSeek-V3 group-limited top-k: group score = sum of the two best scores of the group; keep the
- *  topkGroup best groups; experts of dropped groups score 0 (as HF does); top-k over the rest. */
-export function groupTopK(row: Float32Array, k: number, groups: number, topkGroup: number): number[] {
+/** DeepSeek group-limited top-k: group score = sum of the two best scores of the group (V3) or its best
+ *  score ('max', V2 group_limited_greedy); keep the topkGroup best groups; experts of dropped groups score
+ *  0 (as HF does); top-k over the rest. */
+export function groupTopK(row: Float32Array, k: number, groups: number, topkGroup: number, score: 'top2sum' | 'max' = 'top2sum'): number[] {
   const E = row.length;
   const per = E / groups;
   const gScore = new Float64Array(groups);
   for (let g = 0; g < groups; g++) {
-    const best = topK(row.subarray(g * per, (g + 1) * per), Math.min(2, per));
-    gScore[g] = best.reduce((acc, j) => acc + row[g * per + j], 0);
+    const best = topK(row.subarray(g * per, (g + 1) * per), score === 'max' ? 1 : Math.min(2, per));
+    gScore[g] = best.reduce((acc, j) => Math.fround(acc + row[g * per + j]), 0);
   }
   const keep = new Set(topK(gScore, topkGroup));
   const masked = new Float32Array(E);

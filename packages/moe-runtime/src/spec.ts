@@ -17,8 +17,8 @@ export interface RouterSpec {
   normTopK: boolean;
   /** multiply the final weights (DeepSeek routed_scaling_factor), 1 otherwise */
   scaling: number;
-  /** DeepSeek group-limited selection */
-  groups?: { count: number; topkGroup: number };
+  /** DeepSeek group-limited selection; group score 'top2sum' (V3, default) or 'max' (V2 group_limited_greedy) */
+  groups?: { count: number; topkGroup: number; score?: 'top2sum' | 'max' };
 }
 
 export interface AttentionSpec {
@@ -49,6 +49,9 @@ export interface LayerWeights {
   /** dense MLP (dense layers) */
   mlp?: { gate: string; up: string; down: string };
   shared?: { gate: string; up: string; down: string; gateScalar?: string };
+  /** all experts in fused tensors (gpt-oss): `gateUp` [E, D, 2I] gate/up interleaved in columns, `down`
+   *  [E, I, D] (x @ W layouts), or MXFP4 `<name>_blocks`/`<name>_scales` holding [E, 2I, D] / [E, D, I] */
+  fusedExperts?: { gateUp: string; down: string; gateUpBias?: string; downBias?: string };
 }
 
 export interface ModelSpec {
@@ -145,7 +148,7 @@ export function ropeFromConfig(c: ConfigReader, dim: number): RopeSpec {
       factor: n('factor', 1),
       originalMax: n('original_max_position_embeddings', c.num('max_position_embeddings', 4096)),
       betaFast: n('beta_fast', 32), betaSlow: n('beta_slow', 1),
-      mscale: n('mscale', 1), mscaleAllDim: n('mscale_all_dim', 0),
+      mscale: n('mscale', 0), mscaleAllDim: n('mscale_all_dim', 0), // 0 = absent, as HF tests them
       attentionFactor: typeof rs.attention_factor === 'number' ? (rs.attention_factor as number) : undefined,
       truncate: rs.truncate === undefined ? true : Boolean(rs.truncate),
     };

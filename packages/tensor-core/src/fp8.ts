@@ -48,8 +48,8 @@ export function quantFp8Blocks(w: Float32Array, shape: [number, number], block: 
 }
 
 /**
- * One weight as float32: F8_E4M3 with a `<name>_scale_inv` tensor is block-dequantised (block size from
- * the two shapes, 128x128 in released checkpoints); everything else goes through readF32 (f32/bf16/f16).
+ * One weight as float32: F8_E4M3 with a `<name>_scale_inv` tensor is block-dequantised (128x128 blocks,
+ * as every released fp8 checkpoint); everything else goes through readF32 (f32/bf16/f16).
  */
 export function readScaledF32(ckpt: SafetensorsCheckpoint, name: string, expectShape?: number[]): F32Tensor {
   const scaleName = `${name}_scale_inv`;
@@ -66,14 +66,12 @@ export function readScaledF32(ckpt: SafetensorsCheckpoint, name: string, expectS
     throw new MoteError('E_SHAPE', `${name} [${e.shape}] with ${scaleName} [${s.shape}] in ${e.file}: fp8 block scales need a 2-D weight and a 2-D scale`, { file: e.file, field: scaleName });
   }
   const [R, C] = e.shape as [number, number];
-  // the block size that gives exactly this scale grid; 128 whenever it fits (weight_block_size of DeepSeek)
-  const pick = (n: number, m: number) => (Math.ceil(n / 128) === m ? 128 : Math.ceil(n / m));
-  const block: [number, number] = [pick(R, s.shape[0]), pick(C, s.shape[1])];
-  if (Math.ceil(R / block[0]) !== s.shape[0] || Math.ceil(C / block[1]) !== s.shape[1]) {
-    throw new MoteError('E_SHAPE', `${scaleName} in ${e.file} has shape [${s.shape}], which is no block grid of the weight [${e.shape}]; expected [${Math.ceil(R / 128)}, ${Math.ceil(C / 128)}] for 128x128 blocks`, { file: e.file, field: scaleName });
+  const [br, bc] = FP8_BLOCK;
+  if (Math.ceil(R / br) !== s.shape[0] || Math.ceil(C / bc) !== s.shape[1]) {
+    throw new MoteError('E_SHAPE', `${scaleName} in ${e.file} has shape [${s.shape}] but the weight [${e.shape}] in ${br}x${bc} blocks (weight_block_size) needs [${Math.ceil(R / br)}, ${Math.ceil(C / bc)}]; the checkpoint is corrupt or uses another block size`, { file: e.file, field: scaleName });
   }
   const scale = ckpt.readF32(scaleName).data;
-  return { dtype: 'float32', shape: [R, C], data: dequantFp8Blocks(ckpt.readBytes(name), [R, C], scale, block) };
+  return { dtype: 'float32', shape: [R, C], data: dequantFp8Blocks(ckpt.readBytes(name), [R, C], scale) };
 }
 
 // ---- MXFP4 ------------------------------------------------------------------------------------------

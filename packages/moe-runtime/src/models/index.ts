@@ -5,6 +5,9 @@ import { qwen3Moe } from './qwen3_moe.js';
 import { qwen2Moe } from './qwen2_moe.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
+import { deepseekV3 } from './deepseek_v3.js';
+import { deepseekV2 } from './deepseek_v2.js';
+import { gptOss } from './gpt_oss.js';
 
 export type SpecBuilder = (c: ConfigReader) => ModelSpec;
 
@@ -13,6 +16,9 @@ export const ARCHITECTURES: Record<string, SpecBuilder> = {
   qwen2_moe: qwen2Moe,
   mixtral,
   olmoe,
+  deepseek_v3: deepseekV3,
+  deepseek_v2: deepseekV2,
+  gpt_oss: gptOss,
 };
 
 /** Register another architecture (users extending mote). */

@@ -1,0 +1,29 @@
+// deepseek_v2 (DeepSeek-V2, V2-Lite): MLA attention (q_proj when q_lora_rank is null), complex-pair RoPE,
+// softmax router over all experts then top-k (`greedy`, or `group_limited_greedy` with group score = the
+// group's best score), weights not renormalised (HF ignores norm_topk_prob for V2) but multiplied by
+// routed_scaling_factor; shared experts added unscaled. As in HF, no YaRN mscale² on the softmax scale.
+
+import type { ConfigReader, ModelSpec } from '../spec.js';
+import { deepseekBase } from './deepseek_v3.js';
+
+export function deepseekV2(c: ConfigReader): ModelSpec {
+  // complex-pair RoPE (view_as_complex on consecutive pairs) is rotate-half on de-interleaved pairs
+  const { mla, ...base } = deepseekBase(c, true);
+  const E = base.expertCount;
+  const method = c.str('topk_method', 'greedy');
+  c.check(method === 'greedy' || method === 'group_limited_greedy', 'topk_method', method, '"greedy" or "group_limited_greedy" for deepseek_v2');
+  let groups: ModelSpec['router']['groups'];
+  if (method === 'group_limited_greedy') {
+    const count = c.int('n_group');
+    const topkGroup = c.int('topk_group');
+    c.check(E % count === 0, 'n_group', count, `a divisor of n_routed_experts (${E})`);
+    c.check(topkGroup <= count, 'topk_group', topkGroup, `at most n_group (${count})`);
+    c.check(base.topK <= topkGroup * (E / count), 'num_experts_per_tok', base.topK, `at most topk_group x experts per group (${topkGroup * (E / count)})`);
+    groups = { count, topkGroup, score: 'max' };
+  }
+  return {
+    ...base,
+    attention: { kind: 'mla', qkNorm: 'none', clipQkv: null, slidingWindow: Array.from({ length: base.layerCount }, () => null), sinks: false, scale: 1, mla },
+    router: { scoring: 'softmax', normTopK: false, scaling: c.num('routed_scaling_factor', 1), groups },
+  };
+}
