@@ -1,0 +1,83 @@
+// report.html: one self-contained page (inline SVG and CSS, no scripts, no network) that summarises a
+// run: settings, label counts, the heatmap, the top of the ranking, per-prompt maps and the definitions.
+
+import type { ContrastSummary, RankingEntry } from './contrast.js';
+import type { Manifest } from './store.js';
+
+export interface ReportInput {
+  manifest: Manifest;
+  summary: ContrastSummary;
+  contrast: { a: string; b: string };
+  ranking: RankingEntry[];
+  heatmapSvg: string | null;
+  promptMaps: Array<{ id: string; side: string; prompt: string; response?: string; label?: string; svg: string }>;
+  labelCounts: Record<string, number> | null;
+  files: string[];
+  excluded: number;
+}
+
+const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const num = (v: number, d = 4): string => (Number.isFinite(v) ? (Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toFixed(d)) : '–');
+/** Inline SVG without its XML prolog. */
+const inline = (svg: string): string => svg.replace(/^<\?xml[^>]*>\s*/, '');
+
+export function buildReport(r: ReportInput): string {
+  const m = r.manifest, s = r.summary;
+  const top = r.ranking.slice(0, Math.max(20, s.top_n));
+  const rows = top
+    .map((e) => `<tr${e.rank <= s.top_n ? ' class="top"' : ''}><td>${e.rank}</td><td>${e.layer}</td><td>${e.expert}</td><td>${num(e.score)}</td><td>${num(e.rate_a)}</td><td>${num(e.rate_b)}</td><td>${num(e.diff)}</td><td>[${num(e.ci_low)}, ${num(e.ci_high)}]</td><td>${num(e.p, 4)}</td><td>${num(e.q, 4)}</td><td>${num(e.p_fisher, 4)}</td><td>${num(e.stability, 2)}</td><td>${e.rank_low}–${e.rank_high}</td></tr>`)
+    .join('\n');
+  const labels = r.labelCounts
+    ? `<h2>Labels</h2><table><tr><th>label</th><th>prompts</th></tr>${Object.entries(r.labelCounts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join('')}</table>`
+    : '';
+  const maps = r.promptMaps
+    .map(
+      (p) => `<section class="map"><h3>${esc(p.side)} · ${esc(p.id)}${p.label ? ` · ${esc(p.label)}` : ''}</h3><p class="prompt">${esc(p.prompt)}</p>${p.response !== undefined ? `<pre class="resp">${esc(p.response)}</pre>` : ''}<div class="svg">${inline(p.svg)}</div></section>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fTRI report · ${esc(r.contrast.a)} vs ${esc(r.contrast.b)}</title>
+<style>
+body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#222}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}h3{font-size:14px}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}th{background:#f4f4f4}
+tr.top td{background:#fff4e5}.kv td:first-child{text-align:left;color:#555}.kv td{text-align:left}
+.svg{overflow-x:auto}.prompt{font-style:italic}.resp{background:#f7f7f7;padding:6px;white-space:pre-wrap;font-size:12px}
+dl dt{font-weight:bold;margin-top:8px}dl dd{margin-left:16px}
+</style></head><body>
+<h1>fTRI · ${esc(r.contrast.a)} vs ${esc(r.contrast.b)}</h1>
+<table class="kv">
+<tr><td>model</td><td>${esc(m.model.model_type)} · ${esc(m.model.dir)} · hash ${esc(m.model.hash.slice(0, 16))}…</td></tr>
+<tr><td>routing</td><td>${m.model.moe_layers.length} MoE layers × ${m.model.expert_count} experts, top-${m.model.top_k}</td></tr>
+<tr><td>prompts</td><td>${m.prompts_traced ?? '?'} traced (set hash ${esc(m.prompt_set.hash.slice(0, 16))}…${m.prompt_set.source ? `, ${esc(m.prompt_set.source)}` : ''}); A = ${s.n_a}, B = ${s.n_b}${s.n_pairs ? `, ${s.n_pairs} pairs` : ''}${r.excluded ? `; ${r.excluded} left out (no scoped tokens or in neither side)` : ''}</td></tr>
+<tr><td>scope</td><td>${esc(m.scope)}${m.generate ? ` · generated up to ${m.generate} tokens (greedy)` : ''}</td></tr>
+<tr><td>statistic</td><td>${esc(s.stat)} at ${esc(s.level)} level · ${s.permutations} permutations · ${s.bootstrap} bootstrap resamples · ${Math.round(s.conf * 100)}% intervals · seed ${s.seed}</td></tr>
+<tr><td>top-${s.top_n} stability</td><td>mean bootstrap Jaccard ${num(s.jaccard_mean, 3)} (95% ${num(s.jaccard_low, 3)}–${num(s.jaccard_high, 3)})</td></tr>
+<tr><td>versions</td><td>${esc(Object.entries(m.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(' · '))}</td></tr>
+</table>
+${labels}
+<h2>Layer × expert contrast</h2>
+<div class="svg">${r.heatmapSvg ? inline(r.heatmapSvg) : '<p>(no heatmap)</p>'}</div>
+<h2>Top of the ranking</h2>
+<table><tr><th>rank</th><th>layer</th><th>expert</th><th>score (${esc(s.stat)})</th><th>rate A</th><th>rate B</th><th>diff</th><th>${Math.round(s.conf * 100)}% CI</th><th>p (perm.)</th><th>q (BH)</th><th>p (Fisher)</th><th>stability</th><th>rank interval</th></tr>
+${rows}
+</table>
+<h2>Resonance maps of representative prompts</h2>
+<p>Each cell lists the experts a token chose in a layer; cells that chose a top-${s.top_n} expert are coloured by those experts' weight. ▸ marks generated tokens.</p>
+${maps || '<p>(no token traces for maps)</p>'}
+<h2>Definitions</h2>
+<dl>
+<dt>activation rate</dt><dd>per prompt: the share of its scoped tokens that select the expert (selection count / scoped tokens); rate A/B = mean over the group's prompts (prompt level) or pooled counts / pooled tokens (token level).</dd>
+<dt>diff</dt><dd>rate A − rate B, the paper's fTRI score.</dd>
+<dt>rr, log odds</dt><dd>ratio and log odds ratio of the group rates, each smoothed as (rate·T + 0.5)/(T + 1) with T the group's scoped tokens.</dd>
+<dt>gate</dt><dd>difference of the mean applied gate weight per scoped token.</dd>
+<dt>paired</dt><dd>mean over pairs (shared pair_id, both sides present) of the within-pair rate difference (SteerMoE's paired risk difference).</dd>
+<dt>p, q</dt><dd>two-sided permutation test over prompts (labels shuffled within pairs), p = (1 + #|T*| ≥ |T|)/(1 + M); q: Benjamini–Hochberg over all layer × expert cells.</dd>
+<dt>p (Fisher)</dt><dd>Fisher's exact test on pooled token counts; anti-conservative because tokens of a prompt are not independent.</dd>
+<dt>CI</dt><dd>normal interval with prompts as units (linearised ratio-estimator variance, delta method for rr and log odds).</dd>
+<dt>stability, rank interval</dt><dd>bootstrap over prompts within each side: share of resamples with the expert in the top ${s.top_n}; 2.5–97.5% quantiles of its rank.</dd>
+</dl>
+<h2>Files</h2><ul>${r.files.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>
+</body></html>
+`;
+}
