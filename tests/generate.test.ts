@@ -105,3 +105,16 @@ describe('generate on the organism', () => {
     expect(calls).toBe(1);
   });
 });
+
+describe('generate edge cases', () => {
+  it('a continuation that stops at its first token decodes to the empty string', async () => {
+    const model = await loadModel(ORGANISM, { threads: 1 });
+    const ids = model.tokenizer.encodeChat([{ role: 'user', content: 'Hi' }]);
+    const [first] = await model.generate([ids], { maxNewTokens: 1 });
+    const [r] = await model.generate([ids], { maxNewTokens: 8, stopTokens: [first.ids[0]] });
+    expect(r.ids).toEqual([first.ids[0]]);
+    expect(r.stopReason).toBe('stop_token');
+    expect(r.text).toBe('');
+    await model.dispose();
+  });
+});

@@ -37,7 +37,8 @@ export async function loadTokenizer(dir: string, chatTemplate?: string): Promise
   const ids = new Map<string, number | null>();
   return {
     encode: (text, o = {}) => tok.encode(text, { add_special_tokens: o.addSpecialTokens ?? true }),
-    decode: (x, o = {}) => tok.decode(x, { skip_special_tokens: o.skipSpecialTokens ?? false }),
+    // transformers.js throws on no ids; an empty continuation (stop token first) decodes to ''
+    decode: (x, o = {}) => (x.length ? tok.decode(x, { skip_special_tokens: o.skipSpecialTokens ?? false }) : ''),
     applyChatTemplate: (m, o = {}) => render(m, o.addGenerationPrompt ?? true),
     // the template writes its own special tokens (e.g. <bos>), so the render is encoded without adding more
     encodeChat: (m, o = {}) => tok.encode(render(m, o.addGenerationPrompt ?? true), { add_special_tokens: false }),

@@ -1,0 +1,86 @@
+// mote run EXPERIMENT.json and mote demo: the whole MoTE experiment (fTRI -> policies -> evals -> report),
+// resumable; demo runs the bundled organism experiment. Argument parsing, progress and printing only.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { MoteError } from '@mote/tensor-core';
+import { loadExperiment, overrideExperiment, runExperiment, type ExperimentResult, type ExperimentProgress } from '@mote/eval';
+import { progressBar, type Progress } from '../progress.js';
+import { intArg } from './policy.js';
+
+/** The repo root: walk up from this file until models/organism is found. */
+export function repoRoot(from = fileURLToPath(import.meta.url)): string {
+  let dir = dirname(from);
+  for (;;) {
+    if (existsSync(join(dir, 'models', 'organism', 'model'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new MoteError('E_IO', `cannot find models/organism above ${dirname(from)}; fix: run from a clone of the mote repository, or use \`mote run EXPERIMENT.json\``);
+    dir = up;
+  }
+}
+
+interface RunOpts {
+  out: string; threads?: number; model?: string; suite?: string; ftriPrompts?: string; target?: string; control?: string; capability?: string;
+}
+
+function withInputs(cmd: Command): Command {
+  return cmd
+    .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
+    .option('--model <dir>', "use this checkpoint instead of the experiment's")
+    .option('--suite <file>', "use this JSONL eval suite instead of the experiment's")
+    .option('--ftri-prompts <file>', "use this JSONL fTRI prompt set instead of the experiment's")
+    .option('--target <category>', 'suite category where the behaviour is measured')
+    .option('--control <category>', 'suite category for false refusals')
+    .option('--capability <category>', 'suite category with answers for capability');
+}
+
+async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResult> {
+  const spec = overrideExperiment(loadExperiment(file), {
+    model: o.model, suite: o.suite, ftriPrompts: o.ftriPrompts, categories: { target: o.target, control: o.control, capability: o.capability },
+  });
+  const { out: outDir, threads } = o;
+  let bar: Progress | null = null;
+  let stage = '';
+  const onProgress = (p: ExperimentProgress) => {
+    if (p.stage !== stage) {
+      bar?.stop();
+      stage = p.stage;
+      bar = progressBar(p.stage.padEnd(8));
+    }
+    bar!.update(p.done, Math.max(p.total, 1), p.detail ?? '');
+  };
+  const t0 = performance.now();
+  const res = await runExperiment(spec, { outDir, onProgress, threads });
+  (bar as Progress | null)?.stop();
+  const a = res.analysis;
+  const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
+  console.log(`\n${a.name}: baseline refusal on ${a.categories.target} ${pc(a.baseline.target.rate)}${a.baseline.control ? `, on ${a.categories.control} ${pc(a.baseline.control.rate)}` : ''}${a.baseline.capability ? `, ${a.categories.capability} accuracy ${pc(a.baseline.capability.rate)}` : ''}`);
+  for (const r of a.ranked)
+    console.log(`  ${r.name.padEnd(14)} ${a.categories.target} refusal ${pc(r.target.rate).padStart(6)}  McNemar p ${r.mcnemarP.toPrecision(2).padStart(7)}${r.random ? `  random cut ${pc(r.random.cut.mean).padStart(6)} (p ${r.random.empiricalP.toFixed(3)})` : ''}${r.capability ? `  accuracy ${pc(r.capability.rate)}` : ''}`);
+  for (const c of a.criteria) console.log(`${c.metAt !== null ? 'MET    ' : 'NOT MET'} ${c.text}`);
+  console.log(`\nreport: ${res.report.html}\n        ${res.report.md}\nwall time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return res;
+}
+
+export function register(program: Command): void {
+  withInputs(
+    program
+      .command('run <experiment>')
+      .description('run an experiment file end to end: fTRI -> policies -> evals -> report (resumable: rerun to continue)')
+      .requiredOption('--out <dir>', 'output folder'),
+  ).action(async (file: string, o: RunOpts) => {
+    await runWithProgress(resolve(file), o);
+  });
+
+  withInputs(
+    program
+      .command('demo')
+      .description('the bundled experiment (models/organism/experiment.json) on the bundled organism model: finds its refusal experts, switches them off, writes the report')
+      .option('--out <dir>', 'output folder', 'runs/demo'),
+  ).action(async (o: RunOpts) => {
+    const file = join(repoRoot(), 'models', 'organism', 'experiment.json');
+    if (!existsSync(file)) throw new MoteError('E_IO', `the bundled experiment ${file} is missing; fix: restore it from the repository`, { file });
+    await runWithProgress(file, o);
+  });
+}

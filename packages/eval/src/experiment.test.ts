@@ -1,0 +1,81 @@
+// The experiment pipeline on the fake model with a given ranking (the fTRI stage is skipped because its
+// output is present): policies, evals, analysis, report files, resume, and spec validation errors.
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runExperiment, validateExperiment, loadExperiment } from './experiment.js';
+import { fakeModel, fakeSuiteLines, REFUSAL_EXPERTS } from './testing/fake-model.js';
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'mote-exp-'));
+  writeFileSync(join(dir, 'suite.jsonl'), fakeSuiteLines(30, 10, 10).join('\n') + '\n');
+  writeFileSync(join(dir, 'ftri.jsonl'), '{"id":"f1","prompt":"x"}\n');
+  const ranking = [...REFUSAL_EXPERTS, { layer: 0, expert: 3 }, { layer: 2, expert: 9 }].map((e, i) => ({ ...e, rank: i + 1, score: 1 - i / 10 }));
+  const out = join(dir, 'out');
+  mkdirSync(join(out, 'ftri'), { recursive: true });
+  writeFileSync(join(out, 'ftri', 'ranking.json'), JSON.stringify(ranking));
+  const spec = {
+    name: 'fake',
+    model: 'model',
+    suite: 'suite.jsonl',
+    judges: { '*': { refusal: 'organism', answer: { type: 'exact', requireReasoned: true } } },
+    categories: { target: 'sensitive', control: 'neutral', capability: 'capability' },
+    ftri: { prompts: 'ftri.jsonl' },
+    ns: [1, 2, 3],
+    random: { draws: 20, items: { sensitive: 'all', capability: 5 } },
+    force: { ns: [1] },
+    generation: { batchSize: 32 },
+  };
+  writeFileSync(join(dir, 'exp.json'), JSON.stringify(spec));
+  return { dir, out, spec };
+}
+
+describe('runExperiment', () => {
+  it('cuts refusals with the ranked experts, not with matched random ones, and writes the report', async () => {
+    const { dir, out } = setup();
+    const spec = loadExperiment(join(dir, 'exp.json'));
+    expect(spec.suite).toBe(join(dir, 'suite.jsonl'));
+    const model = fakeModel();
+    const stages = new Set<string>();
+    const res = await runExperiment(spec, { outDir: out, model, onProgress: (p) => stages.add(p.stage) });
+    expect([...stages]).toEqual(['load', 'ftri', 'policies', 'eval', 'report']);
+    const a = res.analysis;
+    expect(a.baseline.target.rate).toBe(1);
+    const ex = (n: number) => a.ranked.find((r) => r.mode === 'exclude' && r.n === n)!;
+    expect(ex(3).target.rate).toBe(0);
+    expect(ex(1).target.rate).toBeGreaterThan(ex(2).target.rate);
+    expect(ex(3).random!.draws).toBe(20);
+    expect(ex(3).random!.cut.mean).toBe(0); // random experts never carry refusal in the fake model
+    expect(ex(3).random!.empiricalP).toBeCloseTo(1 / 21, 12);
+    expect(ex(3).random!.capability!.items).toBe(5);
+    expect(ex(3).capabilityDiff!.diff).toBe(0);
+    expect(a.criteria.find((c) => c.mode === 'exclude')!.metAt).toBe(2);
+    expect(a.force[0].categories.neutral.refusal.rate).toBeGreaterThan(0);
+    // 3 modes x N ... : 6 ranked + 1 force + 60 random policy files + index
+    expect(readdirSync(join(out, 'policies'))).toHaveLength(6 + 1 + 60 + 1);
+    for (const f of ['report.md', 'report.html', 'results.json', 'eval/responses.jsonl', 'eval/summary.json', 'plots/dose-response.svg', 'plots/dose-response.png', 'plots/random-exclude-n3.svg'])
+      expect(existsSync(join(out, f)), f).toBe(true);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/<script|https?:\/\/cdn/);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('| top3-exclude | 3 | 0.0% [0.0, 11.4]');
+    // resume: nothing left to generate
+    const again = fakeModel();
+    await runExperiment(spec, { outDir: out, model: again });
+    expect(again.calls).toHaveLength(0);
+  });
+
+  it('rejects a different experiment in the same folder and bad specs', async () => {
+    const { dir, out, spec } = setup();
+    await runExperiment(loadExperiment(join(dir, 'exp.json')), { outDir: out, model: fakeModel() });
+    const other = validateExperiment({ ...spec, ns: [1, 2] }, { baseDir: dir });
+    await expect(runExperiment(other, { outDir: out, model: fakeModel() })).rejects.toThrow(/different experiment \(fields differ: ns\)/);
+    expect(() => validateExperiment({ ...spec, ns: [0] })).toThrow(/"ns\[0\]" = 0 is invalid/);
+    expect(() => validateExperiment({ ...spec, categories: {} })).toThrow(/E_INPUT.*categories\.target/);
+    expect(() => validateExperiment({ ...spec, modes: ['scale'] })).toThrow(/needs "value"/);
+    const badCat = validateExperiment({ ...spec, categories: { target: 'nope' } }, { baseDir: dir });
+    await expect(runExperiment(badCat, { outDir: join(dir, 'o3'), model: fakeModel() })).rejects.toThrow(/categories\.target names "nope", which is not a category/);
+  });
+});

@@ -1,0 +1,399 @@
+// The MoTE experiment end to end: fTRI ranking -> policies (top-N off for several N and modes, matched
+// random baselines, top-N forced on) -> evals -> analysis -> one report. Each stage writes its outputs
+// under outDir and is skipped when they are present and complete, so a killed run resumes.
+// The experiment file format is documented in README.md ("Experiment files").
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { MoteError } from '@mote/tensor-core';
+import { loadModel, type MoeModel, type Policy } from '@mote/moe-runtime';
+import { loadPromptSet, runFtri } from '@mote/ftri';
+import { topNPolicy, randomPolicies, writePolicy, loadRanking, mulberry32, shuffleInPlace, type RankedExpert } from '@mote/mote';
+import { loadSuite, type Suite } from './suite.js';
+import { makeJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
+import { runEval, type PolicyRun, type ResponseRecord } from './runner.js';
+import { analyzeExperiment, type ExperimentAnalysis } from './analysis.js';
+import { writeExperimentReport } from './experiment-report.js';
+import type { WrittenReport } from './report.js';
+
+const judgeSpec = z.union([z.string(), z.looseObject({ type: z.string() })]);
+const scopeSpec = z.union([z.enum(['all', 'prompt', 'generated', 'think']), z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(1) })]);
+const posInts = z.array(z.number().int().positive()).min(1);
+
+export const experimentSchema = z.strictObject({
+  name: z.string().min(1).default('experiment'),
+  description: z.string().optional(),
+  /** model folder (relative to the experiment file) */
+  model: z.string().min(1),
+  /** onnxruntime threads (default: all cores) */
+  threads: z.number().int().positive().optional(),
+  /** the eval suite (JSONL) */
+  suite: z.string().min(1),
+  /** judges per category ("*" = fallback); default: generic refusal judge + exact match */
+  judges: z.record(z.string(), z.strictObject({ refusal: judgeSpec.optional(), answer: judgeSpec.nullable().optional() })).optional(),
+  /** suite categories: where the behaviour is measured, where false refusals are, where capability is */
+  categories: z.strictObject({ target: z.string().min(1), control: z.string().min(1).optional(), capability: z.string().min(1).optional() }),
+  ftri: z.strictObject({
+    prompts: z.string().min(1),
+    /** labels the traced responses (default: the suite's "*" refusal judge); must be synchronous */
+    judge: judgeSpec.optional(),
+    contrast: z.string().default('REFUSED:rest'),
+    stat: z.enum(['diff', 'rr', 'logodds', 'gate', 'paired']).optional(),
+    scope: z.string().optional(),
+    /** tokens generated per prompt to label its response (default 64) */
+    generate: z.number().int().positive().default(64),
+    permutations: z.number().int().min(0).optional(),
+    bootstrap: z.number().int().min(0).optional(),
+    seed: z.number().int().optional(),
+    batchSize: z.number().int().positive().optional(),
+  }),
+  /** top-N sizes of the dose-response */
+  ns: posInts.default([1, 2, 4, 8, 16]),
+  /** switch-off modes evaluated for every N */
+  modes: z.array(z.enum(['exclude', 'drop', 'scale', 'bias'])).min(1).default(['exclude', 'drop']),
+  /** value for scale / bias modes */
+  value: z.number().optional(),
+  /** token scope of the switch-off interventions */
+  scope: scopeSpec.optional(),
+  perLayerCap: z.union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())]).optional(),
+  random: z
+    .strictObject({
+      /** random policies per N and mode (>= 20 for an empirical p-value that can reach 0.05) */
+      draws: z.number().int().min(1).default(20),
+      modes: z.array(z.enum(['exclude', 'drop', 'scale', 'bias'])).min(1).default(['exclude']),
+      /** 'like': same number of experts per layer as the fTRI policy; 'uniform': over all layers */
+      match: z.enum(['like', 'uniform']).default('like'),
+      /** never draw the fTRI policy's own experts */
+      avoid: z.boolean().default(true),
+      seed: z.number().int().default(1),
+      /** which suite items random policies run on: category -> "all" or a count (seeded sample); default: the target category */
+      items: z.record(z.string(), z.union([z.literal('all'), z.number().int().min(0)])).optional(),
+    })
+    .prefault({}),
+  force: z
+    .strictObject({
+      ns: posInts,
+      /** categories evaluated under forcing (default: control, or every category) */
+      categories: z.array(z.string()).min(1).optional(),
+      scope: scopeSpec.optional(),
+    })
+    .optional(),
+  generation: z
+    .strictObject({
+      maxNewTokens: z.number().int().positive().default(64),
+      batchSize: z.number().int().positive().default(64),
+      temperature: z.number().min(0).default(0),
+      topK: z.number().int().positive().optional(),
+      topP: z.number().positive().max(1).optional(),
+      seed: z.number().int().default(0),
+    })
+    .prefault({}),
+});
+export type ExperimentSpec = z.output<typeof experimentSchema> & { file?: string };
+export type ExperimentInput = z.input<typeof experimentSchema>;
+
+/** Validate an experiment object; relative paths are resolved against baseDir (default: cwd). */
+export function validateExperiment(json: unknown, opts: { file?: string; baseDir?: string } = {}): ExperimentSpec {
+  const where = opts.file ? `experiment ${opts.file}` : 'experiment';
+  const r = experimentSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    const field = i.path.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[') || '(root)';
+    let got: unknown = json;
+    for (const k of i.path) got = got && typeof got === 'object' ? (got as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
+    throw new MoteError('E_INPUT', `${where}: "${field}" = ${JSON.stringify(got) ?? 'missing'} is invalid (${i.message}); fix: see "Experiment files" in @mote/eval's README`, { file: opts.file, field });
+  }
+  const base = opts.baseDir ?? process.cwd();
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const spec: ExperimentSpec = { ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts) }, file: opts.file };
+  for (const m of spec.modes) if ((m === 'scale' || m === 'bias') && spec.value === undefined)
+    throw new MoteError('E_INPUT', `${where}: mode "${m}" needs "value"; fix: add e.g. "value": ${m === 'scale' ? 0.5 : -2}`, { file: opts.file, field: 'value' });
+  return spec;
+}
+
+/** Read an experiment JSON file; paths in it are relative to the file's folder. */
+export function loadExperiment(file: string): ExperimentSpec {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new MoteError('E_INPUT', `cannot read experiment ${file}: ${(e as Error).message}; fix: pass a JSON experiment file`, { file });
+  }
+  return validateExperiment(json, { file, baseDir: dirname(resolve(file)) });
+}
+
+export interface ExperimentOverrides {
+  model?: string;
+  suite?: string;
+  ftriPrompts?: string;
+  categories?: Partial<ExperimentSpec['categories']>;
+}
+
+/**
+ * The same experiment on other inputs (paths resolved against cwd): another model, suite or fTRI prompt set,
+ * or other category names. Categories renamed here are renamed in random.items and force.categories too,
+ * and categories the new suite lacks are dropped from those two lists.
+ */
+export function overrideExperiment(spec: ExperimentSpec, o: ExperimentOverrides): ExperimentSpec {
+  const abs = (p: string) => resolve(p);
+  const rename = new Map<string, string>();
+  for (const k of ['target', 'control', 'capability'] as const) {
+    const was = spec.categories[k],
+      now = o.categories?.[k];
+    if (was && now && was !== now) rename.set(was, now);
+  }
+  const out: ExperimentSpec = {
+    ...spec,
+    model: o.model ? abs(o.model) : spec.model,
+    suite: o.suite ? abs(o.suite) : spec.suite,
+    ftri: { ...spec.ftri, prompts: o.ftriPrompts ? abs(o.ftriPrompts) : spec.ftri.prompts },
+    categories: { ...spec.categories, ...Object.fromEntries(Object.entries(o.categories ?? {}).filter(([, v]) => v)) },
+  };
+  const present = o.suite ? new Set(loadSuite(out.suite).items.map((i) => i.category)) : null;
+  const keep = (c: string) => !present || present.has(c);
+  const ren = (c: string) => rename.get(c) ?? c;
+  if (spec.random.items) {
+    const items = Object.fromEntries(Object.entries(spec.random.items).map(([c, k]) => [ren(c), k] as const).filter(([c]) => keep(c)));
+    out.random = { ...spec.random, items: Object.keys(items).length ? items : undefined };
+  }
+  if (spec.force?.categories) {
+    const cats = spec.force.categories.map(ren).filter(keep);
+    out.force = { ...spec.force, categories: cats.length ? cats : undefined };
+  }
+  if (present && out.categories.control && !present.has(out.categories.control)) out.categories = { ...out.categories, control: undefined };
+  if (present && out.categories.capability && !present.has(out.categories.capability)) out.categories = { ...out.categories, capability: undefined };
+  return out;
+}
+
+export interface ExperimentProgress {
+  stage: 'load' | 'ftri' | 'policies' | 'eval' | 'report';
+  done: number;
+  total: number;
+  detail?: string;
+}
+export interface RunExperimentOptions {
+  outDir: string;
+  onProgress?: (p: ExperimentProgress) => void;
+  /** an already loaded model (otherwise spec.model is loaded) */
+  model?: MoeModel;
+  threads?: number;
+}
+export interface ExperimentResult {
+  outDir: string;
+  analysis: ExperimentAnalysis;
+  report: WrittenReport;
+  timings: Record<string, number>;
+}
+
+/** The runs of the experiment: which policy runs on which items. */
+export interface ExperimentPlan {
+  ranked: { name: string; n: number; mode: string; policy: Policy }[];
+  random: { name: string; n: number; mode: string; draw: number; like: string; policy: Policy }[];
+  force: { name: string; n: number; policy: Policy }[];
+  randomIds: string[];
+  forceCategories: string[];
+  runs: PolicyRun[];
+}
+
+/** Items a random policy runs on: per category all or a seeded sample of k (kept in suite order). */
+export function sampleIds(suite: Suite, items: Record<string, 'all' | number>, seed: number): string[] {
+  const keep = new Set<string>();
+  for (const [cat, k] of Object.entries(items)) {
+    const ids = suite.items.filter((i) => i.category === cat).map((i) => i.id);
+    if (!ids.length) throw new MoteError('E_INPUT', `experiment: random.items names category "${cat}" which the suite ${suite.name} does not have; fix: use one of ${[...new Set(suite.items.map((i) => i.category))].join(', ')}`, { field: 'random.items' });
+    const pick = k === 'all' || k >= ids.length ? ids : shuffleInPlace([...ids], mulberry32(seed + hashCat(cat))).slice(0, k);
+    for (const id of pick) keep.add(id);
+  }
+  return suite.items.filter((i) => keep.has(i.id)).map((i) => i.id);
+}
+function hashCat(s: string): number {
+  let h = 7;
+  for (const c of s) h = (h * 31 + c.charCodeAt(0)) | 0;
+  return h;
+}
+
+/** Build every policy of the experiment from a ranking (pure; no files). */
+export function planExperiment(spec: ExperimentSpec, ranking: RankedExpert[], model: { info: MoeModel['info'] }, suite: Suite): ExperimentPlan {
+  const info = model.info;
+  const cap = spec.perLayerCap === undefined ? undefined : typeof spec.perLayerCap === 'number' ? spec.perLayerCap : Object.fromEntries(Object.entries(spec.perLayerCap).map(([k, v]) => [Number(k), v]));
+  const topOf = (n: number, mode: string) =>
+    topNPolicy(ranking, { n, mode: mode as Policy['interventions'][number]['mode'], scope: spec.scope, value: spec.value, perLayerCap: cap, info, name: `top${n}-${mode}` });
+  const ranked = spec.modes.flatMap((mode) => spec.ns.map((n) => ({ name: `top${n}-${mode}`, n, mode, policy: topOf(n, mode) })));
+  const random = spec.random.modes.flatMap((mode, mi) =>
+    spec.ns.flatMap((n) => {
+      const like = ranked.find((r) => r.n === n && r.mode === mode)?.policy ?? topOf(n, mode);
+      const ps = randomPolicies({
+        info,
+        ...(spec.random.match === 'like' ? { like } : { n, mode: mode as 'exclude', value: spec.value, scope: spec.scope }),
+        avoid: spec.random.avoid ? like : undefined,
+        seed: spec.random.seed + 1000 * n + 100000 * mi,
+        draws: spec.random.draws,
+        prefix: `random${n}-${mode}`,
+      });
+      return ps.map((policy, draw) => ({ name: policy.name!, n, mode, draw, like: like.name!, policy }));
+    }),
+  );
+  const force = (spec.force?.ns ?? []).map((n) => {
+    const policy = topNPolicy(ranking, { n, mode: 'force', scope: spec.force?.scope, info, name: `top${n}-force` });
+    return { name: policy.name!, n, policy };
+  });
+  const cats = checkCategories(spec, suite);
+  const randomIds = sampleIds(suite, spec.random.items ?? { [spec.categories.target]: 'all' }, spec.random.seed);
+  const forceCategories = spec.force?.categories ?? (spec.categories.control ? [spec.categories.control] : cats);
+  const runs: PolicyRun[] = [
+    ...ranked.map((r) => ({ name: r.name, policy: r.policy })),
+    ...force.map((f) => ({ name: f.name, policy: f.policy, categories: forceCategories })),
+    ...random.map((r) => ({ name: r.name, policy: r.policy, ids: randomIds })),
+  ];
+  return { ranked, random, force, randomIds, forceCategories, runs };
+}
+
+/** Every category the spec names must exist in the suite; returns the suite's categories. */
+export function checkCategories(spec: ExperimentSpec, suite: Suite): string[] {
+  const cats = [...new Set(suite.items.map((i) => i.category))];
+  const named: [string, string | undefined][] = [
+    ...Object.entries(spec.categories).map(([k, c]) => [`categories.${k}`, c] as [string, string | undefined]),
+    ...Object.keys(spec.random.items ?? {}).map((c) => ['random.items', c] as [string, string]),
+    ...(spec.force?.categories ?? []).map((c) => ['force.categories', c] as [string, string]),
+  ];
+  for (const [field, c] of named)
+    if (c && !cats.includes(c))
+      throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ${field} names "${c}", which is not a category of the suite ${suite.file ?? suite.name} (${cats.join(', ')}); fix: name one of those`, { file: spec.file, field });
+  return cats;
+}
+
+function now(): number {
+  return performance.now() / 1000;
+}
+
+/** Run (or resume) the whole experiment into outDir. */
+export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOptions): Promise<ExperimentResult> {
+  const { outDir } = opts;
+  const progress = opts.onProgress ?? (() => {});
+  const timings: Record<string, number> = {};
+  const t0 = now();
+  mkdirSync(outDir, { recursive: true });
+  checkSameExperiment(join(outDir, 'experiment.json'), spec);
+
+  progress({ stage: 'load', done: 0, total: 1, detail: spec.model });
+  let t = now();
+  const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads }));
+  const suite = loadSuite(spec.suite);
+  const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
+  const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
+  checkCategories(spec, suite);
+  timings.load = now() - t;
+  progress({ stage: 'load', done: 1, total: 1 });
+
+  // 1. fTRI ranking
+  t = now();
+  const ftriDir = join(outDir, 'ftri');
+  const rankingFile = join(ftriDir, 'ranking.json');
+  let ranking: RankedExpert[] | null = null;
+  if (existsSync(rankingFile)) {
+    try {
+      ranking = loadRanking(rankingFile);
+      if (!ranking.length) ranking = null;
+    } catch {
+      ranking = null; // torn or foreign file: redo the stage
+    }
+  }
+  if (ranking) {
+    progress({ stage: 'ftri', done: 1, total: 1, detail: 'ranking.json present, skipped' });
+  } else {
+    const spec1 = (spec.ftri.judge ?? judgeConfig['*']?.refusal ?? 'refusal') as JudgeSpec;
+    const judge = makeJudge(spec1, { where: `${spec.file ?? 'experiment'}: ftri.judge` });
+    const prompts = loadPromptSet(spec.ftri.prompts);
+    const res = await runFtri({
+      model,
+      prompts,
+      outDir: ftriDir,
+      generate: spec.ftri.generate,
+      contrast: spec.ftri.contrast,
+      stat: spec.ftri.stat,
+      scope: spec.ftri.scope as never,
+      permutations: spec.ftri.permutations,
+      bootstrap: spec.ftri.bootstrap,
+      seed: spec.ftri.seed,
+      batchSize: spec.ftri.batchSize ?? spec.generation.batchSize,
+      promptSource: spec.ftri.prompts,
+      judge: (r) => {
+        const v = judge.judge({ item: { id: r.id, prompt: r.prompt, category: 'ftri' }, text: r.response });
+        if (v instanceof Promise) throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ftri.judge must be synchronous (a "model" judge is not); fix: use "organism" or "refusal"`, { field: 'ftri.judge' });
+        return v.label ?? (v.refused ? 'REFUSED' : 'OTHER');
+      },
+      onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
+    });
+    ranking = res.ranking as unknown as RankedExpert[];
+    if (!existsSync(rankingFile)) writeFileSync(rankingFile, JSON.stringify(ranking, null, 1));
+  }
+  timings.ftri = now() - t;
+
+  // 2. policies (deterministic from the ranking and seeds; rewritten each time, cheap)
+  t = now();
+  const plan = planExperiment(spec, ranking, model, suite);
+  const polDir = join(outDir, 'policies');
+  const all = [...plan.ranked, ...plan.force, ...plan.random];
+  all.forEach((p, i) => {
+    writePolicy(join(polDir, `${p.name}.json`), p.policy);
+    if (i % 50 === 49 || i === all.length - 1) progress({ stage: 'policies', done: i + 1, total: all.length });
+  });
+  writeFileSync(
+    join(polDir, 'index.json'),
+    JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories }, null, 1) + '\n',
+  );
+  timings.policies = now() - t;
+
+  // 3. evals (resumable per item)
+  t = now();
+  const g = spec.generation;
+  const evalRes = await runEval({
+    model,
+    suite,
+    policies: plan.runs,
+    outDir: join(outDir, 'eval'),
+    judges: judgesFor,
+    maxNewTokens: g.maxNewTokens,
+    batchSize: g.batchSize,
+    temperature: g.temperature,
+    topK: g.topK,
+    topP: g.topP,
+    seed: g.seed,
+    onProgress: (p) => progress({ stage: 'eval', done: p.doneAll, total: p.totalAll, detail: p.policy }),
+  });
+  timings.eval = now() - t;
+
+  // 4. analysis + report
+  t = now();
+  progress({ stage: 'report', done: 0, total: 1 });
+  const analysis = analyzeExperiment({ spec, ranking, plan, records: evalRes.records as ResponseRecord[], summary: evalRes.summary, suite });
+  timings.report = now() - t; // provisional, so the report can show it
+  timings.total = now() - t0;
+  const prev = existsSync(join(outDir, 'timings.json')) ? (JSON.parse(readFileSync(join(outDir, 'timings.json'), 'utf8')) as Record<string, number>[]) : [];
+  const report = await writeExperimentReport(outDir, analysis, { timings, model: model.info, previousRuns: prev.length });
+  timings.report = now() - t;
+  timings.total = now() - t0;
+  writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...analysis, timings }, null, 1) + '\n');
+  writeFileSync(join(outDir, 'timings.json'), JSON.stringify([...prev, timings], null, 1) + '\n');
+  progress({ stage: 'report', done: 1, total: 1, detail: report.html });
+  if (!opts.model) await model.dispose();
+  return { outDir, analysis, report, timings };
+}
+
+/** A run folder belongs to one experiment: refuse to mix results of a different spec into it. */
+function checkSameExperiment(file: string, spec: ExperimentSpec): void {
+  const { file: _f, ...bare } = spec;
+  const text = JSON.stringify(bare, null, 2) + '\n';
+  if (existsSync(file)) {
+    const old = readFileSync(file, 'utf8');
+    if (old !== text) {
+      const a = JSON.parse(old) as Record<string, unknown>,
+        b = JSON.parse(text) as Record<string, unknown>;
+      const diff = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+      throw new MoteError('E_INPUT', `${file}: this folder holds a run of a different experiment (fields differ: ${diff.join(', ')}); fix: use a new --out folder, or delete this one`, { file, field: diff[0] });
+    }
+    return;
+  }
+  writeFileSync(file, text);
+}

@@ -1,0 +1,136 @@
+// Plots for reports: vega-lite specs -> vega View (headless, renderer 'none') -> SVG, and SVG -> PNG with
+// @resvg/resvg-js. No browser, canvas or CDN; the SVG is inlined into the HTML report.
+
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { Resvg } from '@resvg/resvg-js';
+
+// vega-lite's TopLevelSpec type is very deep; specs are built as plain JSON here.
+export type VlSpec = Record<string, unknown>;
+
+const CONFIG = {
+  font: 'DejaVu Sans, Helvetica, Arial, sans-serif',
+  view: { stroke: '#ddd' },
+  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eee' },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  title: { fontSize: 14, anchor: 'start' },
+};
+
+/** Render a vega-lite spec to an SVG string. */
+export async function renderSvg(spec: VlSpec): Promise<string> {
+  const full = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', config: CONFIG, ...spec };
+  const compiled = vl.compile(full as unknown as vl.TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Rasterise an SVG to PNG (scale 2 for sharp text). */
+export function svgToPng(svg: string, scale = 2): Buffer {
+  const r = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } });
+  return Buffer.from(r.render().asPng());
+}
+
+export interface RatePoint {
+  /** series name, e.g. "fTRI top-N exclude" or "random exclude" */
+  series: string;
+  /** how the series is drawn: intervals as bars (ftri), as a band (random), as a dashed line (baseline) */
+  kind?: 'ftri' | 'random' | 'baseline';
+  n: number;
+  rate: number;
+  lo: number;
+  hi: number;
+}
+
+const PALETTE = ['#d62728', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2'];
+const RANDOM_PALETTE = ['#1f77b4', '#17becf', '#2ca02c', '#bcbd22'];
+
+/** Dose-response: rate against N (log2 axis) per series; fTRI with interval bars, random with a band. */
+export function doseResponseSpec(points: RatePoint[], opts: { title: string; yTitle: string }): VlSpec {
+  const series = [...new Set(points.map((p) => p.series))];
+  const kindOf = (s: string) => points.find((p) => p.series === s)?.kind ?? 'ftri';
+  let f = 0,
+    r = 0;
+  const range = series.map((s) => (kindOf(s) === 'baseline' ? '#7f7f7f' : kindOf(s) === 'random' ? RANDOM_PALETTE[r++ % RANDOM_PALETTE.length] : PALETTE[f++ % PALETTE.length]));
+  const ns = [...new Set(points.map((p) => p.n))].sort((x, y) => x - y);
+  const y = { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } };
+  const only = (...kinds: string[]) => ({ filter: { or: kinds.map((k) => ({ field: 'kind', equal: k })) } });
+  return {
+    title: opts.title,
+    width: 440,
+    height: 260,
+    data: { values: points.map((p) => ({ ...p, kind: p.kind ?? 'ftri' })) },
+    encoding: {
+      x: { field: 'n', type: 'quantitative', title: 'N experts', scale: { type: 'log', base: 2, domain: [ns[0] / 1.15, ns[ns.length - 1] * 1.15], nice: false }, axis: { values: ns } },
+      color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range }, legend: { orient: 'bottom', columns: 2, labelLimit: 280, symbolOpacity: 1, symbolType: 'stroke' } },
+    },
+    layer: [
+      { transform: [only('random')], mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { transform: [only('baseline')], mark: { type: 'line', strokeDash: [6, 4] }, encoding: { y } },
+      { transform: [only('ftri', 'random')], mark: { type: 'line', point: true }, encoding: { y } },
+      { transform: [only('ftri')], mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    ],
+  };
+}
+
+/** Histogram of random-baseline values with the observed (fTRI) value marked by a red rule. */
+export function histogramSpec(values: number[], observed: number, opts: { title: string; xTitle: string; pValue?: number }): VlSpec {
+  const lo = Math.min(0, ...values, observed),
+    hi = Math.max(1, ...values, observed);
+  return {
+    title: { text: opts.title, subtitle: opts.pValue !== undefined ? `fTRI (red) ${pct(observed)}; empirical p = ${fmtP(opts.pValue)}` : `fTRI (red) ${pct(observed)}` },
+    width: 260,
+    height: 160,
+    layer: [
+      {
+        data: { values: values.map((v) => ({ v })) },
+        mark: { type: 'bar', color: '#8aa', binSpacing: 1 },
+        encoding: {
+          x: { field: 'v', type: 'quantitative', bin: { extent: [lo, hi], step: (hi - lo) / 20 }, title: opts.xTitle, axis: { format: '%' } },
+          y: { aggregate: 'count', type: 'quantitative', title: 'random draws' },
+        },
+      },
+      { data: { values: [{ v: observed }] }, mark: { type: 'rule', color: '#d62728', strokeWidth: 3 }, encoding: { x: { field: 'v', type: 'quantitative' } } },
+    ],
+  };
+}
+
+export interface BarPoint {
+  policy: string;
+  category: string;
+  rate: number;
+  lo: number;
+  hi: number;
+}
+
+/** Grouped bars: one group per policy, one bar per category, with interval whiskers. */
+export function categoryBarsSpec(points: BarPoint[], opts: { title: string; yTitle: string }): VlSpec {
+  const order = [...new Set(points.map((p) => p.policy))];
+  return {
+    title: opts.title,
+    width: { step: Math.max(14, Math.min(40, Math.floor(600 / Math.max(1, points.length)))) },
+    height: 220,
+    data: { values: points },
+    encoding: {
+      x: { field: 'policy', type: 'nominal', sort: order, title: null, axis: { labelAngle: -40 } },
+      xOffset: { field: 'category', type: 'nominal' },
+      color: { field: 'category', type: 'nominal', title: 'category', legend: { orient: 'top' } },
+    },
+    layer: [
+      { mark: 'bar', encoding: { y: { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } } } },
+      { mark: { type: 'rule', color: 'black' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    ],
+  };
+}
+
+export function pct(x: number | undefined, digits = 1): string {
+  return x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(digits)}%`;
+}
+export function fmtP(p: number | undefined): string {
+  if (p === undefined || !Number.isFinite(p)) return '–';
+  if (p < 1e-4) return p.toExponential(1);
+  return p < 0.001 ? p.toFixed(4) : p.toFixed(3);
+}

@@ -1,0 +1,180 @@
+// Report writers: one document model (headings, paragraphs, tables, plots) rendered as Markdown (plots as
+// PNG links) and as one self-contained HTML file (plots as inline SVG, no external assets). Plus the
+// report of a plain eval run (summary.json -> tables and per-category bars).
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderSvg, svgToPng, categoryBarsSpec, pct, fmtP, type VlSpec, type BarPoint } from './plots.js';
+import type { Summary } from './summary.js';
+
+export type Block =
+  | { h: 1 | 2 | 3; text: string }
+  | { p: string }
+  | { list: string[] }
+  | { table: { head: string[]; rows: string[][]; align?: ('l' | 'r')[] } }
+  | { plot: { name: string; spec: VlSpec; caption?: string } }
+  | { plots: { name: string; spec: VlSpec; caption?: string }[] }
+  | { code: string };
+
+export interface WrittenReport {
+  md: string;
+  html: string;
+  plots: string[];
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** The inline markup the text blocks may use: **bold** and `code`. */
+function inlineHtml(s: string): string {
+  return esc(s)
+    .replace(/`([^`]+)`/g, '<code>$1</code>')
+    .replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>');
+}
+const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/**
+ * Write `<base>.md` and `<base>.html` into outDir; plots go to outDir/plots/<name>.svg and .png.
+ * Returns the paths written.
+ */
+export async function writeReport(outDir: string, title: string, blocks: Block[], opts: { base?: string; png?: boolean } = {}): Promise<WrittenReport> {
+  const base = opts.base ?? 'report';
+  const plotDir = join(outDir, 'plots');
+  mkdirSync(plotDir, { recursive: true });
+  const md: string[] = [`# ${title}`, ''];
+  const html: string[] = [];
+  const plots: string[] = [];
+  const plotOne = async (pl: { name: string; spec: VlSpec; caption?: string }) => {
+    const svg = await renderSvg(pl.spec);
+    writeFileSync(join(plotDir, `${pl.name}.svg`), svg);
+    plots.push(join(plotDir, `${pl.name}.svg`));
+    if (opts.png ?? true) {
+      writeFileSync(join(plotDir, `${pl.name}.png`), svgToPng(svg));
+      plots.push(join(plotDir, `${pl.name}.png`));
+    }
+    md.push(`![${pl.caption ?? pl.name}](plots/${pl.name}.${opts.png ?? true ? 'png' : 'svg'})`, '');
+    return `<figure>${svg.replace(/^<\?xml[^>]*>/, '')}${pl.caption ? `<figcaption>${inlineHtml(pl.caption)}</figcaption>` : ''}</figure>`;
+  };
+  for (const b of blocks) {
+    if ('h' in b) {
+      md.push(`${'#'.repeat(b.h + 1)} ${b.text}`, '');
+      html.push(`<h${b.h + 1}>${inlineHtml(b.text)}</h${b.h + 1}>`);
+    } else if ('p' in b) {
+      md.push(b.p, '');
+      html.push(`<p>${inlineHtml(b.p)}</p>`);
+    } else if ('list' in b) {
+      md.push(...b.list.map((x) => `- ${x}`), '');
+      html.push(`<ul>${b.list.map((x) => `<li>${inlineHtml(x)}</li>`).join('')}</ul>`);
+    } else if ('code' in b) {
+      md.push('```', b.code, '```', '');
+      html.push(`<pre>${esc(b.code)}</pre>`);
+    } else if ('table' in b) {
+      const { head, rows, align } = b.table;
+      const al = (i: number) => (align?.[i] ?? (i === 0 ? 'l' : 'r'));
+      md.push(`| ${head.map(mdCell).join(' | ')} |`, `|${head.map((_, i) => (al(i) === 'r' ? '---:' : ':---')).join('|')}|`);
+      for (const r of rows) md.push(`| ${r.map(mdCell).join(' | ')} |`);
+      md.push('');
+      html.push(
+        `<table><thead><tr>${head.map((h, i) => `<th class="${al(i)}">${inlineHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+          .map((r) => `<tr>${r.map((c, i) => `<td class="${al(i)}">${inlineHtml(c)}</td>`).join('')}</tr>`)
+          .join('')}</tbody></table>`,
+      );
+    } else if ('plot' in b) {
+      html.push(await plotOne(b.plot));
+    } else if ('plots' in b) {
+      const figs: string[] = [];
+      for (const pl of b.plots) figs.push(await plotOne(pl));
+      html.push(`<div class="row">${figs.join('')}</div>`);
+    }
+  }
+  const page = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>
+body{font:14px/1.5 system-ui,-apple-system,"DejaVu Sans",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #e5e5e5}
+th{background:#f6f6f6}td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}td.l,th.l{text-align:left}
+code,pre{background:#f4f4f4;border-radius:3px}code{padding:0 3px}pre{padding:8px;overflow:auto}
+figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-size:12px;color:#555;max-width:520px}
+.row{display:flex;flex-wrap:wrap;gap:12px}
+</style></head><body>
+<h1>${esc(title)}</h1>
+${html.join('\n')}
+</body></html>
+`;
+  const mdFile = join(outDir, `${base}.md`);
+  const htmlFile = join(outDir, `${base}.html`);
+  writeFileSync(mdFile, md.join('\n'));
+  writeFileSync(htmlFile, page);
+  return { md: mdFile, html: htmlFile, plots };
+}
+
+/** "12.5% [8.1, 18.9]" */
+export function rateCI(rate: number | undefined, ci: [number, number] | undefined): string {
+  if (rate === undefined) return '–';
+  return ci ? `${pct(rate)} [${(ci[0] * 100).toFixed(1)}, ${(ci[1] * 100).toFixed(1)}]` : pct(rate);
+}
+/** "+12.5 pt [8.1, 18.9]" (percentage points) */
+export function diffCIText(d: number | undefined, ci: [number, number] | undefined): string {
+  if (d === undefined) return '–';
+  const s = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`;
+  return ci ? `${s(d)} pt [${s(ci[0])}, ${s(ci[1])}]` : `${s(d)} pt`;
+}
+
+/** Per-category tables and bar plots of a summary.json. */
+export function evalBlocks(summary: Summary, opts: { plotPrefix?: string } = {}): Block[] {
+  const pre = opts.plotPrefix ?? '';
+  const cats = [...new Set(summary.policies.flatMap((p) => Object.keys(p.categories)))];
+  const blocks: Block[] = [];
+  for (const cat of cats) {
+    const rows = summary.policies
+      .filter((p) => p.categories[cat])
+      .map((p) => {
+        const c = p.categories[cat];
+        return [
+          p.name,
+          String(c.n),
+          rateCI(c.refusal_rate, c.refusal_ci),
+          diffCIText(c.refusal_diff, c.refusal_diff_ci),
+          fmtP(c.mcnemar_p),
+          c.accuracy !== undefined ? rateCI(c.accuracy, c.accuracy_ci) : '–',
+          diffCIText(c.accuracy_diff, c.accuracy_diff_ci),
+          Object.entries(c.labels)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', '),
+        ];
+      });
+    blocks.push({ h: 2, text: `Category \`${cat}\`` });
+    blocks.push({
+      table: {
+        head: ['policy', 'n', 'refusal rate [95% CI]', 'Δ refusal vs baseline', 'McNemar p', 'accuracy [95% CI]', 'Δ accuracy vs baseline', 'labels'],
+        rows,
+        align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      },
+    });
+  }
+  const bars: BarPoint[] = summary.policies.flatMap((p) =>
+    Object.entries(p.categories).map(([category, c]) => ({ policy: p.name, category, rate: c.refusal_rate, lo: c.refusal_ci[0], hi: c.refusal_ci[1] })),
+  );
+  if (bars.length) blocks.push({ plot: { name: `${pre}refusal-by-category`, spec: categoryBarsSpec(bars, { title: 'Refusal rate by policy and category', yTitle: 'refusal rate' }), caption: 'Refusal rate per policy and category with Wilson 95% intervals.' } });
+  const acc: BarPoint[] = summary.policies.flatMap((p) =>
+    Object.entries(p.categories)
+      .filter(([, c]) => c.accuracy !== undefined)
+      .map(([category, c]) => ({ policy: p.name, category, rate: c.accuracy!, lo: c.accuracy_ci![0], hi: c.accuracy_ci![1] })),
+  );
+  if (acc.length) blocks.push({ plot: { name: `${pre}accuracy-by-category`, spec: categoryBarsSpec(acc, { title: 'Accuracy by policy and category', yTitle: 'accuracy' }), caption: 'Exact-match (or configured judge) accuracy with Wilson 95% intervals.' } });
+  return blocks;
+}
+
+export const STATS_NOTE =
+  'Intervals: Wilson score 95% for rates; Newcombe paired score 95% for differences against the baseline on the same items. ' +
+  "McNemar: exact conditional binomial test (two-sided) of the policy's refusals against the baseline's on the same prompts.";
+
+/** report.md + report.html for a `mote eval` run. */
+export async function writeEvalReport(outDir: string, summary: Summary, info: { title?: string; model?: string; suite?: string; settings?: Record<string, unknown> } = {}): Promise<WrittenReport> {
+  const blocks: Block[] = [];
+  const meta = [info.model && `model: \`${info.model}\``, info.suite && `suite: \`${info.suite}\``, ...Object.entries(info.settings ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`)].filter(Boolean) as string[];
+  if (meta.length) blocks.push({ list: meta });
+  blocks.push({ p: STATS_NOTE });
+  blocks.push(...evalBlocks(summary));
+  return writeReport(outDir, info.title ?? 'mote eval', blocks);
+}

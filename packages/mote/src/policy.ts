@@ -1,0 +1,250 @@
+// Intervention policies (DESIGN.md "policy file"): validation against the JSON format and, when a model's
+// ModelInfo is given, against the model. Reading and writing policy files. Not the runtime that applies them.
+
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { MoteError } from '@mote/tensor-core';
+import type { Intervention, InterventionMode, ModelInfo, Policy, TokenScope } from '@mote/moe-runtime';
+
+export const INTERVENTION_MODES = ['exclude', 'drop', 'force', 'scale', 'bias'] as const satisfies readonly InterventionMode[];
+export const SCOPE_NAMES = ['all', 'prompt', 'generated', 'think'] as const;
+
+const scopeSchema = z.union([
+  z.enum(SCOPE_NAMES),
+  z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(1) }),
+]);
+const interventionSchema = z.looseObject({
+  mode: z.enum(INTERVENTION_MODES),
+  layer: z.number().int().min(0),
+  expert: z.number().int().min(0),
+  value: z.number().optional(),
+  scope: scopeSchema.optional(),
+});
+const policySchema = z.looseObject({
+  name: z.string().optional(),
+  interventions: z.array(interventionSchema),
+});
+
+export interface ValidateOptions {
+  /** the model the policy will run on: layers, expert ids and the force/top-k limit are checked against it */
+  info?: ModelInfo;
+  /** file name used in error messages */
+  file?: string;
+}
+
+const FIX: Record<string, string> = {
+  mode: `use one of ${INTERVENTION_MODES.join(', ')}`,
+  layer: 'use a decoder-layer index (integer >= 0)',
+  expert: 'use a routed-expert index (integer >= 0)',
+  value: 'use a finite number',
+  scope: 'use "all", "prompt", "generated", "think" or {"from": a, "to": b} with integers 0 <= a < b',
+  interventions: 'give "interventions" as an array of {mode, layer, expert, value?, scope?}',
+  name: 'use a string',
+};
+
+function at(json: unknown, path: PropertyKey[]): unknown {
+  let v: unknown = json;
+  for (const k of path) v = v != null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+function pathText(path: PropertyKey[]): string {
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
+}
+function show(v: unknown): string {
+  if (v === undefined) return 'missing';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+function where(file: string | undefined): string {
+  return file ? `policy ${file}` : 'policy';
+}
+function entryText(i: number, e: Intervention): string {
+  return `interventions[${i}] (${e.mode} layer ${e.layer} expert ${e.expert}${e.scope !== undefined ? ` scope ${show(e.scope)}` : ''})`;
+}
+function fail(file: string | undefined, field: string, message: string): never {
+  throw new MoteError('E_POLICY', `${where(file)}: ${message}`, { file, field });
+}
+
+/** The scope as written, with the default filled in. */
+export function scopeOf(e: Pick<Intervention, 'scope'>): TokenScope {
+  return e.scope ?? 'all';
+}
+
+/** A short stable text for a scope, e.g. `all`, `think`, `0-16`. */
+export function scopeKey(s: TokenScope | undefined): string {
+  const v = s ?? 'all';
+  return typeof v === 'string' ? v : `${v.from}-${v.to}`;
+}
+
+/**
+ * Whether two scopes can hold the same token. A token is a prompt or a generated token, inside a think
+ * span or not, at some position; prompt and generated tokens are disjoint, everything else may meet.
+ */
+export function scopesOverlap(a: TokenScope | undefined, b: TokenScope | undefined): boolean {
+  return TOKEN_KINDS.some((k) => probePositions([a, b]).some((pos) => inScope(a, { ...k, pos }) && inScope(b, { ...k, pos })));
+}
+
+interface ProbeToken {
+  generated: boolean;
+  inThink: boolean;
+  pos: number;
+}
+const TOKEN_KINDS = [
+  { generated: false, inThink: false },
+  { generated: false, inThink: true },
+  { generated: true, inThink: false },
+  { generated: true, inThink: true },
+];
+/** Whether a token (prompt or generated, inside a think span or not, at a position) is in a scope. */
+export function inScope(s: TokenScope | undefined, t: ProbeToken): boolean {
+  const v = s ?? 'all';
+  if (v === 'all') return true;
+  if (v === 'prompt') return !t.generated;
+  if (v === 'generated') return t.generated;
+  if (v === 'think') return t.inThink;
+  return t.pos >= v.from && t.pos < v.to;
+}
+/** Positions where the truth of any of these scopes can change: enough to test every combination. */
+function probePositions(scopes: (TokenScope | undefined)[]): number[] {
+  const ps = new Set<number>([0]);
+  for (const s of scopes) if (s && typeof s === 'object') for (const p of [s.from, s.to - 1, s.to]) ps.add(p);
+  return [...ps];
+}
+
+const OFF = new Set<InterventionMode>(['exclude', 'drop']);
+
+/** Why entries a and b on the same (layer, expert) with overlapping scopes cannot both hold, or null. */
+function conflict(a: Intervention, b: Intervention): string | null {
+  if (a.mode === b.mode) return `both ${a.mode} the same expert on overlapping tokens (a duplicate, or two ${a.mode} values where only one can apply)`;
+  const modes = new Set([a.mode, b.mode]);
+  if (modes.has('force') && (modes.has('exclude') || modes.has('drop'))) return `one forces the expert on and the other switches it off`;
+  if (modes.has('exclude') && modes.has('drop')) return `exclude and drop both switch the expert off, with different refill rules`;
+  const off = OFF.has(a.mode) ? a : OFF.has(b.mode) ? b : null;
+  if (off) return `the expert is switched off (${off.mode}), so the ${(off === a ? b : a).mode} entry would have no effect`;
+  return null; // force + scale, force + bias, scale + bias compose
+}
+
+/**
+ * Validate a parsed policy JSON and return it typed. Throws MoteError E_POLICY naming the file, the entry,
+ * the bad value and the fix. Checks: the JSON shape; `value` present (finite) for scale/bias and absent for
+ * the others; position ranges with from < to; no two entries on the same (layer, expert) whose scopes can
+ * meet and whose modes contradict or repeat; with `info`: layers with a router, expert ids below
+ * expertCount, and at most topK experts forced on any one token of a layer.
+ */
+export function validatePolicy(json: unknown, opts: ValidateOptions = {}): Policy {
+  const { info, file } = opts;
+  const parsed = policySchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue.path as PropertyKey[];
+    // report the field of the entry, not the deepest zod branch: `interventions[3].scope`
+    const shown = path[0] === 'interventions' ? path.slice(0, 3) : path.slice(0, 1);
+    const field = [...shown].reverse().find((k) => typeof k === 'string') as string | undefined;
+    const fix = FIX[field ?? 'interventions'] ?? FIX.interventions;
+    const msg = path.length === 0 ? `expected a JSON object {name?, interventions: [...]}, got ${show(json)}` : `${pathText(shown)} = ${show(at(json, shown))} is invalid (${issue.message})`;
+    fail(file, pathText(shown), `${msg}; fix: ${path.length === 0 ? FIX.interventions : fix}`);
+  }
+  const policy = parsed.data as Policy;
+  const list = policy.interventions;
+  list.forEach((e, i) => {
+    const f = `interventions[${i}]`;
+    if ((e.mode === 'scale' || e.mode === 'bias') && (e.value === undefined || !Number.isFinite(e.value)))
+      fail(file, `${f}.value`, `${entryText(i, e)} needs a finite "value" (${e.mode === 'scale' ? 'the factor g' : 'the offset b'}), got ${show(e.value)}; fix: add e.g. "value": ${e.mode === 'scale' ? 0.5 : -2}`);
+    if (e.mode === 'scale' && (e.value as number) < 0)
+      fail(file, `${f}.value`, `${entryText(i, e)} has a negative scale factor ${e.value}; fix: use a factor >= 0 (0 silences the expert's output, 1 leaves it as is)`);
+    if (e.mode !== 'scale' && e.mode !== 'bias' && e.value !== undefined)
+      fail(file, `${f}.value`, `${entryText(i, e)} has "value": ${show(e.value)} but ${e.mode} takes none; fix: remove "value" or use mode "scale"/"bias"`);
+    if (e.scope && typeof e.scope === 'object' && e.scope.from >= e.scope.to)
+      fail(file, `${f}.scope`, `${entryText(i, e)} has an empty position range ${show(e.scope)}; fix: use {"from": a, "to": b} with a < b (half-open)`);
+    if (info) {
+      if (!info.moeLayers.includes(e.layer))
+        fail(file, `${f}.layer`, `${entryText(i, e)}: layer ${e.layer} has no router in ${info.modelType} (${info.dir}); fix: use one of the MoE layers ${rangeText(info.moeLayers)}`);
+      if (e.expert >= info.expertCount)
+        fail(file, `${f}.expert`, `${entryText(i, e)}: expert ${e.expert} does not exist; ${info.modelType} has ${info.expertCount} routed experts per layer; fix: use 0..${info.expertCount - 1}`);
+    }
+  });
+  // conflicting entries on the same (layer, expert)
+  const byExpert = new Map<string, number[]>();
+  list.forEach((e, i) => {
+    const k = `${e.layer}:${e.expert}`;
+    byExpert.set(k, [...(byExpert.get(k) ?? []), i]);
+  });
+  for (const idx of byExpert.values())
+    for (let x = 0; x < idx.length; x++)
+      for (let y = x + 1; y < idx.length; y++) {
+        const a = list[idx[x]],
+          b = list[idx[y]];
+        if (!scopesOverlap(a.scope, b.scope)) continue;
+        const why = conflict(a, b);
+        if (why)
+          fail(file, `interventions[${idx[y]}]`, `${entryText(idx[y], b)} conflicts with ${entryText(idx[x], a)}: ${why}; fix: keep one of them, or give them scopes that cannot meet`);
+      }
+  if (info) checkForceLimit(list, info, file);
+  return policy;
+}
+
+/** At most topK distinct experts may be forced on any single token of a layer. */
+function checkForceLimit(list: Intervention[], info: ModelInfo, file?: string): void {
+  const byLayer = new Map<number, number[]>();
+  list.forEach((e, i) => e.mode === 'force' && byLayer.set(e.layer, [...(byLayer.get(e.layer) ?? []), i]));
+  for (const [layer, idx] of byLayer) {
+    const scopes = idx.map((i) => list[i].scope);
+    for (const kind of TOKEN_KINDS)
+      for (const pos of probePositions(scopes)) {
+        const hit = idx.filter((i) => inScope(list[i].scope, { ...kind, pos }));
+        const experts = [...new Set(hit.map((i) => list[i].expert))];
+        if (experts.length > info.topK)
+          fail(file, `interventions[${hit[0]}]`, `layer ${layer} forces ${experts.length} experts (${experts.join(', ')}; entries ${hit.map((i) => `interventions[${i}]`).join(', ')}) on the same tokens, but ${info.modelType} selects only top-${info.topK}; fix: force at most ${info.topK} experts per layer and token (e.g. perLayerCap: ${info.topK}), or give them disjoint scopes`);
+      }
+  }
+}
+
+function rangeText(xs: number[]): string {
+  if (xs.length === 0) return '(none)';
+  const contiguous = xs.every((v, i) => i === 0 || v === xs[i - 1] + 1);
+  return contiguous && xs.length > 2 ? `${xs[0]}..${xs[xs.length - 1]}` : xs.join(', ');
+}
+
+/** Read and validate a policy file. */
+export function loadPolicy(file: string, info?: ModelInfo): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new MoteError('E_IO', `cannot read policy ${file}: ${(e as Error).message}; fix: check the path`, { file });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new MoteError('E_POLICY', `policy ${file} is not valid JSON (${(e as Error).message}); fix: write a JSON object {name?, interventions: [...]}`, { file });
+  }
+  return validatePolicy(json, { info, file });
+}
+
+/** Write a policy as pretty JSON (one intervention per line), creating the folder. */
+export function writePolicy(file: string, policy: Policy): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, formatPolicy(policy));
+}
+
+/** Policy JSON with one intervention per line: readable and diff-friendly. */
+export function formatPolicy(policy: Policy): string {
+  const { interventions, ...rest } = policy;
+  const head = JSON.stringify(rest, null, 2).replace(/\n}$/, '');
+  const sep = Object.keys(rest).length ? ',\n' : '\n';
+  const body = interventions.map((e) => `    ${JSON.stringify(e)}`).join(',\n');
+  return `${head}${sep}  "interventions": [${interventions.length ? `\n${body}\n  ` : ''}]\n}\n`;
+}
+
+/** Distinct (layer, expert) pairs a policy touches, in order of first appearance. */
+export function policyExperts(policy: Pick<Policy, 'interventions'>): { layer: number; expert: number }[] {
+  const seen = new Set<string>();
+  const out: { layer: number; expert: number }[] = [];
+  for (const e of policy.interventions) {
+    const k = `${e.layer}:${e.expert}`;
+    if (!seen.has(k)) seen.add(k), out.push({ layer: e.layer, expert: e.expert });
+  }
+  return out;
+}
