@@ -15,7 +15,7 @@ const cli = async (...args: string[]): Promise<void> => {
   await program.parseAsync(['node', 'mote', ...args]);
 };
 
-describe.skipIf(!existsSync(join(ORG, 'model', 'config.json')))('mote ftri / mote rank', () => {
+describe('mote ftri / mote rank', () => {
   it('runs label mode end to end, then re-ranks the traces', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ftri-cli-'));
     const lines = readFileSync(join(ORG, 'prompts', 'ftri.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -23,7 +23,7 @@ function auc(pos: number[], neg: number[]): number {
   return s / (pos.length * neg.length);
 }
 
-describe.skipIf(!existsSync(join(ORG, 'model', 'config.json')))('fTRI on the organism', () => {
+describe('fTRI on the organism', () => {
   let model: MoeModel;
   let ranking: RankingEntry[];
   const out = mkdtempSync(join(tmpdir(), 'ftri-org-'));
