@@ -35,7 +35,8 @@ export function register(program: Command): void {
       const sampling = { maxNewTokens: o.maxNewTokens, policy, seed: o.seed, temperature: o.temperature, topK: o.topK, topP: o.topP };
       if (o.prompt !== undefined) {
         const ids = o.chat ? model.tokenizer.encodeChat([{ role: 'user', content: o.prompt }]) : model.tokenizer.encode(o.prompt);
-        await model.generate([ids], { ...sampling, onToken: (_, __, delta) => process.stdout.write(delta) });
+        const stops = new Set(model.info.eosTokenIds);
+        await model.generate([ids], { ...sampling, onToken: (_, id, delta) => { if (!stops.has(id)) process.stdout.write(delta); } });
         process.stdout.write('\n');
       } else {
         const bar = progressBar('generate');

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { inspectModel } from '@mote/moe-runtime';
 
-const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${n}`);
+const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : `${n}`);
 
 export function register(program: Command): void {
   program
