@@ -39,3 +39,19 @@ export const gqaAttention = (c: ConfigReader, qkNorm: 'none' | 'head' | 'full', 
   kind: 'gqa' as const, qkNorm, clipQkv: c.has('clip_qkv') ? c.num('clip_qkv') : null,
   slidingWindow: Array.from({ length: layerCount }, () => null), sinks: false, scale: 1,
 });
+
+/** HF decoder weight names (embeddings, final norm, lm_head, norms, attention, `mlp.gate` router,
+ *  `mlp.experts.N.*` experts, dense `mlp.*`); an architecture overrides what it names differently. */
+export function llamaWeights(override: (l: number) => Partial<LayerWeights> = () => ({})): ModelSpec['weights'] {
+  return {
+    embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
+    layer: (l) => ({
+      inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
+      attn: llamaAttentionNames(l),
+      router: `${P(l)}.mlp.gate.weight`,
+      expert: (e) => gluNames(`${P(l)}.mlp.experts.${e}`),
+      mlp: gluNames(`${P(l)}.mlp`),
+      ...override(l),
+    }),
+  };
+}

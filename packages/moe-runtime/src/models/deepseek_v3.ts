@@ -3,9 +3,9 @@
 // e_score_correction_bias steers selection only, with group-limited top-k (n_group, topk_group).
 // The MLA pieces (dims, layer names, dense/MoE split) are shared with deepseek_v2.ts.
 
-import type { ConfigReader, LayerWeights, ModelSpec } from '../spec.js';
+import type { ConfigReader, ModelSpec } from '../spec.js';
 import { ropeFromConfig } from '../spec.js';
-import { gluNames, P } from './common.js';
+import { gluNames, llamaWeights, P } from './common.js';
 
 /** MLA dims, base fields, layer layout and weight names common to DeepSeek-V2 and V3. */
 export function deepseekBase(c: ConfigReader, ropeInterleave: boolean): Omit<ModelSpec, 'router' | 'attention'> & { mla: NonNullable<ModelSpec['attention']['mla']> } {
@@ -35,24 +35,17 @@ export function deepseekBase(c: ConfigReader, ropeInterleave: boolean): Omit<Mod
     moeIntermediate, denseIntermediate: c.int('intermediate_size'),
     sharedIntermediate: moeIntermediate * shared, sharedGated: false, sharedExpertCount: shared,
     activation: { kind: 'silu' }, expertBias: false,
-    weights: {
-      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
-      layer: (l): LayerWeights => {
-        const a = `${P(l)}.self_attn`;
-        return {
-          inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
-          attn: {
-            q: `${a}.q_proj.weight`, qA: `${a}.q_a_proj.weight`, qABias: `${a}.q_a_proj.bias`, qANorm: `${a}.q_a_layernorm.weight`,
-            qB: `${a}.q_b_proj.weight`, kvA: `${a}.kv_a_proj_with_mqa.weight`, kvABias: `${a}.kv_a_proj_with_mqa.bias`,
-            kvANorm: `${a}.kv_a_layernorm.weight`, kvB: `${a}.kv_b_proj.weight`, o: `${a}.o_proj.weight`, oBias: `${a}.o_proj.bias`,
-          },
-          router: `${P(l)}.mlp.gate.weight`,
-          expert: (e) => gluNames(`${P(l)}.mlp.experts.${e}`),
-          mlp: gluNames(`${P(l)}.mlp`),
-          shared: shared > 0 ? gluNames(`${P(l)}.mlp.shared_experts`) : undefined,
-        };
-      },
-    },
+    weights: llamaWeights((l) => {
+      const a = `${P(l)}.self_attn`;
+      return {
+        attn: {
+          q: `${a}.q_proj.weight`, qA: `${a}.q_a_proj.weight`, qABias: `${a}.q_a_proj.bias`, qANorm: `${a}.q_a_layernorm.weight`,
+          qB: `${a}.q_b_proj.weight`, kvA: `${a}.kv_a_proj_with_mqa.weight`, kvABias: `${a}.kv_a_proj_with_mqa.bias`,
+          kvANorm: `${a}.kv_a_layernorm.weight`, kvB: `${a}.kv_b_proj.weight`, o: `${a}.o_proj.weight`, oBias: `${a}.o_proj.bias`,
+        },
+        shared: shared > 0 ? gluNames(`${P(l)}.mlp.shared_experts`) : undefined,
+      };
+    }),
   };
 }
 

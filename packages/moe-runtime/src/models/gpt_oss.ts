@@ -4,7 +4,7 @@
 // stored x @ W in float checkpoints or as MXFP4 blocks in the released ones.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
-import { baseSpec, llamaAttentionNames, P } from './common.js';
+import { baseSpec, llamaAttentionNames, llamaWeights, P } from './common.js';
 
 export function gptOss(c: ConfigReader): ModelSpec {
   const base = baseSpec(c);
@@ -26,18 +26,16 @@ export function gptOss(c: ConfigReader): ModelSpec {
     // HF's eager experts hard-code alpha 1.702 and limit 7.0; configs carry the same limit as swiglu_limit
     activation: { kind: 'gptoss', alpha: 1.702, limit: c.num('swiglu_limit', 7) },
     expertBias: true,
-    weights: {
-      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
-      layer: (l) => ({
-        inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
-        attn: { ...llamaAttentionNames(l), qNorm: undefined, kNorm: undefined, sinks: `${P(l)}.self_attn.sinks` },
-        router: `${P(l)}.mlp.router.weight`,
-        routerBias: `${P(l)}.mlp.router.bias`,
-        fusedExperts: {
-          gateUp: `${P(l)}.mlp.experts.gate_up_proj`, down: `${P(l)}.mlp.experts.down_proj`,
-          gateUpBias: `${P(l)}.mlp.experts.gate_up_proj_bias`, downBias: `${P(l)}.mlp.experts.down_proj_bias`,
-        },
-      }),
-    },
+    weights: llamaWeights((l) => ({
+      attn: { ...llamaAttentionNames(l), qNorm: undefined, kNorm: undefined, sinks: `${P(l)}.self_attn.sinks` },
+      router: `${P(l)}.mlp.router.weight`,
+      routerBias: `${P(l)}.mlp.router.bias`,
+      expert: undefined,
+      mlp: undefined,
+      fusedExperts: {
+        gateUp: `${P(l)}.mlp.experts.gate_up_proj`, down: `${P(l)}.mlp.experts.down_proj`,
+        gateUpBias: `${P(l)}.mlp.experts.gate_up_proj_bias`, downBias: `${P(l)}.mlp.experts.down_proj_bias`,
+      },
+    })),
   };
 }

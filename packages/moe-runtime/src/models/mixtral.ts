@@ -2,7 +2,7 @@
 // experts named block_sparse_moe.experts.N.{w1 (gate), w3 (up), w2 (down)}. Every layer is sparse.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
-import { baseSpec, gqaAttention, llamaAttentionNames, P } from './common.js';
+import { baseSpec, gqaAttention, llamaWeights, P } from './common.js';
 
 export function mixtral(c: ConfigReader): ModelSpec {
   const base = baseSpec(c);
@@ -17,14 +17,10 @@ export function mixtral(c: ConfigReader): ModelSpec {
     denseIntermediate: 0, sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
     router: { scoring: 'softmax', normTopK: true, scaling: 1 },
     activation: { kind: 'silu' }, expertBias: false,
-    weights: {
-      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
-      layer: (l) => ({
-        inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
-        attn: llamaAttentionNames(l),
-        router: `${moe(l)}.gate.weight`,
-        expert: (e) => ({ gate: `${moe(l)}.experts.${e}.w1.weight`, up: `${moe(l)}.experts.${e}.w3.weight`, down: `${moe(l)}.experts.${e}.w2.weight` }),
-      }),
-    },
+    weights: llamaWeights((l) => ({
+      router: `${moe(l)}.gate.weight`,
+      expert: (e) => ({ gate: `${moe(l)}.experts.${e}.w1.weight`, up: `${moe(l)}.experts.${e}.w3.weight`, down: `${moe(l)}.experts.${e}.w2.weight` }),
+      mlp: undefined,
+    })),
   };
 }

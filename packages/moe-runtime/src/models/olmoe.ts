@@ -2,7 +2,7 @@
 // softmax router, top-k renormalised only with norm_topk_prob. Every layer is sparse.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
-import { baseSpec, gluNames, gqaAttention, llamaAttentionNames, P } from './common.js';
+import { baseSpec, gqaAttention, llamaWeights } from './common.js';
 
 export function olmoe(c: ConfigReader): ModelSpec {
   const base = baseSpec(c);
@@ -16,14 +16,6 @@ export function olmoe(c: ConfigReader): ModelSpec {
     denseIntermediate: 0, sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
     router: { scoring: 'softmax', normTopK: c.bool('norm_topk_prob', false), scaling: 1 },
     activation: { kind: 'silu' }, expertBias: false,
-    weights: {
-      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
-      layer: (l) => ({
-        inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
-        attn: llamaAttentionNames(l),
-        router: `${P(l)}.mlp.gate.weight`,
-        expert: (e) => gluNames(`${P(l)}.mlp.experts.${e}`),
-      }),
-    },
+    weights: llamaWeights(),
   };
 }

@@ -2,7 +2,7 @@
 // norm_topk_prob), plus one shared expert scaled by sigmoid(shared_expert_gate(x)) for every token.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
-import { baseSpec, gluNames, gqaAttention, llamaAttentionNames, P } from './common.js';
+import { baseSpec, gluNames, gqaAttention, llamaWeights, P } from './common.js';
 import { qwenMoeLayers } from './qwen3_moe.js';
 
 export function qwen2Moe(c: ConfigReader): ModelSpec {
@@ -19,16 +19,8 @@ export function qwen2Moe(c: ConfigReader): ModelSpec {
     sharedIntermediate: shared, sharedGated: true, sharedExpertCount: shared > 0 ? 1 : 0,
     router: { scoring: 'softmax', normTopK: c.bool('norm_topk_prob', false), scaling: 1 },
     activation: { kind: 'silu' }, expertBias: false,
-    weights: {
-      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
-      layer: (l) => ({
-        inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
-        attn: llamaAttentionNames(l),
-        router: `${P(l)}.mlp.gate.weight`,
-        expert: (e) => gluNames(`${P(l)}.mlp.experts.${e}`),
-        mlp: gluNames(`${P(l)}.mlp`),
-        shared: shared > 0 ? { ...gluNames(`${P(l)}.mlp.shared_expert`), gateScalar: `${P(l)}.mlp.shared_expert_gate.weight` } : undefined,
-      }),
-    },
+    weights: llamaWeights((l) => ({
+      shared: shared > 0 ? { ...gluNames(`${P(l)}.mlp.shared_expert`), gateScalar: `${P(l)}.mlp.shared_expert_gate.weight` } : undefined,
+    })),
   };
 }

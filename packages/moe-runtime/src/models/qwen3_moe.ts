@@ -2,7 +2,7 @@
 // norm_topk_prob; dense MLP on mlp_only_layers and off the decoder_sparse_step grid.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
-import { baseSpec, gluNames, gqaAttention, llamaAttentionNames, P } from './common.js';
+import { baseSpec, gqaAttention, llamaWeights } from './common.js';
 
 export function qwenMoeLayers(c: ConfigReader, layerCount: number): number[] {
   const step = c.int('decoder_sparse_step', 1);
@@ -24,15 +24,6 @@ export function qwen3Moe(c: ConfigReader): ModelSpec {
     sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
     router: { scoring: 'softmax', normTopK: c.bool('norm_topk_prob', false), scaling: 1 },
     activation: { kind: 'silu' }, expertBias: false,
-    weights: {
-      embed: 'model.embed_tokens.weight', norm: 'model.norm.weight', lmHead: 'lm_head.weight',
-      layer: (l) => ({
-        inputNorm: `${P(l)}.input_layernorm.weight`, postNorm: `${P(l)}.post_attention_layernorm.weight`,
-        attn: llamaAttentionNames(l),
-        router: `${P(l)}.mlp.gate.weight`,
-        expert: (e) => gluNames(`${P(l)}.mlp.experts.${e}`),
-        mlp: gluNames(`${P(l)}.mlp`),
-      }),
-    },
+    weights: llamaWeights(),
   };
 }
