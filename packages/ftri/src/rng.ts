@@ -1,6 +1,8 @@
 // Seeded pseudo-random numbers for permutations and bootstraps (mulberry32); not cryptographic.
 // Every random choice in ftri goes through one of these so that a run with the same seed repeats exactly.
 
+import { rng } from '@mote/moe-runtime';
+
 export interface Rng {
   /** uniform in [0, 1) */
   next(): number;
@@ -9,14 +11,7 @@ export interface Rng {
 }
 
 export function createRng(seed = 0): Rng {
-  let a = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = rng(seed);
   return { next, int: (n: number) => Math.floor(next() * n) };
 }
 

@@ -2,9 +2,10 @@
 
 import type { SamplingOptions } from './types.js';
 
-/** mulberry32: a small, seedable 32-bit PRNG returning floats in [0, 1). */
+/** mulberry32: a small, seedable 32-bit PRNG returning floats in [0, 1); the one generator of mote
+ *  (sampling, random baselines, permutations), so a seed repeats on every platform. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  let a = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
