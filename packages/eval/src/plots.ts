@@ -1,9 +1,7 @@
-// Plots for reports: vega-lite specs -> vega View (headless, renderer 'none') -> SVG, and SVG -> PNG with
-// @resvg/resvg-js. No browser, canvas or CDN; the SVG is inlined into the HTML report.
+// Plots for reports: vega-lite specs in the house style, rendered headless to SVG and PNG by ftri's renderer
+// (vega View with renderer 'none', @resvg/resvg-js). No browser, canvas or CDN; the SVG is inlined in HTML.
 
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
-import { Resvg } from '@resvg/resvg-js';
+import { renderSvg as renderVegaLite, svgToPng } from '@mote/ftri';
 
 // vega-lite's TopLevelSpec type is very deep; specs are built as plain JSON here.
 export type VlSpec = Record<string, unknown>;
@@ -16,23 +14,13 @@ const CONFIG = {
   title: { fontSize: 14, anchor: 'start' },
 };
 
-/** Render a vega-lite spec to an SVG string. */
-export async function renderSvg(spec: VlSpec): Promise<string> {
+/** Render a vega-lite spec (with the report style) to an SVG string. */
+export function renderSvg(spec: VlSpec): Promise<string> {
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', config: CONFIG, ...spec };
-  const compiled = vl.compile(full as unknown as vl.TopLevelSpec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLite(full as unknown as Parameters<typeof renderVegaLite>[0]);
 }
 
-/** Rasterise an SVG to PNG (scale 2 for sharp text). */
-export function svgToPng(svg: string, scale = 2): Buffer {
-  const r = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } });
-  return Buffer.from(r.render().asPng());
-}
+export { svgToPng };
 
 export interface RatePoint {
   /** series name, e.g. "fTRI top-N exclude" or "random exclude" */
