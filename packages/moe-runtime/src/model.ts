@@ -3,7 +3,7 @@
 // Shapes: B rows, T new tokens per row, S cached + new positions, D hidden, E experts, K top-k, V vocab.
 
 import { resolve } from 'node:path';
-import { MoteError, SafetensorsCheckpoint, Session, type F32Tensor, type Tensor } from '@mote/tensor-core';
+import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildGqaAttention, buildHead, buildMoeBlock, Weights } from './graphs.js';
 import { modelInfo, specFromDir } from './load.js';
 import { paramCount } from './params.js';
@@ -18,6 +18,8 @@ import {
 } from './types.js';
 import { validatePolicyShape } from './policy.js';
 import { ATTENTION_BUILDERS } from './attention.js';
+import { WeightCache, type CacheStats, type RowTable } from './cache.js';
+import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
 
 const MASKED = -1e30;
 
@@ -25,6 +27,8 @@ interface LayerSessions {
   attn: Session;
   ffn: Session;
   moe: boolean;
+  /** the MoE graph is expert slices (experts.ts), fed ids and weights, not onnxruntime's MoE op */
+  sliced: boolean;
   correctionBias: Float32Array | null;
 }
 
@@ -49,6 +53,8 @@ type LayerHooks = Map<number, Partial<Record<RouterPoint, Hook[]>>>;
 
 export class Model implements MoeModel {
   readonly info: ModelInfo;
+  /** where the weights came from: the cache folder and whether this load hit it */
+  cache: CacheStats | null = null;
   private readonly globalHooks: HookMap[] = [];
   private readonly thinkOpenId: number | null;
   private readonly thinkCloseId: number | null;
@@ -58,7 +64,7 @@ export class Model implements MoeModel {
     readonly tokenizer: Tokenizer,
     private readonly layers: LayerSessions[],
     private readonly head: Session,
-    private readonly embed: F32Tensor,
+    private readonly embed: RowTable, // [V, D], rows read per step
     private readonly rope: RopeTables,
     dir: string,
   ) {
@@ -73,21 +79,30 @@ export class Model implements MoeModel {
     const tokenizer = await loadTokenizer(abs, opts.chatTemplate);
     const ckpt = SafetensorsCheckpoint.open(abs);
     const w = new Weights(ckpt, abs);
+    const cache = WeightCache.open(abs, opts.dtype ?? 'f32', opts.cache);
     try {
-      const sopts = (label: string) => ({ threads: opts.threads, label: `${label} of ${spec.modelType} (${abs})` });
+      const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
       const build = ATTENTION_BUILDERS[spec.attention.kind];
       const layers: LayerSessions[] = [];
       for (let l = 0; l < spec.layerCount; l++) {
         const moe = spec.moeLayers.includes(l);
-        const attn = await Session.create(build({ spec, layer: l, w, moe }).toBytes(), sopts(`layer ${l} attention`));
-        const ffnGraph = moe ? buildMoeBlock(spec, l, w) : buildDenseBlock(spec, l, w);
-        const ffn = await Session.create(ffnGraph.toBytes(), sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
+        const attn = await cache.session(`layer${l}_attention`, () => build({ spec, layer: l, w, moe }), sopts(`layer ${l} attention`));
+        const sliced = moe && expertSlicesFit(spec, l);
+        const ffnGraph = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
+        const ffn = await cache.session(`layer${l}_ffn`, ffnGraph, sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
         const cb = spec.weights.layer(l).correctionBias;
-        layers.push({ attn, ffn, moe, correctionBias: moe && cb ? w.get(cb, [spec.expertCount]).data : null });
+        const correctionBias = moe && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
+        layers.push({ attn, ffn, moe, sliced, correctionBias });
       }
-      const head = await Session.create(buildHead(spec, w).toBytes(), sopts('lm_head'));
-      const embed = w.get(spec.weights.embed, [spec.vocab, spec.hidden]);
-      return new Model(spec, tokenizer, layers, head, embed, ropeTables(spec.rope), abs);
+      const head = await cache.session('head', () => buildHead(spec, w), sopts('lm_head'));
+      const embed = cache.rows('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden]));
+      cache.commit();
+      const model = new Model(spec, tokenizer, layers, head, embed, ropeTables(spec.rope), abs);
+      model.cache = cache.stats;
+      return model;
+    } catch (e) {
+      cache.abort();
+      throw e;
     } finally {
       ckpt.close();
     }
@@ -189,7 +204,7 @@ export class Model implements MoeModel {
         tokens.push({ seq: r.seq, pos, tokenId: id, generated: pos >= r.promptLen, inThink });
         realIdx.push(b * T + t);
         positions[b * T + t] = pos;
-        h.set(this.embed.data.subarray(id * D, (id + 1) * D), (b * T + t) * D);
+        h.set(this.embed.row(id), (b * T + t) * D);
       }
     }
     const rd = this.rope.invFreq.length * 2;
@@ -222,7 +237,7 @@ export class Model implements MoeModel {
         spec: this.spec.router, layer: l, expertCount: E, topK: K, logits, correctionBias: L.correctionBias,
         tokens, interventions: policy.get(l) ?? [], hooks: hooks.get(l) ?? {},
       });
-      const logw = new Float32Array(B * T * E).fill(MASKED); // [B*T, E]
+      const logw = new Float32Array(L.sliced ? 0 : B * T * E).fill(MASKED); // [B*T, E]
       const wsum = new Float32Array(B * T); // [B*T, 1]
       realIdx.forEach((i, n) => {
         for (let j = 0; j < K; j++) {
@@ -231,18 +246,18 @@ export class Model implements MoeModel {
           if (wt < 0 || !Number.isFinite(wt)) {
             throw new MoteError('E_POLICY', `layer ${l}: expert ${e} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
           }
-          if (wt === 0) continue;
+          if (wt === 0 || L.sliced) continue;
           const o = i * E + e;
           // duplicate ids (from a replacing hook) add up
           logw[o] = logw[o] === MASKED ? Math.log(wt) : Math.log(Math.exp(logw[o]) + wt);
           wsum[i] += wt;
         }
       });
-      hT = (await L.ffn.run({
-        h_mid: a.h_mid, x: a.x,
-        logw: { dtype: 'float32', shape: [B * T, E], data: logw },
-        wsum: { dtype: 'float32', shape: [B * T, 1], data: wsum },
-      })).h;
+      const routed = L.sliced ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K) : {
+        logw: { dtype: 'float32', shape: [B * T, E], data: logw } as Tensor,
+        wsum: { dtype: 'float32', shape: [B * T, 1], data: wsum } as Tensor,
+      };
+      hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
     }
     cache.len = S;
     return hT.data as Float32Array;
@@ -409,6 +424,7 @@ export class Model implements MoeModel {
   async dispose(): Promise<void> {
     for (const L of this.layers) { await L.attn.release(); await L.ffn.release(); }
     await this.head.release();
+    this.embed.close();
   }
 }
 

@@ -171,4 +171,11 @@ export interface LoadOptions {
   threads?: number;
   /** a Jinja chat template that replaces the checkpoint's */
   chatTemplate?: string;
+  /** weight dtype: 'f32' (default, exact), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
+   *  arithmetic; routers and norms stay f32) */
+  dtype?: 'f32' | 'int8' | 'int4';
+  /** weight cache folder, or false for none (default: $MOTE_CACHE, else ~/.cache/mote; MOTE_CACHE=off disables) */
+  cache?: string | boolean;
+  /** let onnxruntime's idle pool threads spin between runs (default off) */
+  spinning?: boolean;
 }

@@ -7,3 +7,4 @@ export * from './onnx.js';
 export * from './ort.js';
 export * from './safetensors-write.js';
 export * from './fp8.js';
+export * from './quant.js';

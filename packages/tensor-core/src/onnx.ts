@@ -55,9 +55,9 @@ export interface ExternalRef {
   length: number;
 }
 
-interface NodeSpec { op: string; domain: string; inputs: string[]; outputs: string[]; attrs: Record<string, AttrValue>; name: string }
-interface Init { name: string; elem: ElemType; dims: number[]; raw?: Uint8Array; external?: ExternalRef }
-interface ValueInfo { name: string; elem: ElemType; dims: Dim[] }
+export interface NodeSpec { op: string; domain: string; inputs: string[]; outputs: string[]; attrs: Record<string, AttrValue>; name: string }
+export interface Init { name: string; elem: ElemType; dims: number[]; raw?: Uint8Array; external?: ExternalRef }
+export interface ValueInfo { name: string; elem: ElemType; dims: Dim[] }
 
 /** Build one ONNX graph. Names are unique strings; ops return their output names. */
 export class GraphBuilder {
@@ -137,6 +137,11 @@ export class GraphBuilder {
   }
   slice(x: string, starts: number[], ends: number[], axes: number[]) {
     return this.op1('Slice', [x, this.constI64(starts), this.constI64(ends), this.constI64(axes)]);
+  }
+
+  /** The graph's parts, live, for passes that rewrite a built graph (quantisation, external weights). */
+  parts(): { nodes: NodeSpec[]; inits: Init[]; inputs: ValueInfo[]; outputs: ValueInfo[] } {
+    return { nodes: this.nodes, inits: this.inits, inputs: this.inputs, outputs: this.outputs };
   }
 
   toBytes(producer = 'mote'): Uint8Array {

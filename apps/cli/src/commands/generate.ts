@@ -7,7 +7,7 @@ import { progressBar } from '../progress.js';
 
 interface Opts {
   model: string; prompt?: string; prompts?: string; out?: string; chat?: boolean; maxNewTokens: number; policy?: string;
-  seed?: number; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number;
+  seed?: number; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype?: 'f32' | 'int8' | 'int4';
 }
 
 export function register(program: Command): void {
@@ -27,10 +27,11 @@ export function register(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling mass', (v) => Number(v))
     .option('--batch-size <n>', 'sequences decoded together', (v) => Number(v), 16)
     .option('--threads <n>', 'onnxruntime threads', (v) => Number(v))
+    .option('--dtype <dtype>', 'weight dtype: f32 (default, exact), int8, int4 (cached after the first load)')
     .action(async (o: Opts) => {
       if (!o.prompt === !o.prompts) throw new MoteError('E_INPUT', 'give exactly one of --prompt TEXT or --prompts FILE.jsonl', { field: '--prompt' });
       if (o.prompts && !o.out) throw new MoteError('E_INPUT', '--prompts needs --out FILE.jsonl for the answers', { field: '--out' });
-      const model = await loadModel(o.model, { threads: o.threads });
+      const model = await loadModel(o.model, { threads: o.threads, dtype: o.dtype });
       const policy = o.policy ? loadPolicy(o.policy, model.info) : null;
       const sampling = { maxNewTokens: o.maxNewTokens, policy, seed: o.seed, temperature: o.temperature, topK: o.topK, topP: o.topP };
       if (o.prompt !== undefined) {

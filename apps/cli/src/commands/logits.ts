@@ -22,10 +22,11 @@ export function register(program: Command): void {
     .option('--policy <file>', 'intervention policy JSON')
     .option('--greedy <n>', 'also decode N greedy tokens with the KV cache', (v) => Number(v))
     .option('--threads <n>', 'onnxruntime threads', (v) => Number(v))
+    .option('--dtype <dtype>', 'weight dtype: f32 (default, exact), int8, int4 (cached after the first load)')
     .option('--json', 'print JSON (the only output format)')
-    .action(async (o: { model: string; ids: string; policy?: string; greedy?: number; threads?: number }) => {
+    .action(async (o: { model: string; ids: string; policy?: string; greedy?: number; threads?: number; dtype?: 'f32' | 'int8' | 'int4' }) => {
       const ids = parseIds(o.ids);
-      const model = await loadModel(o.model, { threads: o.threads });
+      const model = await loadModel(o.model, { threads: o.threads, dtype: o.dtype });
       const policy = o.policy ? loadPolicy(o.policy, model.info) : null;
       const names = model.info.moeLayers.flatMap((l) => ['router_logits', 'topk_ids', 'topk_weights'].map((p) => hookName(l, p as 'router_logits')));
       const r = await model.runWithCache([ids], { names, policy });

@@ -1,0 +1,66 @@
+// Weight dtypes of a loaded model and the graph pass that applies them: every MatMul with a constant
+// float32 [K, N] weight becomes onnxruntime's MatMulNBits (8 or 4 bit, blocks of 32, fp16-exact scales,
+// int8 activations: the arithmetic of llama.cpp's q8_0 / q4_0). Routers, gates and norms stay float32 so
+// routing decisions stay exact enough to analyse. 'int4' puts the expert and MLP weights (nearly all the
+// bytes) in 4 bits and keeps attention projections and lm_head in 8 bits: 4-bit attention cost the
+// organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's mixes keep them
+// wider too. Not a kernel: a rewrite of built graphs.
+
+import { quantizeNBits, QBLOCK, type GraphBuilder } from '@mote/tensor-core';
+import { transposeTiled } from './experts.js';
+import { fusedMembers } from './fuse.js';
+
+export type WeightDtype = 'f32' | 'int8' | 'int4';
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'int8', 'int4'];
+
+/** initializers that stay float32 whatever the dtype: the router and the shared-expert gate decide routing */
+const KEEP_F32 = new Set(['router', 'shared_gate']);
+
+/** MatMulNBits accuracy level 4: activations quantised to int8 per block, as llama.cpp does for q8_0/q4_0. */
+const ACCURACY_LEVEL = 4;
+
+/** weights that 'int4' stores in 4 bits: routed and shared experts, dense MLPs */
+const FOUR_BIT = /^(expert\d+_fc[12]|(shared|mlp)_(gate|up|down)_proj)$/;
+
+/** Bits of initializer `name` under `dtype` (null: stays float32). */
+export function weightBits(name: string, dtype: WeightDtype): 8 | 4 | null {
+  const first = fusedMembers(name)[0]; // fused weights (fuse.ts) take their members' class
+  if (dtype === 'f32' || KEEP_F32.has(first)) return null;
+  return dtype === 'int4' && FOUR_BIT.test(first) ? 4 : 8;
+}
+
+/** Rewrite the constant-weight MatMuls of `g` to MatMulNBits of `dtype` (no-op for f32). Returns the count. */
+export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
+  if (dtype === 'f32') return 0;
+  const { nodes, inits } = g.parts();
+  const byName = new Map(inits.map((i) => [i.name, i]));
+  const uses = new Map<string, number>();
+  for (const n of nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const drop = new Set<string>();
+  let count = 0;
+  for (const n of nodes) {
+    if (n.op !== 'MatMul' || n.domain !== '') continue;
+    const b = byName.get(n.inputs[1]);
+    const bits = b ? weightBits(b.name, dtype) : null;
+    if (!b || !bits || !b.raw || b.elem !== 'float32' || b.dims.length !== 2 || uses.get(b.name) !== 1) continue;
+    const [K, N] = b.dims;
+    if (K % QBLOCK !== 0 || N < 2) continue;
+    const wKN = b.raw.byteOffset % 4 === 0 ? new Float32Array(b.raw.buffer, b.raw.byteOffset, K * N) : new Float32Array(b.raw.slice().buffer);
+    const q = quantizeNBits(transposeTiled(wKN, K, N), N, K, bits); // rows = output features
+    const qName = `${b.name}_q${bits}`;
+    const sName = `${b.name}_scales`;
+    inits.push({ name: qName, elem: 'uint8', dims: [N, K / QBLOCK, (QBLOCK * bits) / 8], raw: q.data });
+    inits.push({ name: sName, elem: 'float32', dims: [N * (K / QBLOCK)], raw: new Uint8Array(q.scales.buffer) });
+    drop.add(b.name);
+    n.op = 'MatMulNBits';
+    n.domain = 'com.microsoft';
+    n.inputs = [n.inputs[0], qName, sName];
+    n.attrs = { K, N, bits, block_size: QBLOCK, accuracy_level: ACCURACY_LEVEL };
+    count++;
+  }
+  if (count) {
+    for (let i = inits.length - 1; i >= 0; i--) if (drop.has(inits[i].name)) inits.splice(i, 1);
+    g.useDomain('com.microsoft', 1);
+  }
+  return count;
+}

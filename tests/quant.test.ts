@@ -1,0 +1,166 @@
+// int8 / int4 weights: the block quantiser against llama.cpp's q8_0 / q4_0 rules and onnxruntime's
+// MatMulNBits packing, and the quantised runtime against f32 (logits, top-1, routing) on the organism
+// and a tiny fixture. Tolerances are for quantised paths; f32 parity lives in parity.test.ts.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GraphBuilder, Session, dequantizeNBits, f16BitsToF32, f32ToF16Bits, quantizeGgufBlocks, quantizeNBits } from '@mote/tensor-core';
+import { hookName, loadModel, type Model } from '@mote/moe-runtime';
+
+const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism');
+const TINY = join(import.meta.dirname, 'fixtures', 'tiny-moe', 'olmoe');
+
+function randn(n: number, seed: number): Float32Array {
+  let s = seed;
+  const next = () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next()));
+}
+
+describe('block quantiser', () => {
+  it('fp16 conversion rounds to nearest even and keeps the edges', () => {
+    expect(f32ToF16Bits(1)).toBe(0x3c00);
+    expect(f32ToF16Bits(-2)).toBe(0xc000);
+    expect(f32ToF16Bits(65504)).toBe(0x7bff);
+    expect(f32ToF16Bits(1e6)).toBe(0x7c00);
+    expect(f16BitsToF32(f32ToF16Bits(2 ** -24))).toBe(2 ** -24);
+    expect(f32ToF16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie -> even
+    expect(f32ToF16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
+  });
+
+  for (const bits of [8, 4] as const) {
+    it(`${bits}-bit: MatMulNBits layout and GGUF q${bits}_0 blocks hold the same levels and scales`, () => {
+      const N = 6, K = 64;
+      const w = randn(N * K, bits);
+      const nb = quantizeNBits(w, N, K, bits);
+      const gg = quantizeGgufBlocks(w, N, K, bits);
+      const bsz = bits === 8 ? 34 : 18;
+      const dv = new DataView(gg.buffer);
+      const deq = dequantizeNBits(nb);
+      for (let blk = 0; blk < (N * K) / 32; blk++) {
+        const d = f16BitsToF32(dv.getUint16(blk * bsz, true));
+        expect(nb.scales[blk]).toBe(d);
+        for (let j = 0; j < 32; j++) {
+          const q = bits === 8 ? (gg[blk * bsz + 2 + j] << 24) >> 24 : ((gg[blk * bsz + 2 + (j % 16)] >> (j < 16 ? 0 : 4)) & 15) - 8;
+          expect(deq[blk * 32 + j]).toBe(q * d);
+          // the rounding error of a level is at most half a step (plus the fp16 rounding of the scale)
+          expect(Math.abs(deq[blk * 32 + j] - w[blk * 32 + j])).toBeLessThanOrEqual(Math.abs(d) * (bits === 4 ? 1 : 0.5) + 1e-3 * Math.abs(w[blk * 32 + j]) + 1e-7);
+        }
+      }
+    });
+
+    it(`${bits}-bit: onnxruntime MatMulNBits computes x @ dequant(W)^T`, async () => {
+      const M = 3, N = 40, K = 96;
+      const w = randn(N * K, 10 + bits);
+      const q = quantizeNBits(w, N, K, bits);
+      const deq = dequantizeNBits(q);
+      const g = new GraphBuilder('nbits').useDomain('com.microsoft', 1);
+      g.input('x', 'float32', [M, K]);
+      g.init('w', { elem: 'uint8', dims: [N, K / 32, (32 * bits) / 8], raw: q.data });
+      g.init('s', { dtype: 'float32', shape: [(N * K) / 32], data: q.scales });
+      g.op1('MatMulNBits', ['x', 'w', 's'], { K, N, bits, block_size: 32, accuracy_level: 0 }, 'com.microsoft', 'y');
+      g.output('y', 'float32', [M, N]);
+      const s = await Session.create(g.toBytes(), { threads: 1 });
+      const x = randn(M * K, 99);
+      const y = (await s.run({ x: { dtype: 'float32', shape: [M, K], data: x } })).y.data as Float32Array;
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let r = 0;
+          for (let k = 0; k < K; k++) r += x[m * K + k] * deq[n * K + k];
+          expect(Math.abs(r - y[m * N + n])).toBeLessThan(1e-4);
+        }
+      }
+      await s.release();
+    });
+  }
+});
+
+/** teacher-forced comparison of two models on the same sequences */
+async function agreement(ref: Model, q: Model, seqs: number[][]) {
+  const names = ref.info.moeLayers.map((l) => hookName(l, 'topk_ids'));
+  const a = await ref.runWithCache(seqs, { names });
+  const b = await q.runWithCache(seqs, { names });
+  const V = ref.info.vocabSize, K = ref.info.topK, T = a.logits!.shape[1];
+  const la = a.logits!.data as Float32Array, lb = b.logits!.data as Float32Array;
+  let n = 0, top1 = 0, maxAbs = 0, scale = 0;
+  seqs.forEach((ids, s) => {
+    for (let t = 0; t < ids.length; t++) {
+      let ia = 0, ib = 0;
+      for (let v = 0; v < V; v++) {
+        const o = (s * T + t) * V + v;
+        if (la[o] > la[(s * T + t) * V + ia]) ia = v;
+        if (lb[o] > lb[(s * T + t) * V + ib]) ib = v;
+        maxAbs = Math.max(maxAbs, Math.abs(la[o] - lb[o]));
+        scale = Math.max(scale, Math.abs(la[o]));
+      }
+      top1 += ia === ib ? 1 : 0;
+      n++;
+    }
+  });
+  let hits = 0, total = 0;
+  for (const name of names) {
+    const ta = a.cache.get(name)!.tensor.data as Int32Array, tb = b.cache.get(name)!.tensor.data as Int32Array;
+    for (let r = 0; r < ta.length / K; r++) {
+      const set = new Set(ta.subarray(r * K, (r + 1) * K));
+      for (const e of tb.subarray(r * K, (r + 1) * K)) if (set.has(e)) hits++;
+      total += K;
+    }
+  }
+  return { top1: top1 / n, routing: hits / total, maxAbs, scale };
+}
+
+describe('quantised organism', () => {
+  let cacheDir: string;
+  let ref: Model;
+  let seqs: number[][];
+  beforeAll(async () => {
+    cacheDir = mkdtempSync(join(tmpdir(), 'mote-quant-'));
+    ref = await loadModel(join(ORGANISM, 'model'), { threads: 1, cache: cacheDir });
+    const prompts = readFileSync(join(ORGANISM, 'prompts', 'eval-dev.jsonl'), 'utf8').trim().split('\n').slice(0, 96).map((l) => JSON.parse(l).prompt as string);
+    const ids = prompts.map((p) => ref.tokenizer.encodeChat([{ role: 'user', content: p }]));
+    const gen = await ref.generate(ids, { maxNewTokens: 16 });
+    seqs = ids.map((p, i) => [...p, ...gen[i].ids]);
+  });
+  afterAll(async () => {
+    await ref.dispose();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('int8: next-token argmax agrees >= 99%, routing >= 98%', async () => {
+    const q = await loadModel(join(ORGANISM, 'model'), { threads: 1, dtype: 'int8', cache: cacheDir });
+    const r = await agreement(ref, q, seqs);
+    expect(r.top1).toBeGreaterThanOrEqual(0.99);
+    expect(r.routing).toBeGreaterThanOrEqual(0.98);
+    await q.dispose();
+  });
+
+  it('int4: next-token argmax agrees >= 94%, routing >= 93%', async () => {
+    const q = await loadModel(join(ORGANISM, 'model'), { threads: 1, dtype: 'int4', cache: cacheDir });
+    const r = await agreement(ref, q, seqs);
+    expect(r.top1).toBeGreaterThanOrEqual(0.94);
+    expect(r.routing).toBeGreaterThanOrEqual(0.93);
+    await q.dispose();
+  });
+});
+
+describe('quantised tiny olmoe', () => {
+  it('int8 logits stay within 3% of the f32 logit range; greedy decoding runs', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'mote-quant-'));
+    const ref = await loadModel(TINY, { threads: 1, cache: cacheDir });
+    const q = await loadModel(TINY, { threads: 1, dtype: 'int8', cache: cacheDir });
+    const seqs = [[0, 5, 9, 22, 41, 7, 3], [0, 11, 12, 13]];
+    const r = await agreement(ref, q, seqs);
+    expect(r.maxAbs).toBeLessThan(0.03 * r.scale);
+    expect(r.routing).toBeGreaterThanOrEqual(0.9);
+    const [g] = await q.generate([seqs[0]], { maxNewTokens: 4, stopTokens: [] });
+    expect(g.ids).toHaveLength(4);
+    await ref.dispose();
+    await q.dispose();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('rejects an unknown dtype with a coded error', async () => {
+    await expect(loadModel(TINY, { dtype: 'int3' as 'int4', cache: false })).rejects.toThrow(/E_INPUT.*int3.*f32, int8, int4/);
+  });
+});
