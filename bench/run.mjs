@@ -1,71 +1,180 @@
-// pnpm bench: prefill and decode tokens/s of mote on synthetic full-width MoE checkpoints, beside the
-// machine's GEMM FLOP/s and memory bandwidth measured in the same run, as fractions of the roofline.
-// Absolute numbers move between runs on shared machines: read the ratios.
+// pnpm bench: mote beside llama.cpp (node-llama-cpp) on the same synthetic full-width MoE weights, at equal
+// bits (f32 / int8 = q8_0 / int4 = q4_0 experts + q8_0 attention/output), with the machine's f32 GEMM
+// FLOP/s and memory read bandwidth measured in the same run as the roofline; cold (converting) and cached
+// load; peak memory; int8/int4 accuracy against f32 on the organism and a synthetic model; a per-session
+// profile of the headline model. Loads run in their own processes (bench/job.mjs: peak memory is
+// theirs); mote and llama.cpp are then timed in one process in interleaved rounds, every sample recording
+// how many cores other processes used meanwhile ("foreign"); timings keep the least contended samples.
+// MOTE_BENCH_MATRIX=quick|default|full picks the models; MOTE_BENCH_DIR the working folder (bench-out).
 
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '@mote/moe-runtime';
+import { readSafetensorsHeader } from '@mote/tensor-core';
 import { measureMachine } from './machine.mjs';
 import { writeSynthetic } from './synth.mjs';
+import { ggufFromSynthetic } from './gguf.mjs';
+import { waitQuiet } from './quiet.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = process.env.MOTE_BENCH_DIR ?? join(ROOT, 'bench-out');
 const THREADS = Number(process.env.MOTE_BENCH_THREADS ?? 2);
 const PROMPT = 128;
 const DECODE = 32;
+const ORGANISM = join(ROOT, 'models', 'organism');
+const GGUF_TYPE = { f32: 'f32', int8: 'q8_0', int4: 'q4_0' };
 
-const fmt = (x, d = 1) => x.toFixed(d);
+// [shape, layers, dtypes]: the default matrix fits ~15 minutes on 2 cores (full widths, few layers)
+const MATRICES = {
+  quick: [['olmoe-1b-7b', 2, ['f32', 'int4']]],
+  default: [
+    ['olmoe-1b-7b', 2, ['f32', 'int8', 'int4']],
+    ['olmoe-1b-7b', 4, ['int4']],
+    ['qwen3-30b-a3b', 2, ['int4']],
+    ['deepseek-v2-lite', 2, ['int4']],
+  ],
+  full: ['olmoe-1b-7b', 'qwen3-30b-a3b', 'deepseek-v2-lite'].flatMap((s) => [2, 4].map((l) => [s, l, ['f32', 'int8', 'int4']])),
+};
+const MATRIX = MATRICES[process.env.MOTE_BENCH_MATRIX ?? 'default'];
+const t0 = performance.now();
+const log = (...a) => console.error(`[bench ${((performance.now() - t0) / 1000).toFixed(0)}s]`, ...a);
+const fmt = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? '-' : x.toFixed(d));
 
-/** f32 weights read per decoded token and FLOPs per prefilled token, from the model's own counts. */
-function roofline(info) {
-  const { hiddenSize: D, vocabSize: V, layerCount: L } = info;
-  const perTokenParams = info.params.active - 2 * info.params.embedding; // layers only
-  const decodeBytes = 4 * (perTokenParams + V * D); // + lm_head on the new token
-  const prefillFlops = (T) => 2 * perTokenParams * T + 2 * V * D + 2 * 2 * L * D * (T * (T + 1)) / 2;
-  return { decodeBytes, prefillFlops };
-}
-
-async function timeModel(dir) {
-  const t0 = performance.now();
-  const model = await loadModel(dir, { threads: THREADS });
-  const loadS = (performance.now() - t0) / 1000;
-  const ids = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 1000));
-  await model.generate([ids], { maxNewTokens: 2, stopTokens: [] }); // warm-up
-  let prefill = Infinity;
-  for (let i = 0; i < 3; i++) {
-    const t = performance.now();
-    await model.forward([ids], { logits: 'last' });
-    prefill = Math.min(prefill, (performance.now() - t) / 1000);
-  }
-  let decode = Infinity;
-  for (let i = 0; i < 2; i++) {
-    const t = performance.now();
-    await model.generate([ids], { maxNewTokens: DECODE + 1, stopTokens: [] });
-    decode = Math.min(decode, ((performance.now() - t) / 1000 - prefill) / DECODE);
-  }
-  const info = model.info;
-  await model.dispose();
-  return { info, loadS, prefillTps: PROMPT / prefill, decodeTps: 1 / decode };
-}
-
-const machine = await measureMachine(THREADS);
-console.log(`machine (${THREADS} threads): f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s, memory read ${fmt(machine.bandwidth / 1e9)} GB/s`);
-const rows = [];
-for (const [shape, layers] of [['olmoe-1b-7b', 2]]) {
-  const dir = join(OUT, `${shape}-${layers}l`);
-  writeSynthetic(dir, shape, layers, join(ROOT, 'models', 'organism', 'model'));
-  const r = await timeModel(dir);
-  const rl = roofline(r.info);
-  const decodeBound = machine.bandwidth / rl.decodeBytes;
-  const prefillBound = machine.flops / (rl.prefillFlops(PROMPT) / PROMPT);
-  rows.push({
-    model: `${shape} ×${layers} layers (f32)`,
-    'load s': fmt(r.loadS, 2),
-    'prefill tok/s': fmt(r.prefillTps),
-    'prefill / GEMM bound': `${fmt((100 * r.prefillTps) / prefillBound)}%`,
-    'decode tok/s': fmt(r.decodeTps, 2),
-    'decode / BW bound': `${fmt((100 * r.decodeTps) / decodeBound)}%`,
-    'decode bound tok/s': fmt(decodeBound, 2),
+function job(spec) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'job.mjs'), JSON.stringify({ threads: THREADS, prompt: PROMPT, decode: DECODE, ...spec })], {
+    encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
   });
+  const last = r.stdout.trim().split('\n').pop();
+  try {
+    return JSON.parse(last);
+  } catch {
+    log(`job ${spec.kind} ${spec.dir ?? ''} ${spec.dtype ?? ''} failed:\n${r.stderr.slice(-3000)}`);
+    return { error: (r.stderr.trim().split('\n').filter((l) => /Error|error/.test(l))[0] ?? `exit ${r.status}`).slice(0, 200) };
+  }
 }
+
+/**
+ * Weights read per decoded token and FLOPs per prefilled token, from the checkpoint's own tensors:
+ * attention, routers, dense MLPs and shared experts always; routed experts K of E; lm_head once per
+ * token in decode, once per prompt in prefill. bytesPerWeight(kind) gives the dtype's storage cost.
+ */
+function roofline(dir, cfg) {
+  const { entries } = readSafetensorsHeader(join(dir, 'model.safetensors'));
+  const n = (e) => e.shape.reduce((a, b) => a * b, 1);
+  const c = { attn: 0, router: 0, ffn: 0, experts: 0, head: 0 };
+  for (const e of entries) {
+    if (e.shape.length < 2 || e.name === 'model.embed_tokens.weight') continue;
+    if (e.name === 'lm_head.weight') c.head += n(e);
+    else if (/self_attn/.test(e.name)) c.attn += n(e);
+    else if (/mlp\.gate\.weight$/.test(e.name)) c.router += n(e);
+    else if (/mlp\.experts\./.test(e.name)) c.experts += n(e);
+    else c.ffn += n(e); // dense MLP, shared experts
+  }
+  const E = cfg.num_experts ?? cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  const active = { attn: c.attn, router: c.router, ffn: c.ffn + (c.experts * K) / E, head: c.head };
+  // bytes per weight: mote stores f32 scales per 32 (int8 36/32, int4 20/32), llama.cpp f16 (34/32, 18/32)
+  const bpw = {
+    mote: { f32: { wide: 4, ffn: 4 }, int8: { wide: 36 / 32, ffn: 36 / 32 }, int4: { wide: 36 / 32, ffn: 20 / 32 } },
+    llama: { f32: { wide: 4, ffn: 4 }, int8: { wide: 34 / 32, ffn: 34 / 32 }, int4: { wide: 34 / 32, ffn: 18 / 32 } },
+  };
+  const decodeBytes = (engine, dtype) => {
+    const b = bpw[engine][dtype];
+    return 4 * active.router + b.wide * (active.attn + active.head) + b.ffn * active.ffn;
+  };
+  const layers = cfg.num_hidden_layers, H = cfg.num_attention_heads;
+  const qd = cfg.head_dim ?? (cfg.qk_nope_head_dim ? cfg.qk_nope_head_dim + cfg.qk_rope_head_dim : cfg.hidden_size / H);
+  const vd = cfg.v_head_dim ?? qd;
+  const scoreFlops = 2 * layers * H * (qd + vd) * ((PROMPT + 1) / 2); // q.k and p.v per token, causal average
+  const prefillFlopsPerToken = 2 * (active.attn + active.router + active.ffn) + scoreFlops + (2 * active.head) / PROMPT;
+  return { decodeBytes, prefillFlopsPerToken, active };
+}
+
+// ---- run ----------------------------------------------------------------------------------------------
+mkdirSync(OUT, { recursive: true });
+const quiet = await waitQuiet(0.3, 30);
+log(`start; other processes use ${quiet === null ? 'more than 0.3' : fmt(quiet, 2)} cores`);
+const machine = await measureMachine(THREADS);
+log(`machine: f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s, read bandwidth ${fmt(machine.bandwidth / 1e9)} GB/s (${machine.bandwidthKernel})`);
+
+const rows = [];
+const profiles = [];
+const notes = [];
+let synthAccuracy = null;
+for (const [shape, layers, dtypes] of MATRIX) {
+  const name = `${shape}-${layers}l`;
+  const dir = join(OUT, name);
+  let t = performance.now();
+  const cfg = writeSynthetic(dir, shape, layers, join(ORGANISM, 'model'));
+  log(`${name}: synthetic checkpoint ready (${fmt((performance.now() - t) / 1000)} s)`);
+  const rl = roofline(dir, cfg);
+  const gemmBound = machine.flops / rl.prefillFlopsPerToken;
+  for (const dtype of dtypes) {
+    t = performance.now();
+    const gguf = ggufFromSynthetic(dir, join(dir, `model-${GGUF_TYPE[dtype]}.gguf`), GGUF_TYPE[dtype]);
+    log(`${name} ${dtype}: GGUF ${GGUF_TYPE[dtype]} ready (${fmt((performance.now() - t) / 1000)} s)`);
+    const cache = join(OUT, 'cache', `${name}-${dtype}`);
+    const cold = job({ kind: 'mote-cold', dir, dtype, cache, cacheDir: cache });
+    log(`${name} ${dtype}: mote cold load ${fmt(cold.loadS)} s`);
+    const headline = shape === MATRIX[0][0] && layers === MATRIX[0][1];
+    const mm = job({ kind: 'mote-run', dir, dtype, cache, profile: headline });
+    const lm = job({ kind: 'llama-run', gguf });
+    log(`${name} ${dtype}: mote cached load ${fmt(mm.loadS)} s; llama.cpp load ${fmt(lm.loadS)} s`);
+    const pair = job({ kind: 'pair', dir, dtype, cache, gguf, rounds: 3 });
+    const m = { ...mm, ...pair.mote }, l = { ...lm, ...pair.llama };
+    if (pair.error) { m.error = pair.error; }
+    log(`${name} ${dtype}: prefill mote ${fmt(PROMPT / m.prefillS)} / llama.cpp ${fmt(PROMPT / l.prefillS)} tok/s, decode mote ${fmt(1 / m.decodeStepS, 2)} / llama.cpp ${fmt(1 / l.decodeStepS, 2)} tok/s`);
+    if (mm.profile) profiles.push({ name, dtype, ...mm.profile });
+    const moteDecode = 1 / m.decodeStepS, llamaDecode = 1 / l.decodeStepS;
+    const moteBound = machine.bandwidth / rl.decodeBytes('mote', dtype), llamaBound = machine.bandwidth / rl.decodeBytes('llama', dtype);
+    const agree = m.greedy && l.greedy ? m.greedy.findIndex((id, i) => id !== l.greedy[i]) : -2;
+    rows.push({
+      model: name, dtype: `${dtype} (${GGUF_TYPE[dtype]})`,
+      'load cold s': fmt(cold.loadS), 'load cached s': fmt(m.loadS), 'cold/cached': `${fmt(cold.loadS / m.loadS)}x`,
+      'peak GB mote/llama': `${fmt(m.maxRssMB / 1024, 2)}/${fmt(l.maxRssMB / 1024, 2)}`,
+      'prefill tok/s mote/llama': `${fmt(PROMPT / m.prefillS)}/${fmt(PROMPT / l.prefillS)}`,
+      'prefill ratio': `${fmt(l.prefillS / m.prefillS, 2)}x`,
+      'prefill/GEMM bound': `${fmt((100 * PROMPT) / m.prefillS / gemmBound)}%`,
+      'decode tok/s mote/llama': `${fmt(moteDecode, 2)}/${fmt(llamaDecode, 2)}`,
+      'decode ratio': `${fmt(l.decodeStepS / m.decodeStepS, 2)}x`,
+      'decode/BW bound mote/llama': `${fmt((100 * moteDecode) / moteBound)}%/${fmt((100 * llamaDecode) / llamaBound)}%`,
+      'foreign cores': fmt(Math.max(m.prefillForeign ?? 0, m.decodeForeign ?? 0, l.prefillForeign ?? 0, l.decodeForeign ?? 0), 2),
+    });
+    notes.push(`${name} ${dtype}: decode bound ${fmt(moteBound, 1)} tok/s (mote, ${fmt(rl.decodeBytes('mote', dtype) / 1e6, 0)} MB/token), ${fmt(llamaBound, 1)} (llama.cpp); prefill GEMM bound ${fmt(gemmBound, 0)} tok/s; greedy ids mote vs llama.cpp: ${agree === -1 ? 'all 33 equal' : agree === -2 ? 'n/a' : `first difference at token ${agree}`}${m.error || l.error || cold.error ? `; errors: ${[cold.error, m.error, l.error].filter(Boolean).join(' | ')}` : ''}`);
+  }
+  if (!synthAccuracy && dtypes.includes('f32')) {
+    const caches = Object.fromEntries(dtypes.map((d) => [d, join(OUT, 'cache', `${name}-${d}`)]));
+    synthAccuracy = { name, ...job({ kind: 'accuracy', dir, dtypes: dtypes.filter((d) => d !== 'f32'), caches, seqs: 4, len: 48 }) };
+  }
+}
+
+log('accuracy on the organism');
+const organismAccuracy = job({ kind: 'accuracy', dir: join(ORGANISM, 'model'), prompts: join(ORGANISM, 'prompts', 'eval-dev.jsonl'), dtypes: ['int8', 'int4'], cache: join(OUT, 'cache', 'organism'), gen: 24 });
+
+// ---- report ---------------------------------------------------------------------------------------------
+const lines = [];
+const say = (s = '') => { lines.push(s); console.log(s); };
+say(`mote bench — ${THREADS} threads, prompt ${PROMPT} tokens, decode ${DECODE} greedy tokens (batch 1), ${new Date().toISOString()}`);
+say(`machine (same run): f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s (MatMul 2048^3), memory read ${fmt(machine.bandwidth / 1e9)} GB/s (${machine.bandwidthKernel}; ReduceSum alone ${fmt(machine.reduceSum / 1e9)})`);
 console.table(rows);
+lines.push(JSON.stringify(rows, null, 1));
+for (const n of notes) say(`  ${n}`);
+say('ratios: llama.cpp time / mote time at equal bits (> 1 = mote faster); bounds: GEMM FLOP/s / FLOPs per prompt token, bandwidth / weight bytes per decoded token');
+say('accuracy vs f32 (teacher-forced next-token top-1 agreement, mean KL(f32||q) in nats, routing top-k overlap):');
+const acc = [];
+for (const [label, a] of [['organism (227 eval-dev prompts + 24 f32 greedy tokens)', organismAccuracy], [`synthetic ${synthAccuracy?.name} (random weights, 4x48 tokens)`, synthAccuracy]]) {
+  if (!a) continue;
+  for (const d of ['int8', 'int4']) if (a[d]) acc.push({ model: label, dtype: d, tokens: a[d].tokens, 'top-1 agreement': `${fmt(100 * a[d].top1, 2)}%`, 'KL nats': a[d].kl.toExponential(2), 'routing agreement': `${fmt(100 * a[d].routing, 2)}%` });
+}
+console.table(acc);
+lines.push(JSON.stringify(acc, null, 1));
+for (const p of profiles) {
+  say(`profile ${p.name} ${p.dtype}: ms per session.run (prefill ${PROMPT} tokens | decode per token)`);
+  const tab = p.prefill.map((r) => ({ session: r.session, 'prefill ms': fmt(r.ms, 2), 'decode ms/token': fmt(p.decode.find((d) => d.session === r.session)?.ms, 2) }));
+  tab.push({ session: 'outside run() (JS)', 'prefill ms': fmt(p.prefillOther, 2), 'decode ms/token': fmt(p.decodeOther, 2) });
+  console.table(tab);
+  lines.push(JSON.stringify(tab));
+}
+say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles }, null, 1));
+writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');

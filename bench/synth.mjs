@@ -1,5 +1,6 @@
 // Synthetic checkpoints with real layer shapes and random weights (bf16 like released checkpoints), for
-// benchmarks: OLMoE-1B-7B, Qwen3-30B-A3B widths with few layers. Nothing here is used by tests' goldens.
+// benchmarks: OLMoE-1B-7B, Qwen3-30B-A3B, DeepSeek-V2-Lite widths with few layers. Nothing here is used
+// by tests' goldens.
 
 import { mkdirSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,14 @@ export const SHAPES = {
     model_type: 'qwen3_moe', hidden_size: 2048, num_attention_heads: 32, num_key_value_heads: 4, head_dim: 128,
     num_experts: 128, num_experts_per_tok: 8, moe_intermediate_size: 768, intermediate_size: 6144, vocab_size: 151936,
     norm_topk_prob: true, rope_theta: 1000000, rms_norm_eps: 1e-6, decoder_sparse_step: 1, mlp_only_layers: [],
+  },
+  // DeepSeek-V2-Lite without YaRN (plain RoPE keeps llama.cpp and mote on the same positions)
+  'deepseek-v2-lite': {
+    model_type: 'deepseek_v2', hidden_size: 2048, num_attention_heads: 16, num_key_value_heads: 16, kv_lora_rank: 512,
+    q_lora_rank: null, qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128, n_routed_experts: 64,
+    num_experts_per_tok: 6, n_shared_experts: 2, moe_intermediate_size: 1408, intermediate_size: 10944,
+    first_k_dense_replace: 1, vocab_size: 102400, norm_topk_prob: false, routed_scaling_factor: 1.0, topk_method: 'greedy',
+    scoring_func: 'softmax', n_group: 1, topk_group: 1, moe_layer_freq: 1, rope_theta: 10000, rms_norm_eps: 1e-6,
   },
 };
 
@@ -41,13 +50,26 @@ export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
   if (existsSync(join(dir, 'model.safetensors'))) return cfg;
   mkdirSync(dir, { recursive: true });
   const D = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, hd = cfg.head_dim ?? D / H;
-  const E = cfg.num_experts, I = cfg.moe_intermediate_size ?? cfg.intermediate_size, V = cfg.vocab_size;
+  const E = cfg.num_experts ?? cfg.n_routed_experts, I = cfg.moe_intermediate_size ?? cfg.intermediate_size, V = cfg.vocab_size;
   const t = [];
   let seed = 1;
   const w = (name, shape, std) => t.push({ name, dtype: 'BF16', shape, bytes: () => f32ToBf16Bytes(randn(shape.reduce((a, b) => a * b, 1), std, seed++)) });
   const ones = (name, n) => t.push({ name, dtype: 'BF16', shape: [n], bytes: () => f32ToBf16Bytes(new Float32Array(n).fill(1)) });
   w('model.embed_tokens.weight', [V, D], 0.02);
-  for (let l = 0; l < layers; l++) {
+  for (let l = 0; l < layers && cfg.model_type === 'deepseek_v2'; l++) {
+    const p = `model.layers.${l}`, a = `${p}.self_attn`;
+    const qd = cfg.qk_nope_head_dim + cfg.qk_rope_head_dim, kvr = cfg.kv_lora_rank;
+    ones(`${p}.input_layernorm.weight`, D); ones(`${p}.post_attention_layernorm.weight`, D);
+    w(`${a}.q_proj.weight`, [H * qd, D], 0.02); w(`${a}.kv_a_proj_with_mqa.weight`, [kvr + cfg.qk_rope_head_dim, D], 0.02);
+    ones(`${a}.kv_a_layernorm.weight`, kvr); w(`${a}.kv_b_proj.weight`, [H * (cfg.qk_nope_head_dim + cfg.v_head_dim), kvr], 0.02);
+    w(`${a}.o_proj.weight`, [D, H * cfg.v_head_dim], 0.02);
+    const glu = (q, inner) => { w(`${q}.gate_proj.weight`, [inner, D], 0.02); w(`${q}.up_proj.weight`, [inner, D], 0.02); w(`${q}.down_proj.weight`, [D, inner], 0.02); };
+    if (l < cfg.first_k_dense_replace) { glu(`${p}.mlp`, cfg.intermediate_size); continue; }
+    w(`${p}.mlp.gate.weight`, [E, D], 0.02);
+    for (let e = 0; e < E; e++) glu(`${p}.mlp.experts.${e}`, I);
+    glu(`${p}.mlp.shared_experts`, I * cfg.n_shared_experts);
+  }
+  for (let l = 0; l < layers && cfg.model_type !== 'deepseek_v2'; l++) {
     const p = `model.layers.${l}`;
     ones(`${p}.input_layernorm.weight`, D); ones(`${p}.post_attention_layernorm.weight`, D);
     w(`${p}.self_attn.q_proj.weight`, [H * hd, D], 0.02); w(`${p}.self_attn.k_proj.weight`, [Hkv * hd, D], 0.02);
