@@ -7,7 +7,7 @@
 // M routed (row, slot) pairs with a non-zero weight.
 
 import { GraphBuilder, MoteError, type F32Tensor, type Tensor } from '@mote/tensor-core';
-import { mlp, type Weights } from './graphs.js';
+import { finishMoeBlock, type Weights } from './graphs.js';
 import type { ModelSpec } from './spec.js';
 
 /** Whether layer `layer` of `spec` can use expert slices (per-expert SiLU-GLU tensors, no expert biases). */
@@ -71,15 +71,8 @@ export function buildExpertSlicesBlock(spec: ModelSpec, layer: number, w: Weight
   ys.push(g.constF32(new Float32Array(D), [1, D])); // row M: dropped and padded slots
   const all = g.concat(ys, 0); // [M+1, D]
   const picked = g.op1('Gather', [all, 'inv'], { axis: 0 }); // [N, K, D]
-  let y = g.op1('ReduceSum', [g.mul(picked, 'wts'), g.constI64([1])], { keepdims: 0 }); // [N, D]
-  if (lw.shared && spec.sharedIntermediate > 0) {
-    const s = mlp(g, x2, w, lw.shared, D, spec.sharedIntermediate, 'shared');
-    const sg = lw.shared.gateScalar && w.has(lw.shared.gateScalar) ? g.sigmoid(g.matmul(x2, g.init('shared_gate', w.getT(lw.shared.gateScalar, [1, D])))) : null;
-    y = g.add(y, sg ? g.mul(s, sg) : s);
-  }
-  g.op1('Add', ['h_mid', g.op1('Reshape', [y, g.op1('Shape', ['h_mid'])])], {}, undefined, 'h');
-  g.output('h', 'float32', ['B', 'T', D]);
-  return g;
+  const y = g.op1('ReduceSum', [g.mul(picked, 'wts'), g.constI64([1])], { keepdims: 0 }); // [N, D]
+  return finishMoeBlock(g, spec, layer, w, x2, y);
 }
 
 /**

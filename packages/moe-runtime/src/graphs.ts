@@ -197,7 +197,14 @@ export function buildMoeBlock(spec: ModelSpec, layer: number, w: Weights): Graph
     activation_beta: { float: act.kind === 'gptoss' ? 1 : 0 },
     ...(act.kind === 'gptoss' ? { swiglu_limit: { float: act.limit } } : {}),
   }, 'com.microsoft'); // [N, D]
-  let y = g.mul(routed, 'wsum');
+  return finishMoeBlock(g, spec, layer, w, x2, g.mul(routed, 'wsum'));
+}
+
+/** Add the shared expert (gated by sigmoid(shared_expert_gate x) where it has one) to the routed sum
+ *  y [N, D] and the residual: output h [B,T,D] = h_mid + y (+ shared). Every MoE block ends here. */
+export function finishMoeBlock(g: GraphBuilder, spec: ModelSpec, layer: number, w: Weights, x2: string, y: string): GraphBuilder {
+  const D = spec.hidden;
+  const lw = spec.weights.layer(layer);
   if (lw.shared && spec.sharedIntermediate > 0) {
     const s = mlp(g, x2, w, lw.shared, D, spec.sharedIntermediate, 'shared');
     const sg = lw.shared.gateScalar && w.has(lw.shared.gateScalar) ? g.sigmoid(g.matmul(x2, g.init('shared_gate', w.getT(lw.shared.gateScalar, [1, D])))) : null;
