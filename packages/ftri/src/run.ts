@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { MoeModel } from '@mote/moe-runtime';
 import { MoteError } from '@mote/tensor-core';
-import { contrastActivations, STATS, type ContrastSummary, type Level, type RankingEntry, type Stat } from './contrast.js';
+import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type Level, type RankingEntry, type Stat } from './contrast.js';
 import { heatmapSpec, renderSvg, svgToPng, tokenMapSpec } from './maps.js';
 import { promptSetHash, type PromptRecord } from './prompts.js';
 import { writeRanking } from './ranking-io.js';
@@ -20,16 +20,8 @@ import { BatchTracer, SCOPES, type Scope } from './trace.js';
 export type Judge = (r: { id: string; prompt: string; response: string }) => string;
 export type Progress = (done: number, total: number, phase: string) => void;
 
-export interface RankOptions {
+export interface RankOptions extends ContrastOptions {
   contrast: string;
-  stat?: Stat;
-  level?: Level;
-  permutations?: number;
-  bootstrap?: number;
-  seed?: number;
-  /** N of top-N stability, Jaccard and the highlighted experts (default 10) */
-  topN?: number;
-  conf?: number;
   /** representative prompts per side drawn as token x layer maps (default 2; 0 for none) */
   maps?: number;
   /** write report.html (default true) */
