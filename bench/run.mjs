@@ -16,6 +16,7 @@ import { measureMachine } from './machine.mjs';
 import { writeSynthetic } from './synth.mjs';
 import { ggufFromSynthetic } from './gguf.mjs';
 import { waitQuiet } from './quiet.mjs';
+import { ftriBench } from './ftri.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = process.env.MOTE_BENCH_DIR ?? join(ROOT, 'bench-out');
@@ -175,6 +176,8 @@ for (const p of profiles) {
   console.table(tab);
   lines.push(JSON.stringify(tab));
 }
+const ft = await ftriBench(ORGANISM, THREADS);
+say(`fTRI on the organism (${ft.prompts} prompts, ${ft.tokens} prompt tokens, prompt scope, batches of 32): plain forward ${fmt(ft.plainS, 2)} s, traced ${fmt(ft.tracedS, 2)} s (A/B difference ${fmt(100 * ft.overhead)}%; time inside the tracing hooks ${fmt(1000 * ft.hookS)} ms = ${fmt(100 * ft.hookShare)}% of the plain forward; target <= 5%); end to end with ranking, maps and report ${fmt(ft.endToEndS, 1)} s (target < 60 s)`);
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');
