@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MoteError, SafetensorsCheckpoint } from '@mote/tensor-core';
-import { inspectModel, loadModel } from '@mote/moe-runtime';
+import { hookName, inspectModel, loadModel } from '@mote/moe-runtime';
 import { FIXTURES } from './parity.js';
 
 const TINY = join(FIXTURES, 'tiny-moe', 'qwen3_moe');
@@ -124,6 +124,15 @@ describe('coded errors', () => {
       expect(e.code).toBe('E_POLICY');
       expect(e.field).toBe(field);
     }
+    await model.dispose();
+  });
+
+  it('a hook that sets a negative expert weight is refused, naming the layer and the expert', async () => {
+    const model = await loadModel(TINY, { threads: 1 });
+    const hooks = { [hookName(1, 'topk_weights')]: (t: { data: unknown; shape: number[]; dtype: string }) => ({ ...t, data: (t.data as Float32Array).map((v) => -v) }) };
+    const e = await codeOf(model.forward([[0, 5, 6]], { hooks: hooks as never }));
+    expect(e.code).toBe('E_POLICY');
+    expect(e.message).toMatch(/layer 1: expert \d+ got weight -/);
     await model.dispose();
   });
 });

@@ -3,8 +3,11 @@
 // TypeScript. Shapes: B batch, T new tokens, P past tokens, S = P + T, D hidden, H heads, Hkv kv heads,
 // G = H / Hkv, hd head dim, E experts, K top-k, I expert ffn width, N = B * T.
 
-import { GraphBuilder, MoteError, readMxfp4F32, readScaledF32, type F32Tensor, type SafetensorsCheckpoint } from '@mote/tensor-core';
+import { GraphBuilder, MoteError, readMxfp4F32, readScaledF32, type F32Tensor, type SafetensorsCheckpoint, type Tensor } from '@mote/tensor-core';
 import type { ModelSpec } from './spec.js';
+
+/** the log-weight of an expert a token does not use (exp underflows to exactly 0) */
+const MASKED = -1e30;
 
 export class Weights {
   constructor(readonly ckpt: SafetensorsCheckpoint, readonly file: string) {}
@@ -198,6 +201,26 @@ export function buildMoeBlock(spec: ModelSpec, layer: number, w: Weights): Graph
     ...(act.kind === 'gptoss' ? { swiglu_limit: { float: act.limit } } : {}),
   }, 'com.microsoft'); // [N, D]
   return finishMoeBlock(g, spec, layer, w, x2, g.mul(routed, 'wsum'));
+}
+
+/** Feeds of buildMoeBlock for real rows realIdx of N: logw [N, E] = log of each chosen expert's applied
+ *  weight (duplicate ids from a replacing hook add up), -1e30 elsewhere; wsum [N, 1] = their sum. */
+export function moeKernelFeeds(ids: ArrayLike<number>, weights: ArrayLike<number>, realIdx: number[], N: number, E: number, K: number): Record<string, Tensor> {
+  const logw = new Float32Array(N * E).fill(MASKED); // [N, E]
+  const wsum = new Float32Array(N); // [N, 1]
+  realIdx.forEach((i, n) => {
+    for (let j = 0; j < K; j++) {
+      const wt = weights[n * K + j];
+      if (wt === 0) continue;
+      const o = i * E + ids[n * K + j];
+      logw[o] = logw[o] === MASKED ? Math.log(wt) : Math.log(Math.exp(logw[o]) + wt);
+      wsum[i] += wt;
+    }
+  });
+  return {
+    logw: { dtype: 'float32', shape: [N, E], data: logw },
+    wsum: { dtype: 'float32', shape: [N, 1], data: wsum },
+  };
 }
 
 /** Add the shared expert (gated by sigmoid(shared_expert_gate x) where it has one) to the routed sum

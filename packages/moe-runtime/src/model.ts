@@ -4,7 +4,7 @@
 
 import { resolve } from 'node:path';
 import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
-import { buildDenseBlock, buildGqaAttention, buildHead, buildMoeBlock, Weights } from './graphs.js';
+import { buildDenseBlock, buildHead, buildMoeBlock, moeKernelFeeds, Weights } from './graphs.js';
 import { modelInfo, specFromDir } from './load.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
@@ -237,26 +237,12 @@ export class Model implements MoeModel {
         spec: this.spec.router, layer: l, expertCount: E, topK: K, logits, correctionBias: L.correctionBias,
         tokens, interventions: policy.get(l) ?? [], hooks: hooks.get(l) ?? {},
       });
-      const logw = new Float32Array(L.sliced ? 0 : B * T * E).fill(MASKED); // [B*T, E]
-      const wsum = new Float32Array(B * T); // [B*T, 1]
-      realIdx.forEach((i, n) => {
-        for (let j = 0; j < K; j++) {
-          const wt = r.weights[n * K + j];
-          const e = r.ids[n * K + j];
-          if (wt < 0 || !Number.isFinite(wt)) {
-            throw new MoteError('E_POLICY', `layer ${l}: expert ${e} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
-          }
-          if (wt === 0 || L.sliced) continue;
-          const o = i * E + e;
-          // duplicate ids (from a replacing hook) add up
-          logw[o] = logw[o] === MASKED ? Math.log(wt) : Math.log(Math.exp(logw[o]) + wt);
-          wsum[i] += wt;
+      r.weights.forEach((wt, j) => {
+        if (wt < 0 || !Number.isFinite(wt)) {
+          throw new MoteError('E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
         }
       });
-      const routed = L.sliced ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K) : {
-        logw: { dtype: 'float32', shape: [B * T, E], data: logw } as Tensor,
-        wsum: { dtype: 'float32', shape: [B * T, 1], data: wsum } as Tensor,
-      };
+      const routed = (L.sliced ? expertSlicesFeeds : moeKernelFeeds)(r.ids, r.weights, realIdx, B * T, E, K);
       hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
     }
     cache.len = S;
