@@ -54,6 +54,19 @@ export interface AttentionGraphOptions {
   moe: boolean;
 }
 
+/** A new attention graph with the inputs every attention builder takes (the runtime feeds all kinds alike):
+ *  h [B,T,D], cos/sin [B,T,1,rd], mask [B,1,1,T,S] additive, past_k [B,kvHeads,P,kd], past_v [B,kvHeads,P,vd]. */
+export function attentionInputs(name: string, d: { D: number; rd: number; kvHeads: number; kd: number; vd: number }): GraphBuilder {
+  const g = new GraphBuilder(name);
+  g.input('h', 'float32', ['B', 'T', d.D]);
+  g.input('cos', 'float32', ['B', 'T', 1, d.rd]);
+  g.input('sin', 'float32', ['B', 'T', 1, d.rd]);
+  g.input('mask', 'float32', ['B', 1, 1, 'T', 'S']);
+  g.input('past_k', 'float32', ['B', d.kvHeads, 'P', d.kd]);
+  g.input('past_v', 'float32', ['B', d.kvHeads, 'P', d.vd]);
+  return g;
+}
+
 /**
  * Inputs: h [B,T,D], cos/sin [B,T,1,rd], mask [B,1,1,T,S] additive, past_k/past_v [B,Hkv,P,hd].
  * Outputs: h_mid [B,T,D] (h + attention), x [B,T,D] (post-attention norm), router_logits [N,E] (MoE
@@ -64,13 +77,7 @@ export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   const G = H / Hkv;
   const lw = spec.weights.layer(layer);
   const a = lw.attn;
-  const g = new GraphBuilder(`layer${layer}_attention`);
-  g.input('h', 'float32', ['B', 'T', D]);
-  g.input('cos', 'float32', ['B', 'T', 1, hd]);
-  g.input('sin', 'float32', ['B', 'T', 1, hd]);
-  g.input('mask', 'float32', ['B', 1, 1, 'T', 'S']);
-  g.input('past_k', 'float32', ['B', Hkv, 'P', hd]);
-  g.input('past_v', 'float32', ['B', Hkv, 'P', hd]);
+  const g = attentionInputs(`layer${layer}_attention`, { D, rd: hd, kvHeads: Hkv, kd: hd, vd: hd });
 
   const normed = rmsNorm(g, 'h', g.init('input_norm', w.get(lw.inputNorm, [D])), spec.rmsEps);
   const proj = (name: string, bias: string | undefined, out: number) => {

@@ -5,7 +5,7 @@
 // kvr kv_lora_rank, nd qk_nope_head_dim, rd qk_rope_head_dim, qd = nd + rd, vd v_head_dim.
 
 import { GraphBuilder, MoteError, type F32Tensor } from '@mote/tensor-core';
-import { attend, finishLayerHead, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
+import { attend, attentionInputs, finishLayerHead, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
 
 /** eps of q_a_layernorm / kv_a_layernorm: HF builds them with the RMSNorm default, not rms_norm_eps */
 const LORA_NORM_EPS = 1e-6;
@@ -36,13 +36,7 @@ export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   const qd = nd + rd;
   const lw = spec.weights.layer(layer);
   const a = lw.attn;
-  const g = new GraphBuilder(`layer${layer}_mla`);
-  g.input('h', 'float32', ['B', 'T', D]);
-  g.input('cos', 'float32', ['B', 'T', 1, rd]);
-  g.input('sin', 'float32', ['B', 'T', 1, rd]);
-  g.input('mask', 'float32', ['B', 1, 1, 'T', 'S']);
-  g.input('past_k', 'float32', ['B', H, 'P', qd]);
-  g.input('past_v', 'float32', ['B', H, 'P', vd]);
+  const g = attentionInputs(`layer${layer}_mla`, { D, rd, kvHeads: H, kd: qd, vd });
 
   // rope rows of q (per head) and of kv_a_proj_with_mqa to de-interleave, when the checkpoint pairs them
   const perm = (t: F32Tensor, starts: number[]) => (m.ropeInterleave ? deinterleaveRows(t, starts, rd) : t);
