@@ -82,7 +82,12 @@ export function register(program: Command): void {
       const like = o.like ? loadPolicy(o.like, info) : undefined;
       let avoid: Policy | { layer: number; expert: number }[] | undefined;
       if (o.avoid) {
-        const json = JSON.parse(readFileSync(o.avoid, 'utf8')) as unknown;
+        let json: unknown;
+        try {
+          json = JSON.parse(readFileSync(o.avoid, 'utf8'));
+        } catch (e) {
+          throw new MoteError('E_INPUT', `--avoid ${o.avoid} is not a readable JSON file (${(e as Error).message}); give a policy JSON or a ranking.json`, { file: o.avoid, field: '--avoid' });
+        }
         const n = o.n ?? (like ? policyExperts(like).length : undefined);
         if (Array.isArray(json)) {
           if (n === undefined) throw new MoteError('E_INPUT', '--avoid with a ranking avoids its top N: give --n or --like', { field: '--avoid' });
