@@ -55,9 +55,10 @@ export function route(a: RouteArgs): LayerRouting {
   const ctx = (point: RouterPoint): HookContext => ({ layer, point, name: hookName(layer, point), tokens, expertCount: E, topK: K });
   const hooked = (point: RouterPoint, t: Tensor) => runHooks(a.hooks[point], t, ctx(point));
 
-  // interventions of this layer, resolved per row only when there are any
+  // interventions of this layer, resolved once per row (only when there are any)
   const ivs = a.interventions;
-  const rowIvs = (n: number) => ivs.filter((iv) => scopeMatches(iv.scope, tokens[n]));
+  const perRow = ivs.length ? tokens.map((t) => ivs.filter((iv) => scopeMatches(iv.scope, t))) : null;
+  const rowIvs = (n: number) => (perRow ? perRow[n] : []);
 
   // 1. router_logits [N, E] (exclude masks logits for softmax-style routers)
   let logits = a.logits;
@@ -101,7 +102,7 @@ export function route(a: RouteArgs): LayerRouting {
   let ids: Int32Array = new Int32Array(N * K);
   for (let n = 0; n < N; n++) {
     const row = s.subarray(n * E, (n + 1) * E);
-    const forced = ivs.length ? rowIvs(n).filter((iv) => iv.mode === 'force').map((iv) => iv.expert) : [];
+    const forced = rowIvs(n).filter((iv) => iv.mode === 'force').map((iv) => iv.expert);
     if (forced.length > K) {
       throw new MoteError('E_POLICY', `layer ${layer}: ${forced.length} experts forced on (${forced.join(', ')}) but top-k is ${K}; force at most ${K} experts per layer and token`, { field: `layer ${layer}` });
     }
@@ -121,7 +122,7 @@ export function route(a: RouteArgs): LayerRouting {
   // 5. topk_weights [N, K]: the architecture's formula over the chosen (minus dropped) set, then scale
   const w = new Float32Array(N * K);
   for (let n = 0; n < N; n++) {
-    const my = ivs.length ? rowIvs(n) : [];
+    const my = rowIvs(n);
     const dropped = (e: number) => my.some((iv) => iv.mode === 'drop' && iv.expert === e);
     const o = n * K;
     const kept: number[] = [];
