@@ -55,22 +55,32 @@ export interface AttentionGraphOptions {
 }
 
 /** A new attention graph with the inputs every attention builder takes (the runtime feeds all kinds alike):
- *  h [B,T,D], cos/sin [B,T,1,rd], mask [B,1,1,T,S] additive, past_k [B,kvHeads,P,kd], past_v [B,kvHeads,P,vd]. */
+ *  h [B,T,D], cos/sin [B,T,1,rd], mask [B,1,1,T,C+T] additive (C cache slots, then the T new tokens),
+ *  past_k [B,kvHeads,C,kd], past_v [B,kvHeads,C,vd]: the runtime's cache buffers as they are, spare
+ *  capacity included (masked). Builders output only the new tokens' new_k/new_v [B,kvHeads,T,kd|vd],
+ *  which the runtime writes into its buffers: no step copies the cache. */
 export function attentionInputs(name: string, d: { D: number; rd: number; kvHeads: number; kd: number; vd: number }): GraphBuilder {
   const g = new GraphBuilder(name);
   g.input('h', 'float32', ['B', 'T', d.D]);
   g.input('cos', 'float32', ['B', 'T', 1, d.rd]);
   g.input('sin', 'float32', ['B', 'T', 1, d.rd]);
-  g.input('mask', 'float32', ['B', 1, 1, 'T', 'S']);
-  g.input('past_k', 'float32', ['B', d.kvHeads, 'P', d.kd]);
-  g.input('past_v', 'float32', ['B', d.kvHeads, 'P', d.vd]);
+  g.input('mask', 'float32', ['B', 1, 1, 'T', 'CT']);
+  g.input('past_k', 'float32', ['B', d.kvHeads, 'C', d.kd]);
+  g.input('past_v', 'float32', ['B', d.kvHeads, 'C', d.vd]);
   return g;
 }
 
+/** Name the new tokens' keys/values kT [B,kvHeads,T,kd], vT [B,kvHeads,T,vd] as the graph's new_k/new_v outputs. */
+export function newKvOutputs(g: GraphBuilder, kT: string, vT: string, d: { kvHeads: number; kd: number; vd: number }): void {
+  g.op1('Identity', [kT], {}, undefined, 'new_k');
+  g.op1('Identity', [vT], {}, undefined, 'new_v');
+  g.output('new_k', 'float32', ['B', d.kvHeads, 'T', d.kd]);
+  g.output('new_v', 'float32', ['B', d.kvHeads, 'T', d.vd]);
+}
+
 /**
- * Inputs: h [B,T,D], cos/sin [B,T,1,rd], mask [B,1,1,T,S] additive, past_k/past_v [B,Hkv,P,hd].
- * Outputs: h_mid [B,T,D] (h + attention), x [B,T,D] (post-attention norm), router_logits [N,E] (MoE
- * layers), present_k/present_v [B,Hkv,S,hd].
+ * Inputs: see attentionInputs (kd = vd = hd). Outputs: h_mid [B,T,D] (h + attention), x [B,T,D]
+ * (post-attention norm), router_logits [N,E] (MoE layers), new_k/new_v [B,Hkv,T,hd].
  */
 export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions): GraphBuilder {
   const { hidden: D, heads: H, kvHeads: Hkv, headDim: hd, expertCount: E } = spec;
@@ -108,31 +118,31 @@ export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   k = rope(g, k, 'cos', 'sin', hd);
   const kT = g.transpose(k, [0, 2, 1, 3]); // [B, Hkv, T, hd]
   const vT = g.transpose(v, [0, 2, 1, 3]);
-  g.op1('Concat', ['past_k', kT], { axis: 2 }, undefined, 'present_k'); // [B, Hkv, S, hd]
-  g.op1('Concat', ['past_v', vT], { axis: 2 }, undefined, 'present_v');
   const sinks = spec.attention.sinks ? g.init('sinks', { ...w.get(a.sinks!, [H]), shape: [Hkv, G, 1, 1] }) : undefined; // [Hkv, G, 1, 1]
-  const out = attend(g, q, 'present_k', 'present_v', { H, Hkv, G, hd, vd: hd, scale: spec.attention.scale / Math.sqrt(hd), sinks });
+  const out = attend(g, q, kT, vT, { H, Hkv, G, hd, vd: hd, scale: spec.attention.scale / Math.sqrt(hd), sinks });
   const o = g.matmul(out, g.init('o', w.getT(a.o!, [D, H * hd]))); // [B, T, D]
   const oB = w.has(a.oBias) ? g.add(o, g.init('o_bias', w.get(a.oBias, [D]))) : o;
   g.op1('Add', ['h', oB], {}, undefined, 'h_mid');
   finishLayerHead(g, spec, layer, w, moe);
-  g.output('present_k', 'float32', ['B', Hkv, 'S', hd]);
-  g.output('present_v', 'float32', ['B', Hkv, 'S', hd]);
+  newKvOutputs(g, kT, vT, { kvHeads: Hkv, kd: hd, vd: hd });
   return g;
 }
 
 /**
- * Scaled dot-product attention with grouped kv heads and an additive mask.
- * q [B, T, H, qd]; k [B, Hkv, S, qd]; v [B, Hkv, S, vd] -> [B, T, H*vd].
+ * Scaled dot-product attention with grouped kv heads and an additive mask over the cache slots and the new
+ * tokens. q [B, T, H, qd]; new keys/values kNew [B, Hkv, T, qd], vNew [B, Hkv, T, vd]; the cache past_k
+ * [B, Hkv, C, qd], past_v [B, Hkv, C, vd] -> [B, T, H*vd]. The scores against the cache and against the
+ * new tokens are computed apart and joined before the softmax, so the cache is read in place, never
+ * concatenated with the new tokens.
  */
 export function attend(
-  g: GraphBuilder, q: string, k: string, v: string,
+  g: GraphBuilder, q: string, kNew: string, vNew: string,
   d: { H: number; Hkv: number; G: number; hd: number; vd: number; scale: number; sinks?: string },
 ): string {
   const q5 = g.reshape(g.transpose(q, [0, 2, 1, 3]), [0, d.Hkv, d.G, -1, d.hd]); // [B, Hkv, G, T, qd]
-  const k5 = g.op1('Unsqueeze', [k, g.constI64([2])]); // [B, Hkv, 1, S, qd]
-  const v5 = g.op1('Unsqueeze', [v, g.constI64([2])]); // [B, Hkv, 1, S, vd]
-  const scores = g.mul(g.matmul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), g.constF32([d.scale], [])); // [B, Hkv, G, T, S]
+  const u5 = (x: string) => g.op1('Unsqueeze', [x, g.constI64([2])]); // [B, Hkv, 1, *, *]
+  const scoresOf = (k: string) => g.matmul(q5, g.transpose(u5(k), [0, 1, 2, 4, 3])); // [B, Hkv, G, T, C|T]
+  const scores = g.mul(g.concat([scoresOf('past_k'), scoresOf(kNew)], 4), g.constF32([d.scale], [])); // [B, Hkv, G, T, C+T]
   const masked = g.add(scores, 'mask');
   let probs: string;
   if (d.sinks) {
@@ -144,7 +154,10 @@ export function attend(
   } else {
     probs = g.softmax(masked, 4);
   }
-  const ctx = g.matmul(probs, v5); // [B, Hkv, G, T, vd]
+  const C = g.op1('Shape', ['past_k'], { start: 2, end: 3 }); // [1]
+  const pPast = g.op1('Slice', [probs, g.constI64([0]), C, g.constI64([4])]); // [B, Hkv, G, T, C]
+  const pNew = g.op1('Slice', [probs, C, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([4])]); // [B, Hkv, G, T, T]
+  const ctx = g.add(g.matmul(pPast, u5('past_v')), g.matmul(pNew, u5(vNew))); // [B, Hkv, G, T, vd]
   const ctx4 = g.reshape(ctx, [0, d.H, -1, d.vd]); // [B, H, T, vd]
   return g.reshape(g.transpose(ctx4, [0, 2, 1, 3]), [0, 0, d.H * d.vd]); // [B, T, H*vd]
 }

@@ -5,7 +5,7 @@
 // kvr kv_lora_rank, nd qk_nope_head_dim, rd qk_rope_head_dim, qd = nd + rd, vd v_head_dim.
 
 import { GraphBuilder, MoteError, type F32Tensor } from '@mote/tensor-core';
-import { attend, attentionInputs, finishLayerHead, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
+import { attend, attentionInputs, finishLayerHead, newKvOutputs, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
 
 /** eps of q_a_layernorm / kv_a_layernorm: HF builds them with the RMSNorm default, not rms_norm_eps */
 const LORA_NORM_EPS = 1e-6;
@@ -73,14 +73,13 @@ export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   const qFull = g.concat([qNope, qRot], 3); // [B, T, H, qd]
   const kFull = g.concat([kNope, kRotH], 3); // [B, T, H, qd]
 
-  g.op1('Concat', ['past_k', g.transpose(kFull, [0, 2, 1, 3])], { axis: 2 }, undefined, 'present_k'); // [B, H, S, qd]
-  g.op1('Concat', ['past_v', g.transpose(v, [0, 2, 1, 3])], { axis: 2 }, undefined, 'present_v'); // [B, H, S, vd]
-  const out = attend(g, qFull, 'present_k', 'present_v', { H, Hkv: H, G: 1, hd: qd, vd, scale: spec.attention.scale / Math.sqrt(qd) }); // [B, T, H*vd]
+  const kT = g.transpose(kFull, [0, 2, 1, 3]); // [B, H, T, qd]
+  const vT = g.transpose(v, [0, 2, 1, 3]); // [B, H, T, vd]
+  const out = attend(g, qFull, kT, vT, { H, Hkv: H, G: 1, hd: qd, vd, scale: spec.attention.scale / Math.sqrt(qd) }); // [B, T, H*vd]
   const o = g.matmul(out, g.init('o', w.getT(a.o!, [D, H * vd]))); // [B, T, D]
   const oB = w.has(a.oBias) ? g.add(o, g.init('o_bias', w.get(a.oBias, [D]))) : o;
   g.op1('Add', ['h', oB], {}, undefined, 'h_mid');
   finishLayerHead(g, spec, layer, w, moe);
-  g.output('present_k', 'float32', ['B', H, 'S', qd]);
-  g.output('present_v', 'float32', ['B', H, 'S', vd]);
+  newKvOutputs(g, kT, vT, { kvHeads: H, kd: qd, vd });
   return g;
 }

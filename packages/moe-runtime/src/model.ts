@@ -1,6 +1,7 @@
 // The runtime: per-layer onnxruntime sessions (attention + router logits, then MoE or dense MLP), the
 // router in TypeScript between them, a batched KV cache, forward and generate.
-// Shapes: B rows, T new tokens per row, S cached + new positions, D hidden, E experts, K top-k, V vocab.
+// Shapes: B rows, T new tokens per row, S cached + new positions, C cache slots (capacity >= cached
+// positions), D hidden, E experts, K top-k, V vocab.
 
 import { resolve } from 'node:path';
 import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
@@ -41,11 +42,14 @@ interface Row {
   thinkOpen: boolean; // state after the last token
 }
 
+/** K/V of every layer in buffers with spare slots: a step's graphs read them in place and return only the
+ *  new tokens' K/V, written here at [len, len + T); buffers grow by half when full. */
 interface Cache {
   rows: Row[];
-  len: number; // S: cached positions (including padding)
-  k: Float32Array[]; // per layer [B, Hkv, S, hd]
-  v: Float32Array[];
+  len: number; // cached positions (including padding)
+  cap: number; // C: slots per row and head (>= 1; slots >= len are masked)
+  k: Float32Array[]; // per layer [B, Hkv, C, kd]
+  v: Float32Array[]; // per layer [B, Hkv, C, vd]
   kvDims: { heads: number; kd: number; vd: number }[];
 }
 
@@ -160,11 +164,13 @@ export class Model implements MoeModel {
   private newCache(seqs: { seq: number; ids: number[] }[]): Cache {
     const T = Math.max(...seqs.map((s) => s.ids.length));
     const kvDims = this.layers.map(() => this.kvDims());
+    const B = seqs.length;
     return {
       rows: seqs.map((s) => ({ seq: s.seq, ids: [], promptLen: s.ids.length, pad: T - s.ids.length, thinkOpen: false })),
       len: 0,
-      k: kvDims.map(() => new Float32Array(0)),
-      v: kvDims.map(() => new Float32Array(0)),
+      cap: 1,
+      k: kvDims.map((d) => new Float32Array(B * d.heads * d.kd)),
+      v: kvDims.map((d) => new Float32Array(B * d.heads * d.vd)),
       kvDims,
     };
   }
@@ -175,11 +181,28 @@ export class Model implements MoeModel {
     return { heads: this.spec.kvHeads, kd: this.spec.headDim, vd: this.spec.headDim };
   }
 
+  /** Grow the cache buffers (copying the cached slots) so that they hold S positions, with half again spare. */
+  private reserve(cache: Cache, S: number): void {
+    if (S <= cache.cap) return;
+    const cap = S + (S >> 1);
+    const grow = (a: Float32Array, rows: number, d: number) => {
+      const out = new Float32Array(rows * cap * d);
+      for (let r = 0; r < rows; r++) out.set(a.subarray(r * cache.cap * d, r * cache.cap * d + cache.len * d), r * cap * d);
+      return out;
+    };
+    const B = cache.rows.length;
+    cache.k = cache.k.map((k, l) => grow(k, B * cache.kvDims[l].heads, cache.kvDims[l].kd));
+    cache.v = cache.v.map((v, l) => grow(v, B * cache.kvDims[l].heads, cache.kvDims[l].vd));
+    cache.cap = cap;
+  }
+
   /**
-   * Feed T new tokens per row (rows padded on the left in prefill) through every layer, updating the cache.
-   * `fresh[b]` are row b's new tokens (length <= T; shorter rows are left-padded). Returns h [B, T, D].
+   * Feed T new tokens per row (rows padded on the left in prefill) through every layer. `fresh[b]` are row
+   * b's new tokens (length <= T; shorter rows are left-padded). With `keep` the new K/V go into the cache
+   * for later steps; without it (a one-shot forward) the cache is read but left as it is and the graphs
+   * return no K/V. Returns h [B, T, D].
    */
-  private async step(cache: Cache, fresh: number[][], hooks: LayerHooks, policy: Map<number, Intervention[]>): Promise<Float32Array> {
+  private async step(cache: Cache, fresh: number[][], hooks: LayerHooks, policy: Map<number, Intervention[]>, keep = true): Promise<Float32Array> {
     const { hidden: D, expertCount: E, topK: K } = this.spec;
     const B = cache.rows.length;
     const T = Math.max(...fresh.map((f) => f.length));
@@ -209,7 +232,9 @@ export class Model implements MoeModel {
     }
     const rd = this.rope.invFreq.length * 2;
     const { cos, sin } = ropeCosSin(this.rope, positions);
-    const mask = this.buildMask(cache, fresh, T, S);
+    if (keep) this.reserve(cache, S);
+    const C = cache.cap;
+    const mask = this.buildMask(cache, fresh, T);
     const feedsBase = {
       cos: { dtype: 'float32', shape: [B, T, 1, rd], data: cos } as Tensor,
       sin: { dtype: 'float32', shape: [B, T, 1, rd], data: sin } as Tensor,
@@ -220,12 +245,14 @@ export class Model implements MoeModel {
       const dims = cache.kvDims[l];
       const a = await L.attn.run({
         h: hT, ...feedsBase,
-        mask: { dtype: 'float32', shape: [B, 1, 1, T, S], data: this.windowMask(mask, l, cache, T, S) },
-        past_k: { dtype: 'float32', shape: [B, dims.heads, cache.len, dims.kd], data: cache.k[l] },
-        past_v: { dtype: 'float32', shape: [B, dims.heads, cache.len, dims.vd], data: cache.v[l] },
-      });
-      cache.k[l] = a.present_k.data as Float32Array;
-      cache.v[l] = a.present_v.data as Float32Array;
+        mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
+        past_k: { dtype: 'float32', shape: [B, dims.heads, C, dims.kd], data: cache.k[l] },
+        past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] },
+      }, keep ? undefined : L.moe ? NO_KV_MOE : NO_KV);
+      if (keep) {
+        writeSlots(cache.k[l], a.new_k.data as Float32Array, B * dims.heads, T, dims.kd, C, cache.len);
+        writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
+      }
       if (!L.moe) {
         hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x })).h;
         continue;
@@ -245,38 +272,42 @@ export class Model implements MoeModel {
       const routed = (L.sliced ? expertSlicesFeeds : moeKernelFeeds)(r.ids, r.weights, realIdx, B * T, E, K);
       hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
     }
-    cache.len = S;
+    if (keep) cache.len = S;
     return hT.data as Float32Array;
   }
 
-  /** Causal + padding mask [B, 1, 1, T, S] (additive); a pad query row sees itself to stay finite. */
-  private buildMask(cache: Cache, fresh: number[][], T: number, S: number): Float32Array {
+  /** Causal + padding mask [B, 1, 1, T, C + T] (additive): columns [0, C) are the cache slots, then the T
+   *  new tokens. A pad query row sees itself to stay finite. */
+  private buildMask(cache: Cache, fresh: number[][], T: number): Float32Array {
     const B = cache.rows.length;
-    const m = new Float32Array(B * T * S).fill(MASKED);
+    const W = cache.cap + T;
+    const m = new Float32Array(B * T * W).fill(MASKED);
     for (let b = 0; b < B; b++) {
       const r = cache.rows[b];
       const padNow = T - fresh[b].length;
       for (let t = 0; t < T; t++) {
-        const q = cache.len + t; // query position in cache coordinates
-        const row = (b * T + t) * S;
-        if (t < padNow) { m[row + q] = 0; continue; }
-        for (let j = r.pad; j <= q; j++) m[row + j] = 0;
+        const row = (b * T + t) * W;
+        if (t < padNow) { m[row + cache.cap + t] = 0; continue; }
+        m.fill(0, row + r.pad, row + cache.len);
+        m.fill(0, row + cache.cap + padNow, row + cache.cap + t + 1);
       }
     }
     return m;
   }
 
   /** The mask of layer l: the causal mask, narrowed to the sliding window where the layer has one. */
-  private windowMask(mask: Float32Array, l: number, cache: Cache, T: number, S: number): Float32Array {
+  private windowMask(mask: Float32Array, l: number, cache: Cache, T: number): Float32Array {
     const win = this.spec.attention.slidingWindow[l];
     if (!win) return mask;
     const m = mask.slice();
     const B = cache.rows.length;
+    const W = cache.cap + T;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
-        const q = cache.len + t;
-        const row = (b * T + t) * S;
-        for (let j = 0; j <= q - win; j++) if (j !== q) m[row + j] = MASKED;
+        const q = cache.len + t; // query position; a key at position p is out of the window when p <= q - win
+        const row = (b * T + t) * W;
+        m.fill(MASKED, row, row + Math.max(0, Math.min(cache.len, q - win + 1)));
+        m.fill(MASKED, row + cache.cap, row + cache.cap + Math.max(0, q - win + 1 - cache.len));
       }
     }
     return m;
@@ -296,7 +327,7 @@ export class Model implements MoeModel {
     const hooks = this.layerHooks(opts.hooks);
     const policy = this.policyByLayer(opts.policy);
     const cache = this.newCache(batch.map((ids, seq) => ({ seq, ids })));
-    const h = await this.step(cache, batch, hooks, policy);
+    const h = await this.step(cache, batch, hooks, policy, false);
     const mode = opts.logits ?? 'all';
     if (mode === 'none') return { logits: null };
     const B = batch.length;
@@ -401,9 +432,9 @@ export class Model implements MoeModel {
 
   /** Drop finished rows from the cache (copies the kept rows of each layer's K/V). */
   private keepRows(cache: Cache, keep: number[]): void {
-    const S = cache.len;
-    cache.k = cache.k.map((k, l) => gatherRows(k, keep, cache.kvDims[l].heads * S * cache.kvDims[l].kd));
-    cache.v = cache.v.map((v, l) => gatherRows(v, keep, cache.kvDims[l].heads * S * cache.kvDims[l].vd));
+    const C = cache.cap;
+    cache.k = cache.k.map((k, l) => gatherRows(k, keep, cache.kvDims[l].heads * C * cache.kvDims[l].kd));
+    cache.v = cache.v.map((v, l) => gatherRows(v, keep, cache.kvDims[l].heads * C * cache.kvDims[l].vd));
     cache.rows = keep.map((b) => cache.rows[b]);
   }
 
@@ -412,6 +443,15 @@ export class Model implements MoeModel {
     await this.head.release();
     this.embed.close();
   }
+}
+
+/** attention outputs of a one-shot forward (no K/V back to JS) */
+const NO_KV = ['h_mid', 'x'];
+const NO_KV_MOE = [...NO_KV, 'router_logits'];
+
+/** Write the new tokens' K/V src [R, T, d] into slots [at, at + T) of the cache buffer dst [R, C, d]. */
+function writeSlots(dst: Float32Array, src: Float32Array, R: number, T: number, d: number, C: number, at: number): void {
+  for (let r = 0; r < R; r++) dst.set(src.subarray(r * T * d, (r + 1) * T * d), (r * C + at) * d);
 }
 
 function gatherRows(a: Float32Array, rows: number[], width: number): Float32Array {
