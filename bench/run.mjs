@@ -100,6 +100,7 @@ log(`machine: f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s, read bandwidth ${fmt
 
 const rows = [];
 const profiles = [];
+const kernels = [];
 const notes = [];
 let synthAccuracy = null;
 for (const [shape, layers, dtypes] of MATRIX) {
@@ -126,6 +127,7 @@ for (const [shape, layers, dtypes] of MATRIX) {
     if (pair.error) { m.error = pair.error; }
     log(`${name} ${dtype}: prefill mote ${fmt(PROMPT / m.prefillS)} / llama.cpp ${fmt(PROMPT / l.prefillS)} tok/s, decode mote ${fmt(1 / m.decodeStepS, 2)} / llama.cpp ${fmt(1 / l.decodeStepS, 2)} tok/s`);
     if (mm.profile) profiles.push({ name, dtype, ...mm.profile });
+    if (headline) kernels.push({ model: name, dtype, ...job({ kind: 'mote-kernels', dir, dtype, cache }) });
     const moteDecode = 1 / m.decodeStepS, llamaDecode = 1 / l.decodeStepS;
     const moteBound = machine.bandwidth / rl.decodeBytes('mote', dtype), llamaBound = machine.bandwidth / rl.decodeBytes('llama', dtype);
     const agree = m.greedy && l.greedy ? m.greedy.findIndex((id, i) => id !== l.greedy[i]) : -2;
@@ -176,8 +178,15 @@ for (const p of profiles) {
   console.table(tab);
   lines.push(JSON.stringify(tab));
 }
+say('mote decode by kernel (onnxruntime profile, 8 tokens; ms per token): weight-reading kernels and the rate they read weights at, other kernels, inside run() between kernels, outside run() (JS)');
+const kTab = kernels.map((k) => ({
+  model: k.model, dtype: k.dtype, 'ms/token': fmt(k.tokenMs, 2), 'weight kernels ms': fmt(k.weightKernelsMs, 2), 'their GB/s': fmt(k.weightGBps), ops: k.weightOps,
+  'other kernels ms': fmt(k.otherKernelsMs, 2), 'between ms': fmt(k.betweenKernelsMs, 2), 'JS ms': fmt(k.outsideRunMs, 2),
+}));
+console.table(kTab);
+lines.push(JSON.stringify(kTab));
 const ft = await ftriBench(ORGANISM, THREADS);
 say(`fTRI on the organism (${ft.prompts} prompts, ${ft.tokens} prompt tokens, prompt scope, batches of 32): plain forward ${fmt(ft.plainS, 2)} s, traced ${fmt(ft.tracedS, 2)} s (A/B difference ${fmt(100 * ft.overhead)}%; time inside the tracing hooks ${fmt(1000 * ft.hookS)} ms = ${fmt(100 * ft.hookShare)}% of the plain forward; target <= 5%); end to end with ranking, maps and report ${fmt(ft.endToEndS, 1)} s (target < 60 s)`);
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, kernels, ftri: ft }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');

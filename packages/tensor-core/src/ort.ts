@@ -17,13 +17,15 @@ export interface SessionOptions {
   label?: string;
   /** onnxruntime session config entries, e.g. { session: { intra_op: { allow_spinning: '0' } } } */
   extra?: Record<string, unknown>;
-  /** write an onnxruntime profile (JSON trace) with this file prefix; endProfiling() finishes it */
-  profilePrefix?: string;
 }
 
 export class Session {
   /** when set, every run() adds its wall time under its label (profiling: bench/run.mjs) */
   static timings: Map<string, { calls: number; ms: number }> | null = null;
+  /** when set, sessions created afterwards write onnxruntime profiles (JSON traces, one per session) into
+   *  this folder; Session.endProfiling() finishes them (profiling: bench/profile.mjs) */
+  static profileDir: string | null = null;
+  private static profiling: Session[] = [];
 
   private constructor(private readonly s: ort.InferenceSession, readonly label: string) {}
 
@@ -41,11 +43,13 @@ export class Session {
     };
     if (opts.threads) o.intraOpNumThreads = opts.threads;
     if (opts.extra) o.extra = mergeDeep(o.extra as Record<string, unknown>, opts.extra);
-    if (opts.profilePrefix) { o.enableProfiling = true; o.profileFilePrefix = opts.profilePrefix; }
     const label = opts.label ?? (typeof model === 'string' ? model : 'graph');
+    if (Session.profileDir) { o.enableProfiling = true; o.profileFilePrefix = `${Session.profileDir}/${label.replace(/[^\w]+/g, '_').slice(0, 60)}`; }
     try {
       const s = typeof model === 'string' ? await ort.InferenceSession.create(model, o) : await ort.InferenceSession.create(model, o);
-      return new Session(s, label);
+      const session = new Session(s, label);
+      if (Session.profileDir) Session.profiling.push(session);
+      return session;
     } catch (e) {
       throw new MoteError('E_RUNTIME', `onnxruntime could not create the session for ${label}: ${(e as Error).message}`);
     }
@@ -82,9 +86,10 @@ export class Session {
     return out;
   }
 
-  /** Finish the profile started by `profilePrefix` (onnxruntime writes the JSON trace file). */
-  endProfiling(): void {
-    this.s.endProfiling();
+  /** Finish the profiles of the sessions created while `profileDir` was set (onnxruntime writes the traces). */
+  static endProfiling(): void {
+    for (const s of Session.profiling) s.s.endProfiling();
+    Session.profiling = [];
   }
 
   async release(): Promise<void> {
