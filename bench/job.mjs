@@ -1,6 +1,5 @@
 // One bench measurement in its own process, so that its peak memory (maxRSS) is its own: mote cold load,
-// mote cached load + prefill + decode, llama.cpp load + prefill + decode, the accuracy comparisons, or
-// mote's decode by kernel class (profile.mjs kernelProfile).
+// mote cached load + prefill + decode, llama.cpp load + prefill + decode, or the accuracy comparisons.
 // Usage: node bench/job.mjs '<json>'; prints one JSON line last. Spawned by run.mjs.
 
 import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
@@ -8,7 +7,7 @@ import { join } from 'node:path';
 import { loadModel } from '@mote/moe-runtime';
 import { bestQuiet, sample } from './quiet.mjs';
 import { compareModels } from './accuracy.mjs';
-import { kernelProfile, profileModel } from './profile.mjs';
+import { profileModel } from './profile.mjs';
 
 const job = JSON.parse(process.argv[2]);
 const PROMPT = job.prompt ?? 128;
@@ -140,7 +139,6 @@ async function main() {
     await e.close();
     return { loadS: e.loadS };
   }
-  if (job.kind === 'mote-kernels') return kernelProfile(job.dir, { dtype: job.dtype, threads, cache: job.cache, prompt: PROMPT });
   if (job.kind === 'pair') { // mote and llama.cpp timed in the same process, interleaved
     warmFiles(job.cache);
     const mote = moteEngine(await loadModel(job.dir, lopts));

@@ -63,16 +63,20 @@ function job(spec) {
 function roofline(dir, cfg) {
   const { entries } = readSafetensorsHeader(join(dir, 'model.safetensors'));
   const n = (e) => e.shape.reduce((a, b) => a * b, 1);
+  const E = cfg.num_experts ?? cfg.n_routed_experts, K = cfg.num_experts_per_tok;
   const c = { attn: 0, router: 0, ffn: 0, experts: 0, head: 0 };
+  // weights a decoded token reads, per session of the runtime (profile.mjs labels): [wide, ffn, router] weights
+  const sessions = {};
+  const addTo = (label, i, x) => { (sessions[label] ??= [0, 0, 0])[i] += x; };
   for (const e of entries) {
     if (e.shape.length < 2 || e.name === 'model.embed_tokens.weight') continue;
-    if (e.name === 'lm_head.weight') c.head += n(e);
-    else if (/self_attn/.test(e.name)) c.attn += n(e);
-    else if (/mlp\.gate\.weight$/.test(e.name)) c.router += n(e);
-    else if (/mlp\.experts\./.test(e.name)) c.experts += n(e);
-    else c.ffn += n(e); // dense MLP, shared experts
+    const l = /^model\.layers\.(\d+)\./.exec(e.name)?.[1];
+    if (e.name === 'lm_head.weight') { c.head += n(e); addTo('lm_head', 0, n(e)); }
+    else if (/self_attn/.test(e.name)) { c.attn += n(e); addTo(`layer ${l} attention`, 0, n(e)); }
+    else if (/mlp\.gate\.weight$/.test(e.name)) { c.router += n(e); addTo(`layer ${l} attention`, 2, n(e)); }
+    else if (/mlp\.experts\./.test(e.name)) { c.experts += n(e); addTo(`layer ${l} MoE`, 1, (n(e) * K) / E); }
+    else { c.ffn += n(e); addTo(`layer ${l} ${/shared/.test(e.name) ? 'MoE' : 'MLP'}`, 1, n(e)); } // dense MLP, shared experts
   }
-  const E = cfg.num_experts ?? cfg.n_routed_experts, K = cfg.num_experts_per_tok;
   const active = { attn: c.attn, router: c.router, ffn: c.ffn + (c.experts * K) / E, head: c.head };
   // bytes per weight: mote stores f32 scales per 32 (int8 36/32, int4 20/32), llama.cpp f16 (34/32, 18/32)
   const bpw = {
@@ -83,12 +87,17 @@ function roofline(dir, cfg) {
     const b = bpw[engine][dtype];
     return 4 * active.router + b.wide * (active.attn + active.head) + b.ffn * active.ffn;
   };
+  /** weight bytes a decoded token reads in each mote session (routers stay f32) */
+  const sessionBytes = (dtype) => {
+    const b = bpw.mote[dtype];
+    return Object.fromEntries(Object.entries(sessions).map(([k, [wide, ffn, router]]) => [k, b.wide * wide + b.ffn * ffn + 4 * router]));
+  };
   const layers = cfg.num_hidden_layers, H = cfg.num_attention_heads;
   const qd = cfg.head_dim ?? (cfg.qk_nope_head_dim ? cfg.qk_nope_head_dim + cfg.qk_rope_head_dim : cfg.hidden_size / H);
   const vd = cfg.v_head_dim ?? qd;
   const scoreFlops = 2 * layers * H * (qd + vd) * ((PROMPT + 1) / 2); // q.k and p.v per token, causal average
   const prefillFlopsPerToken = 2 * (active.attn + active.router + active.ffn) + scoreFlops + (2 * active.head) / PROMPT;
-  return { decodeBytes, prefillFlopsPerToken, active };
+  return { decodeBytes, sessionBytes, prefillFlopsPerToken, active };
 }
 
 // ---- run ----------------------------------------------------------------------------------------------
@@ -100,7 +109,6 @@ log(`machine: f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s, read bandwidth ${fmt
 
 const rows = [];
 const profiles = [];
-const kernels = [];
 const notes = [];
 let synthAccuracy = null;
 for (const [shape, layers, dtypes] of MATRIX) {
@@ -126,8 +134,7 @@ for (const [shape, layers, dtypes] of MATRIX) {
     const m = { ...mm, ...pair.mote }, l = { ...lm, ...pair.llama };
     if (pair.error) { m.error = pair.error; }
     log(`${name} ${dtype}: prefill mote ${fmt(PROMPT / m.prefillS)} / llama.cpp ${fmt(PROMPT / l.prefillS)} tok/s, decode mote ${fmt(1 / m.decodeStepS, 2)} / llama.cpp ${fmt(1 / l.decodeStepS, 2)} tok/s`);
-    if (mm.profile) profiles.push({ name, dtype, ...mm.profile });
-    if (headline) kernels.push({ model: name, dtype, ...job({ kind: 'mote-kernels', dir, dtype, cache }) });
+    if (mm.profile) profiles.push({ name, dtype, ...mm.profile, bytes: rl.sessionBytes(dtype) });
     const moteDecode = 1 / m.decodeStepS, llamaDecode = 1 / l.decodeStepS;
     const moteBound = machine.bandwidth / rl.decodeBytes('mote', dtype), llamaBound = machine.bandwidth / rl.decodeBytes('llama', dtype);
     const agree = m.greedy && l.greedy ? m.greedy.findIndex((id, i) => id !== l.greedy[i]) : -2;
@@ -172,21 +179,18 @@ for (const [label, a] of [['organism (227 eval-dev prompts + 24 f32 greedy token
 console.table(acc);
 lines.push(JSON.stringify(acc, null, 1));
 for (const p of profiles) {
-  say(`profile ${p.name} ${p.dtype}: ms per session.run (prefill ${PROMPT} tokens | decode per token)`);
-  const tab = p.prefill.map((r) => ({ session: r.session, 'prefill ms': fmt(r.ms, 2), 'decode ms/token': fmt(p.decode.find((d) => d.session === r.session)?.ms, 2) }));
+  say(`profile ${p.name} ${p.dtype}: ms per session.run (prefill ${PROMPT} tokens | decode per token; the weight bytes a decoded token reads in the session and the rate it reads them at)`);
+  const tab = p.prefill.map((r) => {
+    const ms = p.decode.find((d) => d.session === r.session)?.ms;
+    const mb = p.bytes[r.session] / 1e6;
+    return { session: r.session, 'prefill ms': fmt(r.ms, 2), 'decode ms/token': fmt(ms, 2), 'decode weight MB': fmt(mb, 1), 'decode GB/s': fmt(mb / ms) };
+  });
   tab.push({ session: 'outside run() (JS)', 'prefill ms': fmt(p.prefillOther, 2), 'decode ms/token': fmt(p.decodeOther, 2) });
   console.table(tab);
   lines.push(JSON.stringify(tab));
 }
-say('mote decode by kernel (onnxruntime profile, 8 tokens; ms per token): weight-reading kernels and the rate they read weights at, other kernels, inside run() between kernels, outside run() (JS)');
-const kTab = kernels.map((k) => ({
-  model: k.model, dtype: k.dtype, 'ms/token': fmt(k.tokenMs, 2), 'weight kernels ms': fmt(k.weightKernelsMs, 2), 'their GB/s': fmt(k.weightGBps), ops: k.weightOps,
-  'other kernels ms': fmt(k.otherKernelsMs, 2), 'between ms': fmt(k.betweenKernelsMs, 2), 'JS ms': fmt(k.outsideRunMs, 2),
-}));
-console.table(kTab);
-lines.push(JSON.stringify(kTab));
 const ft = await ftriBench(ORGANISM, THREADS);
 say(`fTRI on the organism (${ft.prompts} prompts, ${ft.tokens} prompt tokens, prompt scope, batches of 32): plain forward ${fmt(ft.plainS, 2)} s, traced ${fmt(ft.tracedS, 2)} s (A/B difference ${fmt(100 * ft.overhead)}%; time inside the tracing hooks ${fmt(1000 * ft.hookS)} ms = ${fmt(100 * ft.hookShare)}% of the plain forward; target <= 5%); end to end with ranking, maps and report ${fmt(ft.endToEndS, 1)} s (target < 60 s)`);
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, kernels, ftri: ft }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');

@@ -22,10 +22,6 @@ export interface SessionOptions {
 export class Session {
   /** when set, every run() adds its wall time under its label (profiling: bench/run.mjs) */
   static timings: Map<string, { calls: number; ms: number }> | null = null;
-  /** when set, sessions created afterwards write onnxruntime profiles (JSON traces, one per session) into
-   *  this folder; Session.endProfiling() finishes them (profiling: bench/profile.mjs) */
-  static profileDir: string | null = null;
-  private static profiling: Session[] = [];
 
   private constructor(private readonly s: ort.InferenceSession, readonly label: string) {}
 
@@ -44,12 +40,9 @@ export class Session {
     if (opts.threads) o.intraOpNumThreads = opts.threads;
     if (opts.extra) o.extra = mergeDeep(o.extra as Record<string, unknown>, opts.extra);
     const label = opts.label ?? (typeof model === 'string' ? model : 'graph');
-    if (Session.profileDir) { o.enableProfiling = true; o.profileFilePrefix = `${Session.profileDir}/${label.replace(/[^\w]+/g, '_').slice(0, 60)}`; }
     try {
       const s = typeof model === 'string' ? await ort.InferenceSession.create(model, o) : await ort.InferenceSession.create(model, o);
-      const session = new Session(s, label);
-      if (Session.profileDir) Session.profiling.push(session);
-      return session;
+      return new Session(s, label);
     } catch (e) {
       throw new MoteError('E_RUNTIME', `onnxruntime could not create the session for ${label}: ${(e as Error).message}`);
     }
@@ -84,12 +77,6 @@ export class Session {
       out[k] = { dtype: t.type as DType, shape: t.dims.slice(), data: t.data as TypedData };
     }
     return out;
-  }
-
-  /** Finish the profiles of the sessions created while `profileDir` was set (onnxruntime writes the traces). */
-  static endProfiling(): void {
-    for (const s of Session.profiling) s.s.endProfiling();
-    Session.profiling = [];
   }
 
   async release(): Promise<void> {
