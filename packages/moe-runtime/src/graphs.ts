@@ -292,13 +292,16 @@ export function buildDenseBlock(spec: ModelSpec, layer: number, w: Weights): Gra
   return g;
 }
 
-/** Final norm and lm_head on the rows that need logits: h [M, D] -> logits [M, V]. */
+/** Final norm and lm_head on the rows that need logits: h [M, D] -> logits [M, V] and greedy [M] (the
+ *  argmax, first index on ties): greedy decoding fetches only `greedy`, the logits never leave onnxruntime. */
 export function buildHead(spec: ModelSpec, w: Weights): GraphBuilder {
   const { hidden: D, vocab: V } = spec;
   const g = new GraphBuilder('head');
   g.input('h', 'float32', ['M', D]);
   const n = rmsNorm(g, 'h', g.init('norm', w.get(spec.weights.norm, [D])), spec.rmsEps);
   g.op1('MatMul', [n, g.init('lm_head', w.getT(spec.weights.lmHead, [V, D]))], {}, undefined, 'logits');
+  g.op1('ArgMax', ['logits'], { axis: -1, keepdims: 0 }, undefined, 'greedy');
   g.output('logits', 'float32', ['M', V]);
+  g.output('greedy', 'int64', ['M']);
   return g;
 }

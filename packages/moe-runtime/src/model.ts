@@ -43,7 +43,7 @@ interface Row {
 }
 
 /** K/V of every layer in buffers with spare slots: a step's graphs read them in place and return only the
- *  new tokens' K/V, written here at [len, len + T); buffers grow by half when full. */
+ *  new tokens' K/V, written here at [len, len + T); buffers grow (reserve) when full. */
 interface Cache {
   rows: Row[];
   len: number; // cached positions (including padding)
@@ -181,10 +181,11 @@ export class Model implements MoeModel {
     return { heads: this.spec.kvHeads, kd: this.spec.headDim, vd: this.spec.headDim };
   }
 
-  /** Grow the cache buffers (copying the cached slots) so that they hold S positions, with half again spare. */
+  /** Grow the cache buffers (copying the cached slots) to hold S positions and an eighth (at least 32) spare:
+   *  masked spare slots are still read by every step, so the slack stays small. */
   private reserve(cache: Cache, S: number): void {
     if (S <= cache.cap) return;
-    const cap = S + (S >> 1);
+    const cap = S + Math.max(32, S >> 3);
     const grow = (a: Float32Array, rows: number, d: number) => {
       const out = new Float32Array(rows * cap * d);
       for (let r = 0; r < rows; r++) out.set(a.subarray(r * cache.cap * d, r * cache.cap * d + cache.len * d), r * cap * d);
@@ -313,13 +314,16 @@ export class Model implements MoeModel {
     return m;
   }
 
-  /** lm_head on chosen flat rows of h [B*T, D]. */
+  /** lm_head on chosen flat rows of h [B*T, D]: logits [M, V]. */
   private async logitsOf(h: Float32Array, rows: number[]): Promise<Float32Array> {
+    return (await this.headRun(h, rows, 'logits')).data as Float32Array;
+  }
+
+  private async headRun(h: Float32Array, rows: number[], output: 'logits' | 'greedy'): Promise<Tensor> {
     const D = this.spec.hidden;
     const x = new Float32Array(rows.length * D);
     rows.forEach((r, i) => x.set(h.subarray(r * D, (r + 1) * D), i * D));
-    const out = await this.head.run({ h: { dtype: 'float32', shape: [rows.length, D], data: x } });
-    return out.logits.data as Float32Array; // [M, V]
+    return (await this.head.run({ h: { dtype: 'float32', shape: [rows.length, D], data: x } }, [output]))[output];
   }
 
   async forward(batch: number[][], opts: ForwardOptions = {}): Promise<ForwardResult> {
@@ -396,13 +400,20 @@ export class Model implements MoeModel {
     for (let stepNo = 0; ; stepNo++) {
       const T = Math.max(...fresh.map((f) => f.length));
       const h = await this.step(cache, fresh, o.hooks, o.policy);
-      const lg = await this.logitsOf(h, cache.rows.map((_, b) => b * T + T - 1)); // [B, V]
+      const last = cache.rows.map((_, b) => b * T + T - 1);
+      // greedy without an onLogits callback needs only the argmax, taken inside the head graph
+      const greedy = !(o.temperature! > 0) && !o.onLogits ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
+      const lg = greedy ? null : await this.logitsOf(h, last); // [B, V]
       const next: number[] = [];
       const alive: number[] = [];
       cache.rows.forEach((r, b) => {
-        const row = lg.subarray(b * V, (b + 1) * V);
-        o.onLogits?.(r.seq, row);
-        const id = sample(row, o, randoms.get(r.seq)!);
+        let id: number;
+        if (greedy) id = Number(greedy[b]);
+        else {
+          const row = lg!.subarray(b * V, (b + 1) * V);
+          o.onLogits?.(r.seq, row);
+          id = sample(row, o, randoms.get(r.seq)!);
+        }
         const res = results[r.seq];
         res.ids.push(id);
         if (o.onToken || o.stopStrings.length) {
