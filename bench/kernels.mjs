@@ -110,5 +110,26 @@ for (const bits of [8, 4]) {
     await s.release();
   }
 }
+// ---- decode GEMVs at expert and attention widths: 16 distinct weights per run, so they stream from memory
+// (what a decoded token does); run with threads 1 and 2 to see how each kernel scales ------------------
+for (const [label, k, n] of [['expert fc1', D, 2 * I], ['expert fc2', I, D], ['attn o', D, D]]) {
+  for (const bits of [32, 8, 4]) {
+    const C = 16;
+    const g = new GraphBuilder('gemv').useDomain('com.microsoft', 1);
+    g.input('x', 'float32', [1, k]);
+    const ys = [];
+    for (let c = 0; c < C; c++) {
+      if (bits === 32) { ys.push(g.matmul('x', g.init(`w${c}`, f32([k, n], rand(k * n))))); continue; }
+      g.init(`w${c}`, { elem: 'uint8', dims: [n, k / 32, bits * 4], raw: bytes((n * k * bits) / 8) });
+      g.init(`s${c}`, f32([(n * k) / 32], new Float32Array((n * k) / 32).fill(0.001)));
+      ys.push(g.op1('MatMulNBits', ['x', `w${c}`, `s${c}`], { K: k, N: n, bits, block_size: 32, accuracy_level: 4 }, 'com.microsoft'));
+    }
+    g.output(g.concat(ys, 0), 'float32', [C, n]);
+    const s = await session(g);
+    const ms = await time(s, { x: f32([1, k], rand(k)) }, 20);
+    report(`GEMV ${label} [${k},${n}] ${bits === 32 ? 'f32 MatMul' : `MatMulNBits ${bits}b acc4`} x${C}`, 1, ms, C * k * n * (bits === 32 ? 4 : bits / 8 + 4 / 32), 2 * C * k * n);
+    await s.release();
+  }
+}
 console.log(`threads ${THREADS}, spinning ${SPIN}, shape ${JSON.stringify(shape)}`);
 console.table(rows);
