@@ -70,12 +70,14 @@ export function attentionInputs(name: string, d: { D: number; rd: number; kvHead
   return g;
 }
 
-/** Name the new tokens' keys/values kT [B,kvHeads,T,kd], vT [B,kvHeads,T,vd] as the graph's new_k/new_v outputs. */
-export function newKvOutputs(g: GraphBuilder, kT: string, vT: string, d: { kvHeads: number; kd: number; vd: number }): void {
-  g.op1('Identity', [kT], {}, undefined, 'new_k');
-  g.op1('Identity', [vT], {}, undefined, 'new_v');
+/** The new tokens' keys/values k [B,T,kvHeads,kd], v [B,T,kvHeads,vd] transposed to the graph's outputs
+ *  new_k [B,kvHeads,T,kd], new_v [B,kvHeads,T,vd]; returns their names for the attention to use. */
+export function newKvOutputs(g: GraphBuilder, k: string, v: string, d: { kvHeads: number; kd: number; vd: number }): [string, string] {
+  g.op1('Transpose', [k], { perm: [0, 2, 1, 3] }, undefined, 'new_k');
+  g.op1('Transpose', [v], { perm: [0, 2, 1, 3] }, undefined, 'new_v');
   g.output('new_k', 'float32', ['B', d.kvHeads, 'T', d.kd]);
   g.output('new_v', 'float32', ['B', d.kvHeads, 'T', d.vd]);
+  return ['new_k', 'new_v'];
 }
 
 /**
@@ -116,15 +118,13 @@ export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   }
   q = rope(g, q, 'cos', 'sin', hd);
   k = rope(g, k, 'cos', 'sin', hd);
-  const kT = g.transpose(k, [0, 2, 1, 3]); // [B, Hkv, T, hd]
-  const vT = g.transpose(v, [0, 2, 1, 3]);
+  const [kT, vT] = newKvOutputs(g, k, v, { kvHeads: Hkv, kd: hd, vd: hd }); // [B, Hkv, T, hd]
   const sinks = spec.attention.sinks ? g.init('sinks', { ...w.get(a.sinks!, [H]), shape: [Hkv, G, 1, 1] }) : undefined; // [Hkv, G, 1, 1]
   const out = attend(g, q, kT, vT, { H, Hkv, G, hd, vd: hd, scale: spec.attention.scale / Math.sqrt(hd), sinks });
   const o = g.matmul(out, g.init('o', w.getT(a.o!, [D, H * hd]))); // [B, T, D]
   const oB = w.has(a.oBias) ? g.add(o, g.init('o_bias', w.get(a.oBias, [D]))) : o;
   g.op1('Add', ['h', oB], {}, undefined, 'h_mid');
   finishLayerHead(g, spec, layer, w, moe);
-  newKvOutputs(g, kT, vT, { kvHeads: Hkv, kd: hd, vd: hd });
   return g;
 }
 

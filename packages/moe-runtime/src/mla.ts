@@ -73,13 +73,11 @@ export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   const qFull = g.concat([qNope, qRot], 3); // [B, T, H, qd]
   const kFull = g.concat([kNope, kRotH], 3); // [B, T, H, qd]
 
-  const kT = g.transpose(kFull, [0, 2, 1, 3]); // [B, H, T, qd]
-  const vT = g.transpose(v, [0, 2, 1, 3]); // [B, H, T, vd]
+  const [kT, vT] = newKvOutputs(g, kFull, v, { kvHeads: H, kd: qd, vd }); // [B, H, T, qd], [B, H, T, vd]
   const out = attend(g, qFull, kT, vT, { H, Hkv: H, G: 1, hd: qd, vd, scale: spec.attention.scale / Math.sqrt(qd) }); // [B, T, H*vd]
   const o = g.matmul(out, g.init('o', w.getT(a.o!, [D, H * vd]))); // [B, T, D]
   const oB = w.has(a.oBias) ? g.add(o, g.init('o_bias', w.get(a.oBias, [D]))) : o;
   g.op1('Add', ['h', oB], {}, undefined, 'h_mid');
   finishLayerHead(g, spec, layer, w, moe);
-  newKvOutputs(g, kT, vT, { kvHeads: H, kd: qd, vd });
   return g;
 }

@@ -10,7 +10,7 @@ import { modelInfo, specFromDir } from './load.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
 import { route } from './routing.js';
-import { rng, sample } from './sampling.js';
+import { isGreedy, rng, sample } from './sampling.js';
 import type { ModelSpec } from './spec.js';
 import { loadTokenizer } from './tokenizer.js';
 import {
@@ -402,7 +402,7 @@ export class Model implements MoeModel {
       const h = await this.step(cache, fresh, o.hooks, o.policy);
       const last = cache.rows.map((_, b) => b * T + T - 1);
       // greedy without an onLogits callback needs only the argmax, taken inside the head graph
-      const greedy = !(o.temperature! > 0) && !o.onLogits ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
+      const greedy = isGreedy(o) && !o.onLogits ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
       const lg = greedy ? null : await this.logitsOf(h, last); // [B, V]
       const next: number[] = [];
       const alive: number[] = [];

@@ -21,10 +21,13 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
+/** Whether `o` picks the argmax (no temperature above 0). */
+export const isGreedy = (o: SamplingOptions): boolean => !((o.temperature ?? 0) > 0);
+
 /** Pick a token from one row of logits [V]. */
 export function sample(logits: Float32Array, o: SamplingOptions, random: () => number): number {
-  const temp = o.temperature ?? 0;
-  if (!(temp > 0)) return argmax(logits);
+  if (isGreedy(o)) return argmax(logits);
+  const temp = o.temperature!;
   const V = logits.length;
   let idx = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
   if (o.topK && o.topK > 0) idx = idx.slice(0, o.topK);
