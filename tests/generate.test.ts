@@ -1,7 +1,8 @@
 // generate(): seeded sampling, top-k / top-p, stop strings, streaming, token scopes and hooks in decode.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hookName, loadModel, sample, rng, type Model, type TokenInfo } from '@mote/moe-runtime';
+import { hookName, loadModel, sample, type Model, type TokenInfo } from '@mote/moe-runtime';
+import { createRng as rng } from '@mote/stats';
 
 const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism', 'model');
 

@@ -5,7 +5,7 @@
 import type { Suite } from './suite.js';
 import type { ResponseRecord } from './runner.js';
 import type { Summary } from './summary.js';
-import { wilson, mcnemarPaired, pairedDiff, empiricalP, describe } from './stats.js';
+import { wilson, mcnemarPaired, pairedDiff, empiricalP, describe } from '@mote/stats';
 import type { ExperimentPlan, ExperimentSpec } from './experiment.js';
 import type { RankedExpert } from '@mote/mote';
 

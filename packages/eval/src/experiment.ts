@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel, type MoeModel, type Policy } from '@mote/moe-runtime';
 import { loadPromptSet, runFtri } from '@mote/ftri';
-import { topNPolicy, randomPolicies, writePolicy, loadRanking, mulberry32, shuffleInPlace, type RankedExpert } from '@mote/mote';
+import { topNPolicy, randomPolicies, writePolicy, loadRanking, type RankedExpert } from '@mote/mote';
+import { createRng, shuffle } from '@mote/stats';
 import { loadSuite, type Suite } from './suite.js';
 import { makeJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
 import { runEval, type PolicyRun, type ResponseRecord } from './runner.js';
@@ -202,7 +203,7 @@ export function sampleIds(suite: Suite, items: Record<string, 'all' | number>, s
   for (const [cat, k] of Object.entries(items)) {
     const ids = suite.items.filter((i) => i.category === cat).map((i) => i.id);
     if (!ids.length) throw new MoteError('E_INPUT', `experiment: random.items names category "${cat}" which the suite ${suite.name} does not have; fix: use one of ${[...new Set(suite.items.map((i) => i.category))].join(', ')}`, { field: 'random.items' });
-    const pick = k === 'all' || k >= ids.length ? ids : shuffleInPlace([...ids], mulberry32(seed + hashCat(cat))).slice(0, k);
+    const pick = k === 'all' || k >= ids.length ? ids : shuffle([...ids], createRng(seed + hashCat(cat))).slice(0, k);
     for (const id of pick) keep.add(id);
   }
   return suite.items.filter((i) => keep.has(i.id)).map((i) => i.id);

@@ -14,8 +14,6 @@ export { runEval, planRuns, runItems, readResponses, openThinkTail, judgeBatch, 
 export type { RunEvalOptions, EvalResult, EvalProgress, PolicyRun, ResponseRecord } from './runner.js';
 export { summarize, categoryStats } from './summary.js';
 export type { Summary, PolicySummary, CategoryStats, SummarizeOptions } from './summary.js';
-export { wilson, mcnemarExact, mcnemarPaired, empiricalP, diffCI, pairedDiffCI, pairedDiff, binomCdfHalf, describe, Z95 } from './stats.js';
-export type { Direction } from './stats.js';
 export { perplexity } from './perplexity.js';
 export type { PerplexityOptions, PerplexityResult } from './perplexity.js';
 export { renderSvg, svgToPng, doseResponseSpec, histogramSpec, categoryBarsSpec } from './plots.js';

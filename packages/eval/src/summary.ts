@@ -2,7 +2,7 @@
 // McNemar's exact test and a paired accuracy difference against the baseline on the same items.
 // The shape is summary.json's (see README); pure functions, no I/O.
 
-import { wilson, mcnemarPaired, pairedDiff } from './stats.js';
+import { wilson, mcnemarPaired, pairedDiff } from '@mote/stats';
 import type { ResponseRecord } from './runner.js';
 
 export interface CategoryStats {

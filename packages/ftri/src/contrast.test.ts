@@ -2,8 +2,7 @@
 // under the null (KS on permutation p-values), BH's false discovery rate, pairs, and the definitions.
 import { describe, expect, it } from 'vitest';
 import { contrastActivations, type Activations } from './contrast.js';
-import { createRng } from './rng.js';
-import { ksTest } from './stats.js';
+import { createRng, ksTest } from '@mote/stats';
 
 interface Synth {
   act: Activations;

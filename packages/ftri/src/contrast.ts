@@ -5,8 +5,7 @@
 // n prompts in the contrast, B bootstrap resamples.
 
 import { MoteError } from '@mote/tensor-core';
-import { createRng } from './rng.js';
-import { benjaminiHochberg, blocksFromStrata, fisherExact, normalTail, permuteWithinBlocks, zFor } from './stats.js';
+import { benjaminiHochberg, blocksFromStrata, createRng, fisherExact, normalTail, permuteWithinBlocks, zFor } from '@mote/stats';
 
 export type Stat = 'diff' | 'rr' | 'logodds' | 'gate' | 'paired';
 export const STATS: readonly Stat[] = ['diff', 'rr', 'logodds', 'gate', 'paired'];

@@ -11,9 +11,4 @@ export {
   FILES, type Manifest, type ManifestCore, type PromptMeta, type ProgressEntry, type TraceFormat,
 } from './store.js';
 export { heatmapSpec, tokenMapSpec, renderSvg, svgToPng, type TokenMapRow } from './maps.js';
-export {
-  fisherExact, benjaminiHochberg, normalQuantile, normalTail, wilsonInterval, riskRatio, logOddsRatio, ksTest, kolmogorovQ, jaccard, quantile,
-  permutationTest, bootstrapCI, blocksFromStrata, permuteWithinBlocks, zFor, type Alternative, type PermutationOptions,
-} from './stats.js';
-export { createRng, type Rng } from './rng.js';
 export { VERSION } from './version.js';

@@ -7,7 +7,7 @@ export { ARCHITECTURES, registerArchitecture, type SpecBuilder } from './models/
 export { ATTENTION_BUILDERS } from './attention.js';
 export { route, topK, groupTopK, scopeMatches } from './routing.js';
 export { validatePolicyShape } from './policy.js';
-export { rng, sample, argmax } from './sampling.js';
+export { sample, argmax } from './sampling.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
 export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';

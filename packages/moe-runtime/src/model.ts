@@ -10,7 +10,8 @@ import { modelInfo, specFromDir } from './load.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
 import { route } from './routing.js';
-import { isGreedy, rng, sample } from './sampling.js';
+import { createRng } from '@mote/stats';
+import { isGreedy, sample } from './sampling.js';
 import type { ModelSpec } from './spec.js';
 import { loadTokenizer } from './tokenizer.js';
 import {
@@ -393,7 +394,7 @@ export class Model implements MoeModel {
   ): Promise<void> {
     const V = this.spec.vocab;
     const cache = this.newCache(chunk.map((seq) => ({ seq, ids: prompts[seq] })));
-    const randoms = new Map(chunk.map((seq) => [seq, rng((o.seed ?? 0) * 1_000_003 + seq)]));
+    const randoms = new Map(chunk.map((seq) => [seq, createRng((o.seed ?? 0) * 1_000_003 + seq)]));
     const texts = new Map(chunk.map((seq) => [seq, '']));
     let fresh = chunk.map((seq) => prompts[seq]);
     if (o.maxNew <= 0) return;

@@ -2,19 +2,6 @@
 
 import type { SamplingOptions } from './types.js';
 
-/** mulberry32: a small, seedable 32-bit PRNG returning floats in [0, 1); the one generator of mote
- *  (sampling, random baselines, permutations), so a seed repeats on every platform. */
-export function rng(seed: number): () => number {
-  let a = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;

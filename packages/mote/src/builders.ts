@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { MoteError } from '@mote/tensor-core';
 import type { InterventionMode, ModelInfo, Policy, TokenScope } from '@mote/moe-runtime';
 import { INTERVENTION_MODES, policyExperts, validatePolicy } from './policy.js';
-import { mulberry32, shuffleInPlace } from './rng.js';
+import { createRng, shuffle } from '@mote/stats';
 
 /** The fields of an fTRI RankingEntry (`@mote/ftri`) a builder needs; extra fields are carried along. */
 export interface RankedExpert {
@@ -125,7 +125,7 @@ export interface RandomOptions {
 }
 
 /**
- * A random baseline: n experts drawn without replacement, seeded (mulberry32). With `like`, the same number
+ * A random baseline: n experts drawn without replacement, seeded (@mote/stats createRng). With `like`, the same number
  * per layer as that policy (drawn uniformly within each layer); without, uniform over every (MoE layer,
  * expert) pair. `avoid` removes experts from the pool first.
  */
@@ -148,7 +148,7 @@ export function randomPolicy(opts: RandomOptions): Policy {
   const avoidList = opts.avoid ? ('interventions' in opts.avoid ? policyExperts(opts.avoid) : opts.avoid) : [];
   const avoid = new Set(avoidList.map((e) => `${e.layer}:${e.expert}`));
   const pool = (layer: number) => Array.from({ length: info.expertCount }, (_, e) => e).filter((e) => !avoid.has(`${layer}:${e}`));
-  const rand = mulberry32(seed);
+  const rand = createRng(seed);
   const chosen: { layer: number; expert: number }[] = [];
   if (likeExperts) {
     const counts = new Map<number, number>();
@@ -159,13 +159,13 @@ export function randomPolicy(opts: RandomOptions): Policy {
       const p = pool(layer);
       if (p.length < k)
         throw new MoteError('E_POLICY', `random policy ${name}: layer ${layer} needs ${k} experts but only ${p.length} remain after avoiding ${avoidList.length}; fix: avoid fewer experts`, { field: 'avoid' });
-      shuffleInPlace(p, rand);
+      shuffle(p, rand);
       for (const e of p.slice(0, k)) chosen.push({ layer, expert: e });
     }
   } else {
     const cap = opts.perLayerCap ?? (mode === 'force' ? info.topK : undefined);
     const all = info.moeLayers.flatMap((layer) => pool(layer).map((expert) => ({ layer, expert })));
-    shuffleInPlace(all, rand);
+    shuffle(all, rand);
     const perLayer = new Map<number, number>();
     for (const c of all) {
       if (chosen.length >= n) break;

@@ -16,5 +16,4 @@ export {
 export type { ValidateOptions } from './policy.js';
 export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies, loadRanking } from './builders.js';
 export type { RankedExpert, PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
-export { mulberry32, shuffleInPlace } from './rng.js';
 export type { Policy, Intervention, InterventionMode, TokenScope, ModelInfo } from '@mote/moe-runtime';

@@ -1,9 +1,10 @@
-// Scalar statistics against textbook values.
+// Tests, intervals and the normal distribution against textbook values.
 import { describe, expect, it } from 'vitest';
-import {
-  benjaminiHochberg, bootstrapCI, fisherExact, jaccard, kolmogorovQ, ksTest, logOddsRatio, normalQuantile, normalTail, permutationTest, riskRatio, wilsonInterval, zFor,
-} from './stats.js';
+import { benjaminiHochberg, fisherExact, kolmogorovQ, ksTest, permutationTest } from './hypothesis.js';
+import { normalQuantile, normalTail, zFor } from './normal.js';
+import { wilson } from './proportions.js';
 import { createRng } from './rng.js';
+import { bootstrapCI } from './sample.js';
 
 describe('fisherExact', () => {
   it("matches Fisher's lady tasting tea (3 of 4 right)", () => {
@@ -51,10 +52,10 @@ describe('benjaminiHochberg', () => {
 
 describe('intervals', () => {
   it('Wilson: 5/10 -> [0.2366, 0.7634], 0/10 -> [0, 0.2775]', () => {
-    const [l, h] = wilsonInterval(5, 10);
+    const [l, h] = wilson(5, 10);
     expect(l).toBeCloseTo(0.2366, 4);
     expect(h).toBeCloseTo(0.7634, 4);
-    const [l0, h0] = wilsonInterval(0, 10);
+    const [l0, h0] = wilson(0, 10);
     expect(l0).toBe(0);
     expect(h0).toBeCloseTo(0.2775, 4);
   });
@@ -62,17 +63,6 @@ describe('intervals', () => {
     expect(zFor(0.95)).toBeCloseTo(1.959964, 6);
     expect(zFor(0.99)).toBeCloseTo(2.575829, 6);
     expect(normalQuantile(0.001)).toBeCloseTo(-3.090232, 6);
-  });
-  it('Katz risk ratio and Woolf odds ratio intervals', () => {
-    // a=20/100 vs c=10/100: RR 2, SE(log) = sqrt(1/20 - 1/100 + 1/10 - 1/100) = sqrt(0.13)
-    const rr = riskRatio(20, 80, 10, 90);
-    expect(rr.rr).toBeCloseTo(2, 12);
-    expect(rr.low).toBeCloseTo(2 * Math.exp(-1.959964 * Math.sqrt(0.13)), 4);
-    expect(rr.high).toBeCloseTo(2 * Math.exp(1.959964 * Math.sqrt(0.13)), 4);
-    // OR = 20*90/(80*10) = 2.25, SE = sqrt(1/20 + 1/80 + 1/10 + 1/90)
-    const lo = logOddsRatio(20, 80, 10, 90);
-    expect(Math.exp(lo.logOr)).toBeCloseTo(2.25, 12);
-    expect(lo.high - lo.logOr).toBeCloseTo(1.959964 * Math.sqrt(1 / 20 + 1 / 80 + 1 / 10 + 1 / 90), 4);
   });
 });
 
@@ -112,10 +102,6 @@ describe('permutation test and bootstrap', () => {
     expect(ci.low).toBeLessThan(1.5 + 0.02);
     expect(ci.high).toBeGreaterThan(1.5 - 0.02);
     expect(ci.se).toBeCloseTo(0.5 / 20, 2);
-  });
-  it('jaccard', () => {
-    expect(jaccard([1, 2, 3], [2, 3, 4])).toBe(0.5);
-    expect(jaccard([], [])).toBe(1);
   });
 });
 

@@ -1,7 +1,8 @@
 // Statistics against published values: Wilson (Newcombe 1998a, Table I), Newcombe's difference interval
 // (Newcombe 1998b, Table II), McNemar exact (Fagerland, Lydersen & Laake 2013), empirical p-values.
 import { describe, it, expect } from 'vitest';
-import { wilson, mcnemarExact, mcnemarPaired, empiricalP, diffCI, pairedDiffCI, binomCdfHalf } from './stats.js';
+import { empiricalP } from './hypothesis.js';
+import { binomCdfHalf, diffCI, mcnemarExact, mcnemarPaired, pairedDiffCI, wilson } from './proportions.js';
 
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
@@ -19,7 +20,10 @@ describe('wilson', () => {
     expect(r4(h)).toBeCloseTo(hi, 4);
   });
   it('is [0,1] for n = 0 and symmetric in k <-> n-k', () => {
+    // n = 0: no information, the whole parameter space (the interval's limit as n -> 0); ftri's old copy gave NaN
     expect(wilson(0, 0)).toEqual([0, 1]);
+    // k = 0: the upper end is z^2 / (n + z^2) by hand; n = 1 -> 3.8415 / 4.8415
+    expect(wilson(0, 1)[1]).toBeCloseTo(1.959964 ** 2 / (1 + 1.959964 ** 2), 6);
     const [a, b] = wilson(3, 10);
     const [c, d] = wilson(7, 10);
     expect(a).toBeCloseTo(1 - d, 12);
