@@ -6,9 +6,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { MoteError } from '@mote/tensor-core';
-import { loadModel, type MoeModel, type Policy } from '@mote/moe-runtime';
-import { loadPromptSet, runFtri } from '@mote/ftri';
+import { MoteError, schemaError } from '@mote/tensor-core';
+import { loadModel, modeSchema, scopeSchema, type MoeModel, type Policy } from '@mote/moe-runtime';
+import { loadPromptSet, runFtri, SCOPES } from '@mote/ftri';
 import { topNPolicy, randomPolicies, writePolicy, loadRanking, type RankedExpert } from '@mote/mote';
 import { createRng, shuffle } from '@mote/stats';
 import { loadSuite, type Suite } from './suite.js';
@@ -19,7 +19,9 @@ import { writeExperimentReport } from './experiment-report.js';
 import type { WrittenReport } from './report.js';
 
 const judgeSpec = z.union([z.string(), z.looseObject({ type: z.string() })]);
-const scopeSpec = z.union([z.enum(['all', 'prompt', 'generated', 'think']), z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(1) })]);
+const scopeSpec = scopeSchema;
+/** the switch-off modes an experiment sweeps (force has its own block) */
+const offModes = modeSchema.exclude(['force']);
 const posInts = z.array(z.number().int().positive()).min(1);
 
 export const experimentSchema = z.strictObject({
@@ -41,7 +43,7 @@ export const experimentSchema = z.strictObject({
     judge: judgeSpec.optional(),
     contrast: z.string().default('REFUSED:rest'),
     stat: z.enum(['diff', 'rr', 'logodds', 'gate', 'paired']).optional(),
-    scope: z.string().optional(),
+    scope: z.enum(SCOPES).optional(),
     /** tokens generated per prompt to label its response (default 64) */
     generate: z.number().int().positive().default(64),
     permutations: z.number().int().min(0).optional(),
@@ -52,7 +54,7 @@ export const experimentSchema = z.strictObject({
   /** top-N sizes of the dose-response */
   ns: posInts.default([1, 2, 4, 8, 16]),
   /** switch-off modes evaluated for every N */
-  modes: z.array(z.enum(['exclude', 'drop', 'scale', 'bias'])).min(1).default(['exclude', 'drop']),
+  modes: z.array(offModes).min(1).default(['exclude', 'drop']),
   /** value for scale / bias modes */
   value: z.number().optional(),
   /** token scope of the switch-off interventions */
@@ -62,7 +64,7 @@ export const experimentSchema = z.strictObject({
     .strictObject({
       /** random policies per N and mode (>= 20 for an empirical p-value that can reach 0.05) */
       draws: z.number().int().min(1).default(20),
-      modes: z.array(z.enum(['exclude', 'drop', 'scale', 'bias'])).min(1).default(['exclude']),
+      modes: z.array(offModes).min(1).default(['exclude']),
       /** 'like': same number of experts per layer as the fTRI policy; 'uniform': over all layers */
       match: z.enum(['like', 'uniform']).default('like'),
       /** never draw the fTRI policy's own experts */
@@ -99,11 +101,7 @@ export function validateExperiment(json: unknown, opts: { file?: string; baseDir
   const where = opts.file ? `experiment ${opts.file}` : 'experiment';
   const r = experimentSchema.safeParse(json);
   if (!r.success) {
-    const i = r.error.issues[0];
-    const field = i.path.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[') || '(root)';
-    let got: unknown = json;
-    for (const k of i.path) got = got && typeof got === 'object' ? (got as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
-    throw new MoteError('E_INPUT', `${where}: "${field}" = ${JSON.stringify(got) ?? 'missing'} is invalid (${i.message}); fix: see "Experiment files" in @mote/eval's README`, { file: opts.file, field });
+    throw schemaError('E_INPUT', r.error.issues, json, { where, file: opts.file, fix: 'see "Experiment files" in @mote/eval\'s README' });
   }
   const base = opts.baseDir ?? process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -313,7 +311,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
       generate: spec.ftri.generate,
       contrast: spec.ftri.contrast,
       stat: spec.ftri.stat,
-      scope: spec.ftri.scope as never,
+      scope: spec.ftri.scope,
       permutations: spec.ftri.permutations,
       bootstrap: spec.ftri.bootstrap,
       seed: spec.ftri.seed,

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { MoteError } from '@mote/tensor-core';
+import { MoteError, schemaError } from '@mote/tensor-core';
 
 export interface PromptRecord {
   id: string;
@@ -30,10 +30,7 @@ const recordSchema = z
   })
   .loose();
 
-function zodIssue(e: z.ZodError): { field: string; message: string } {
-  const i = e.issues[0];
-  return { field: i.path.map(String).join('.') || '(record)', message: i.message };
-}
+const RECORD_FIX = 'write each record as {"id": "p1", "prompt": "...", "group"?, "pair_id"?, "category"?}';
 
 function normalise(rec: Record<string, unknown>): PromptRecord {
   const out: PromptRecord = { ...(rec as PromptRecord) };
@@ -47,8 +44,7 @@ export function validatePromptSet(records: unknown[], where = 'prompt set'): Pro
   return records.map((r, i) => {
     const res = recordSchema.safeParse(r);
     if (!res.success) {
-      const { field, message } = zodIssue(res.error);
-      throw new MoteError('E_INPUT', `${where}, record ${i + 1}: field "${field}" ${message}; got ${JSON.stringify((r as Record<string, unknown>)?.[field] ?? r).slice(0, 80)}`, { field });
+      throw schemaError('E_INPUT', res.error.issues, r, { where: `${where}, record ${i + 1}`, fix: RECORD_FIX });
     }
     const rec = normalise(res.data as Record<string, unknown>);
     const prev = seen.get(rec.id);
@@ -82,9 +78,7 @@ export function loadPromptSet(file: string): PromptRecord[] {
     }
     const res = recordSchema.safeParse(obj);
     if (!res.success) {
-      const { field, message } = zodIssue(res.error);
-      const got = obj && typeof obj === 'object' ? (obj as Record<string, unknown>)[field] : obj;
-      throw new MoteError('E_INPUT', `${file}:${ln + 1}: field "${field}" ${message}; got ${JSON.stringify(got) ?? 'undefined'}`, { file, field });
+      throw schemaError('E_INPUT', res.error.issues, obj, { where: `${file}:${ln + 1}`, file, fix: RECORD_FIX });
     }
     const rec = normalise(res.data as Record<string, unknown>);
     const prev = seen.get(rec.id);
@@ -142,8 +136,11 @@ export function expandGrid(specOrFile: GridSpec | string): PromptRecord[] {
   }
   const res = gridSpecSchema.safeParse(raw);
   if (!res.success) {
-    const { field, message } = zodIssue(res.error);
-    throw new MoteError('E_INPUT', `${where}: field "${field}" ${message}; a grid is {"template":"What happened {time}{place}?","slots":{"time":[...],"place":[...]},"group":"place"}`, { file: typeof specOrFile === 'string' ? specOrFile : undefined, field });
+    throw schemaError('E_INPUT', res.error.issues, raw, {
+      where,
+      file: typeof specOrFile === 'string' ? specOrFile : undefined,
+      fix: 'a grid is {"template":"What happened {time}{place}?","slots":{"time":[...],"place":[...]},"group":"place"}',
+    });
   }
   const spec = res.data;
   const slotNames = Object.keys(spec.slots);

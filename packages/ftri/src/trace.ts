@@ -4,12 +4,13 @@
 // Shapes: N rows of one hook call, K top-k, E routed experts, L MoE layers, F = L*E, b prompts in the batch,
 // R recorded token rows.
 
-import { hookName } from '@mote/moe-runtime';
+import { hookName, inScope, SCOPE_NAMES } from '@mote/moe-runtime';
 import type { HookMap, HookContext, Tensor, TokenInfo } from '@mote/moe-runtime';
 import { MoteError } from '@mote/tensor-core';
 
-export type Scope = 'prompt' | 'generated' | 'think' | 'answer' | 'all';
-export const SCOPES: readonly Scope[] = ['prompt', 'generated', 'think', 'answer', 'all'];
+/** The runtime's named token scopes plus `answer`: generated, after the think block, think tags excluded. */
+export const SCOPES = [...SCOPE_NAMES, 'answer'] as const;
+export type Scope = (typeof SCOPES)[number];
 
 /** Row flags in traces: bit 0 generated, bit 1 inside <think>…</think>, bit 2 answer (generated, after the think block). */
 export const FLAG_GENERATED = 1, FLAG_THINK = 2, FLAG_ANSWER = 4;
@@ -187,8 +188,7 @@ export class BatchTracer {
       const s = t.seq;
       if (s < 0 || s >= agg.promptIndex.length) continue;
       if (li === 0) gen ? agg.generatedTokens[s]++ : agg.promptTokens[s]++;
-      const inScope = scope === 'all' || (scope === 'prompt' ? !gen : scope === 'generated' ? gen : scope === 'think' ? th : ans);
-      if (!inScope) continue;
+      if (!(scope === 'answer' ? ans : inScope(scope, t))) continue;
       if (li === 0) agg.tokens[s]++;
       const base = s * F + off;
       for (let k = 0; k < K; k++) {

@@ -5,8 +5,11 @@ export { specFromDir, readConfig } from './load.js';
 export { paramCount } from './params.js';
 export { ARCHITECTURES, registerArchitecture, type SpecBuilder } from './models/index.js';
 export { ATTENTION_BUILDERS } from './attention.js';
-export { route, topK, groupTopK, scopeMatches } from './routing.js';
-export { validatePolicyShape } from './policy.js';
+export { route, topK, groupTopK } from './routing.js';
+export {
+  validatePolicy, inScope, scopesOverlap, INTERVENTION_MODES, SCOPE_NAMES, modeSchema, scopeSchema, interventionSchema, policySchema,
+  type ValidatePolicyOptions, type ScopedToken,
+} from './policy.js';
 export { sample, argmax } from './sampling.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
 export { ConfigReader } from './spec.js';

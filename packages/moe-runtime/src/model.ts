@@ -18,7 +18,7 @@ import {
   parseHookName, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type Hook, type HookMap,
   type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type RouterPoint, type TokenInfo, type Tokenizer,
 } from './types.js';
-import { validatePolicyShape } from './policy.js';
+import { validatePolicy } from './policy.js';
 import { ATTENTION_BUILDERS } from './attention.js';
 import { WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
@@ -144,7 +144,7 @@ export class Model implements MoeModel {
   private policyByLayer(policy: Policy | null | undefined): Map<number, Intervention[]> {
     const m = new Map<number, Intervention[]>();
     if (!policy) return m;
-    validatePolicyShape(policy, this.info);
+    validatePolicy(policy, { info: this.info });
     for (const iv of policy.interventions) m.set(iv.layer, [...(m.get(iv.layer) ?? []), iv]);
     return m;
   }

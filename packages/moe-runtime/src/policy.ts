@@ -1,35 +1,184 @@
-// Structural checks of an intervention policy against a loaded model, done by the runtime before it
-// applies one. @mote/mote adds the richer validation (conflicts, files) on top of the same format.
+// The intervention vocabulary, declared once beside the router that executes it: modes, token scopes, the
+// scope test, the policy JSON schema and the one validator (shape, values, the model's layers and experts,
+// conflicting entries, the top-k limit on forced experts). Reading and writing policy files is @mote/mote's.
 
-import { MoteError } from '@mote/tensor-core';
-import type { ModelInfo, Policy } from './types.js';
+import { z } from 'zod';
+import { MoteError, schemaError, showValue } from '@mote/tensor-core';
+import type { Intervention, InterventionMode, ModelInfo, Policy, TokenScope } from './types.js';
 
-const MODES = ['exclude', 'drop', 'force', 'scale', 'bias'];
+export const INTERVENTION_MODES = ['exclude', 'drop', 'force', 'scale', 'bias'] as const satisfies readonly InterventionMode[];
+/** The named token scopes; a scope may also be a half-open position range {from, to}. */
+export const SCOPE_NAMES = ['all', 'prompt', 'generated', 'think'] as const;
 
-export function validatePolicyShape(policy: Policy, info: ModelInfo, file = 'policy'): void {
-  const bad = (where: string, msg: string): never => {
-    throw new MoteError('E_POLICY', `${file}: ${where}: ${msg}`, { file, field: where });
-  };
-  if (!policy || typeof policy !== 'object' || !Array.isArray(policy.interventions)) {
-    bad('interventions', 'a policy is {"name": ..., "interventions": [ ... ]}; "interventions" must be an array');
+export const modeSchema = z.enum(INTERVENTION_MODES);
+export const scopeSchema = z.union([z.enum(SCOPE_NAMES), z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(1) })]);
+export const interventionSchema = z.looseObject({
+  mode: modeSchema,
+  layer: z.number().int().min(0),
+  expert: z.number().int().min(0),
+  value: z.number().optional(),
+  scope: scopeSchema.optional(),
+});
+export const policySchema = z.looseObject({ name: z.string().optional(), interventions: z.array(interventionSchema) });
+
+/** A token as scopes see it: prompt or generated, inside a `<think>` span or not, at a position. */
+export interface ScopedToken {
+  generated: boolean;
+  inThink: boolean;
+  pos: number;
+}
+
+/**
+ * Whether a token is in a scope (undefined means "all"): the one scope test of mote.
+ * @example
+ *   inScope('generated', { generated: true, inThink: false, pos: 12 }); // true
+ *   inScope({ from: 0, to: 4 }, { generated: false, inThink: false, pos: 4 }); // false (half-open)
+ */
+export function inScope(s: TokenScope | undefined, t: ScopedToken): boolean {
+  const v = s ?? 'all';
+  if (v === 'all') return true;
+  if (v === 'prompt') return !t.generated;
+  if (v === 'generated') return t.generated;
+  if (v === 'think') return t.inThink;
+  return t.pos >= v.from && t.pos < v.to;
+}
+
+const TOKEN_KINDS = [
+  { generated: false, inThink: false },
+  { generated: false, inThink: true },
+  { generated: true, inThink: false },
+  { generated: true, inThink: true },
+];
+/** Positions where the truth of any of these scopes can change: enough to test every combination. */
+function probePositions(scopes: (TokenScope | undefined)[]): number[] {
+  const ps = new Set<number>([0]);
+  for (const s of scopes) if (s && typeof s === 'object') for (const p of [s.from, s.to - 1, s.to]) ps.add(p);
+  return [...ps];
+}
+
+/**
+ * Whether two scopes can hold the same token; prompt and generated tokens are disjoint, everything else may meet.
+ * @example
+ *   scopesOverlap('prompt', 'generated'); // false
+ */
+export function scopesOverlap(a: TokenScope | undefined, b: TokenScope | undefined): boolean {
+  return TOKEN_KINDS.some((k) => probePositions([a, b]).some((pos) => inScope(a, { ...k, pos }) && inScope(b, { ...k, pos })));
+}
+
+export interface ValidatePolicyOptions {
+  /** the model the policy will run on: layers, expert ids and the force/top-k limit are checked against it */
+  info?: ModelInfo;
+  /** file name used in error messages */
+  file?: string;
+}
+
+const FIX: Record<string, string> = {
+  mode: `use one of ${INTERVENTION_MODES.join(', ')}`,
+  layer: 'use a decoder-layer index (integer >= 0)',
+  expert: 'use a routed-expert index (integer >= 0)',
+  value: 'use a finite number',
+  scope: 'use "all", "prompt", "generated", "think" or {"from": a, "to": b} with integers 0 <= a < b',
+  interventions: 'give "interventions" as an array of {mode, layer, expert, value?, scope?}',
+  name: 'use a string',
+};
+
+function entryText(i: number, e: Intervention): string {
+  return `interventions[${i}] (${e.mode} layer ${e.layer} expert ${e.expert}${e.scope !== undefined ? ` scope ${showValue(e.scope)}` : ''})`;
+}
+function fail(file: string | undefined, field: string, message: string): never {
+  throw new MoteError('E_POLICY', `${file ? `policy ${file}` : 'policy'}: ${message}`, { file, field });
+}
+function rangeText(xs: number[]): string {
+  if (xs.length === 0) return '(none)';
+  const contiguous = xs.every((v, i) => i === 0 || v === xs[i - 1] + 1);
+  return contiguous && xs.length > 2 ? `${xs[0]}..${xs[xs.length - 1]}` : xs.join(', ');
+}
+
+const OFF = new Set<InterventionMode>(['exclude', 'drop']);
+
+/** Why entries a and b on the same (layer, expert) with overlapping scopes cannot both hold, or null. */
+function conflict(a: Intervention, b: Intervention): string | null {
+  if (a.mode === b.mode) return `both ${a.mode} the same expert on overlapping tokens (a duplicate, or two ${a.mode} values where only one can apply)`;
+  const modes = new Set([a.mode, b.mode]);
+  if (modes.has('force') && (modes.has('exclude') || modes.has('drop'))) return 'one forces the expert on and the other switches it off';
+  if (modes.has('exclude') && modes.has('drop')) return 'exclude and drop both switch the expert off, with different refill rules';
+  const off = OFF.has(a.mode) ? a : OFF.has(b.mode) ? b : null;
+  if (off) return `the expert is switched off (${off.mode}), so the ${(off === a ? b : a).mode} entry would have no effect`;
+  return null; // force + scale, force + bias, scale + bias compose
+}
+
+/**
+ * Validate a parsed policy JSON and return it typed. Throws MoteError E_POLICY naming the file, the entry,
+ * the bad value and the fix. Checks: the JSON shape; `value` present (finite) for scale/bias and absent for
+ * the others; position ranges with from < to; no two entries on the same (layer, expert) whose scopes can
+ * meet and whose modes contradict or repeat; with `info`: layers with a router, expert ids below
+ * expertCount, and at most topK experts forced on any one token of a layer. The runtime runs it on every
+ * policy it applies.
+ * @example
+ *   const policy = validatePolicy({ name: 'off', interventions: [{ mode: 'exclude', layer: 1, expert: 5 }] }, { info: model.info });
+ */
+export function validatePolicy(json: unknown, opts: ValidatePolicyOptions = {}): Policy {
+  const { info, file } = opts;
+  const parsed = policySchema.safeParse(json);
+  if (!parsed.success) {
+    throw schemaError('E_POLICY', parsed.error.issues, json, {
+      where: file ? `policy ${file}` : 'policy',
+      file,
+      // report the field of the entry, not the deepest zod branch: `interventions[3].scope`
+      shorten: (p) => (p[0] === 'interventions' ? p.slice(0, 3) : p.slice(0, 1)),
+      fix: (key) => FIX[key ?? 'interventions'] ?? FIX.interventions,
+    });
   }
-  policy.interventions.forEach((iv, i) => {
-    const where = `interventions[${i}]`;
-    if (!iv || typeof iv !== 'object') bad(where, 'each intervention is an object {mode, layer, expert, ...}');
-    if (!MODES.includes(iv.mode)) bad(`${where}.mode`, `mode ${JSON.stringify(iv.mode)} is not one of ${MODES.join(', ')}`);
-    if (!Number.isInteger(iv.layer) || !info.moeLayers.includes(iv.layer)) {
-      bad(`${where}.layer`, `layer ${JSON.stringify(iv.layer)} has no routed experts in ${info.modelType}; MoE layers are ${info.moeLayers.join(', ')}`);
+  const policy = parsed.data as Policy;
+  const list = policy.interventions;
+  list.forEach((e, i) => {
+    const f = `interventions[${i}]`;
+    if ((e.mode === 'scale' || e.mode === 'bias') && (e.value === undefined || !Number.isFinite(e.value)))
+      fail(file, `${f}.value`, `${entryText(i, e)} needs a finite "value" (${e.mode === 'scale' ? 'the factor g' : 'the offset b'}), got ${showValue(e.value)}; fix: add e.g. "value": ${e.mode === 'scale' ? 0.5 : -2}`);
+    if (e.mode === 'scale' && (e.value as number) < 0)
+      fail(file, `${f}.value`, `${entryText(i, e)} has a negative scale factor ${e.value}; fix: use a factor >= 0 (0 silences the expert's output, 1 leaves it as is)`);
+    if (e.mode !== 'scale' && e.mode !== 'bias' && e.value !== undefined)
+      fail(file, `${f}.value`, `${entryText(i, e)} has "value": ${showValue(e.value)} but ${e.mode} takes none; fix: remove "value" or use mode "scale"/"bias"`);
+    if (e.scope && typeof e.scope === 'object' && e.scope.from >= e.scope.to)
+      fail(file, `${f}.scope`, `${entryText(i, e)} has an empty position range ${showValue(e.scope)}; fix: use {"from": a, "to": b} with a < b (half-open)`);
+    if (info) {
+      if (!info.moeLayers.includes(e.layer))
+        fail(file, `${f}.layer`, `${entryText(i, e)}: layer ${e.layer} has no router in ${info.modelType} (${info.dir}); fix: use one of the MoE layers ${rangeText(info.moeLayers)}`);
+      if (e.expert >= info.expertCount)
+        fail(file, `${f}.expert`, `${entryText(i, e)}: expert ${e.expert} does not exist; ${info.modelType} has ${info.expertCount} routed experts per layer; fix: use 0..${info.expertCount - 1}`);
     }
-    if (!Number.isInteger(iv.expert) || iv.expert < 0 || iv.expert >= info.expertCount) {
-      bad(`${where}.expert`, `expert ${JSON.stringify(iv.expert)} is outside 0..${info.expertCount - 1}`);
-    }
-    if ((iv.mode === 'scale' || iv.mode === 'bias') && (typeof iv.value !== 'number' || !Number.isFinite(iv.value))) {
-      bad(`${where}.value`, `mode ${iv.mode} needs a finite numeric "value", got ${JSON.stringify(iv.value)}`);
-    }
-    if (iv.mode === 'scale' && (iv.value as number) < 0) bad(`${where}.value`, `scale factor ${iv.value} must be >= 0`);
-    const s = iv.scope;
-    const okScope = s === undefined || ['all', 'prompt', 'generated', 'think'].includes(s as string) ||
-      (typeof s === 'object' && s !== null && Number.isInteger(s.from) && Number.isInteger(s.to) && s.from >= 0 && s.to > s.from);
-    if (!okScope) bad(`${where}.scope`, `scope ${JSON.stringify(s)} must be "all", "prompt", "generated", "think" or {"from": a, "to": b} with 0 <= a < b`);
   });
+  // conflicting entries on the same (layer, expert)
+  const byExpert = new Map<string, number[]>();
+  list.forEach((e, i) => {
+    const k = `${e.layer}:${e.expert}`;
+    byExpert.set(k, [...(byExpert.get(k) ?? []), i]);
+  });
+  for (const idx of byExpert.values())
+    for (let x = 0; x < idx.length; x++)
+      for (let y = x + 1; y < idx.length; y++) {
+        const a = list[idx[x]];
+        const b = list[idx[y]];
+        if (!scopesOverlap(a.scope, b.scope)) continue;
+        const why = conflict(a, b);
+        if (why) fail(file, `interventions[${idx[y]}]`, `${entryText(idx[y], b)} conflicts with ${entryText(idx[x], a)}: ${why}; fix: keep one of them, or give them scopes that cannot meet`);
+      }
+  if (info) checkForceLimit(list, info, file);
+  return policy;
+}
+
+/** At most topK distinct experts may be forced on any single token of a layer. */
+function checkForceLimit(list: Intervention[], info: ModelInfo, file?: string): void {
+  const byLayer = new Map<number, number[]>();
+  list.forEach((e, i) => e.mode === 'force' && byLayer.set(e.layer, [...(byLayer.get(e.layer) ?? []), i]));
+  for (const [layer, idx] of byLayer) {
+    const scopes = idx.map((i) => list[i].scope);
+    for (const kind of TOKEN_KINDS)
+      for (const pos of probePositions(scopes)) {
+        const hit = idx.filter((i) => inScope(list[i].scope, { ...kind, pos }));
+        const experts = [...new Set(hit.map((i) => list[i].expert))];
+        if (experts.length > info.topK)
+          fail(file, `interventions[${hit[0]}]`, `layer ${layer} forces ${experts.length} experts (${experts.join(', ')}; entries ${hit.map((i) => `interventions[${i}]`).join(', ')}) on the same tokens, but ${info.modelType} selects only top-${info.topK}; fix: force at most ${info.topK} experts per layer and token (e.g. perLayerCap: ${info.topK}), or give them disjoint scopes`);
+      }
+  }
 }

@@ -4,19 +4,12 @@
 
 import { MoteError, type F32Tensor, type I32Tensor, type Tensor } from '@mote/tensor-core';
 import type { RouterSpec } from './spec.js';
+import { inScope } from './policy.js';
 import { hookName, type Hook, type HookContext, type Intervention, type RouterPoint, type TokenInfo, type TokenScope } from './types.js';
 
 export interface LayerRouting {
   ids: Int32Array; // [N, K]
   weights: Float32Array; // [N, K]
-}
-
-export function scopeMatches(scope: TokenScope | undefined, t: TokenInfo): boolean {
-  if (scope === undefined || scope === 'all') return true;
-  if (scope === 'prompt') return !t.generated;
-  if (scope === 'generated') return t.generated;
-  if (scope === 'think') return t.inThink;
-  return t.pos >= scope.from && t.pos < scope.to;
 }
 
 /** Run a list of hooks on a tensor; a hook's returned tensor replaces it for the next hook. */
@@ -57,7 +50,7 @@ export function route(a: RouteArgs): LayerRouting {
 
   // interventions of this layer, resolved once per row (only when there are any)
   const ivs = a.interventions;
-  const perRow = ivs.length ? tokens.map((t) => ivs.filter((iv) => scopeMatches(iv.scope, t))) : null;
+  const perRow = ivs.length ? tokens.map((t) => ivs.filter((iv) => inScope(iv.scope, t))) : null;
   const rowIvs = (n: number) => (perRow ? perRow[n] : []);
 
   // 1. router_logits [N, E] (exclude masks logits for softmax-style routers)

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { MoteError } from '@mote/tensor-core';
 import type { InterventionMode, ModelInfo, Policy, TokenScope } from '@mote/moe-runtime';
-import { INTERVENTION_MODES, policyExperts, validatePolicy } from './policy.js';
+import { INTERVENTION_MODES, validatePolicy } from '@mote/moe-runtime';
+import { policyExperts } from './policy.js';
 import { createRng, shuffle } from '@mote/stats';
 
 /** The fields of an fTRI RankingEntry (`@mote/ftri`) a builder needs; extra fields are carried along. */

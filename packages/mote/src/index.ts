@@ -1,19 +1,8 @@
 // @mote/mote: Mixture of Tunable Experts intervention policies — validation, files, builders from fTRI
 // rankings, matched random baselines and dose-response sweeps. The runtime applies them; eval measures them.
-export {
-  validatePolicy,
-  loadPolicy,
-  writePolicy,
-  formatPolicy,
-  policyExperts,
-  scopesOverlap,
-  inScope,
-  scopeKey,
-  scopeOf,
-  INTERVENTION_MODES,
-  SCOPE_NAMES,
-} from './policy.js';
-export type { ValidateOptions } from './policy.js';
+export { loadPolicy, writePolicy, formatPolicy, policyExperts } from './policy.js';
+// the one validator and the mode names, re-exported from the runtime that applies policies
+export { validatePolicy, INTERVENTION_MODES } from '@mote/moe-runtime';
 export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies, loadRanking } from './builders.js';
 export type { RankedExpert, PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
 export type { Policy, Intervention, InterventionMode, TokenScope, ModelInfo } from '@mote/moe-runtime';

@@ -1,5 +1,6 @@
 // @mote/tensor-core: tensors, dtypes, safetensors, the ONNX graph builder and onnxruntime sessions.
 export * from './errors.js';
+export * from './schema-error.js';
 export * from './tensor.js';
 export * from './dtype.js';
 export * from './safetensors.js';
