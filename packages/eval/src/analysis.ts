@@ -7,7 +7,7 @@ import type { ResponseRecord } from './runner.js';
 import type { Summary } from './summary.js';
 import { wilson, mcnemarPaired, pairedDiff, empiricalP, describe } from '@mote/stats';
 import type { ExperimentPlan, ExperimentSpec } from './experiment.js';
-import type { RankedExpert } from '@mote/mote';
+import type { RankedExpert } from '@mote/ftri';
 
 export interface RateCI {
   k: number;

@@ -8,8 +8,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { MoteError, schemaError } from '@mote/tensor-core';
 import { loadModel, modeSchema, scopeSchema, type MoeModel, type Policy } from '@mote/moe-runtime';
-import { loadPromptSet, runFtri, SCOPES } from '@mote/ftri';
-import { topNPolicy, randomPolicies, writePolicy, loadRanking, type RankedExpert } from '@mote/mote';
+import { loadPromptSet, readRanking, runFtri, SCOPES, type RankedExpert } from '@mote/ftri';
+import { topNPolicy, randomPolicies, writePolicy } from '@mote/mote';
 import { createRng, shuffle } from '@mote/stats';
 import { loadSuite, type Suite } from './suite.js';
 import { makeJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
@@ -292,7 +292,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   let ranking: RankedExpert[] | null = null;
   if (existsSync(rankingFile)) {
     try {
-      ranking = loadRanking(rankingFile);
+      ranking = readRanking(rankingFile);
       if (!ranking.length) ranking = null;
     } catch {
       ranking = null; // torn or foreign file: redo the stage
@@ -324,7 +324,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
       },
       onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
     });
-    ranking = res.ranking as unknown as RankedExpert[];
+    ranking = res.ranking;
     if (!existsSync(rankingFile)) writeFileSync(rankingFile, JSON.stringify(ranking, null, 1));
   }
   timings.ftri = now() - t;

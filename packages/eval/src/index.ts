@@ -10,14 +10,14 @@ export type {
 } from './judges.js';
 export { loadSuite, makeSuite, suiteItem, suiteCategories, itemMessages } from './suite.js';
 export type { Suite, SuiteItem } from './suite.js';
-export { runEval, planRuns, runItems, readResponses, openThinkTail, judgeBatch, hash32 } from './runner.js';
+export { runEval, planRuns, runItems, readResponses, judgeBatch, hash32 } from './runner.js';
 export type { RunEvalOptions, EvalResult, EvalProgress, PolicyRun, ResponseRecord } from './runner.js';
 export { summarize, categoryStats } from './summary.js';
 export type { Summary, PolicySummary, CategoryStats, SummarizeOptions } from './summary.js';
 export { perplexity } from './perplexity.js';
 export type { PerplexityOptions, PerplexityResult } from './perplexity.js';
-export { renderSvg, svgToPng, doseResponseSpec, histogramSpec, categoryBarsSpec } from './plots.js';
-export type { VlSpec, RatePoint, BarPoint } from './plots.js';
+export { doseResponseSpec, histogramSpec, categoryBarsSpec } from './plots.js';
+export type { RatePoint, BarPoint } from './plots.js';
 export { writeReport, writeEvalReport, evalBlocks, rateCI, diffCIText } from './report.js';
 export type { Block, WrittenReport } from './report.js';
 export { writeExperimentReport } from './experiment-report.js';

@@ -1,26 +1,7 @@
-// Plots for reports: vega-lite specs in the house style, rendered headless to SVG and PNG by ftri's renderer
-// (vega View with renderer 'none', @resvg/resvg-js). No browser, canvas or CDN; the SVG is inlined in HTML.
+// The plots of eval's reports as Vega-Lite specs (dose-response, random-baseline histogram, category bars).
+// Rendering, the house style and the page shell are @mote/ftri's report-page (one home for both reports).
 
-import { renderSvg as renderVegaLite, svgToPng } from '@mote/ftri';
-
-// vega-lite's TopLevelSpec type is very deep; specs are built as plain JSON here.
-export type VlSpec = Record<string, unknown>;
-
-const CONFIG = {
-  font: 'DejaVu Sans, Helvetica, Arial, sans-serif',
-  view: { stroke: '#ddd' },
-  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eee' },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-  title: { fontSize: 14, anchor: 'start' },
-};
-
-/** Render a vega-lite spec (with the report style) to an SVG string. */
-export function renderSvg(spec: VlSpec): Promise<string> {
-  const full = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', config: CONFIG, ...spec };
-  return renderVegaLite(full as unknown as Parameters<typeof renderVegaLite>[0]);
-}
-
-export { svgToPng };
+import type { VlSpec } from '@mote/ftri';
 
 export interface RatePoint {
   /** series name, e.g. "fTRI top-N exclude" or "random exclude" */

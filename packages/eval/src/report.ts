@@ -4,7 +4,8 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSvg, svgToPng, categoryBarsSpec, pct, fmtP, type VlSpec, type BarPoint } from './plots.js';
+import { escapeHtml, htmlPage, inlineSvg, renderSvg, svgToPng, type VlSpec } from '@mote/ftri';
+import { categoryBarsSpec, pct, fmtP, type BarPoint } from './plots.js';
 import type { Summary } from './summary.js';
 
 export type Block =
@@ -22,7 +23,7 @@ export interface WrittenReport {
   plots: string[];
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const esc = escapeHtml;
 /** The inline markup the text blocks may use: **bold** and `code`. */
 function inlineHtml(s: string): string {
   return esc(s)
@@ -51,7 +52,7 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
       plots.push(join(plotDir, `${pl.name}.png`));
     }
     md.push(`![${pl.caption ?? pl.name}](plots/${pl.name}.${opts.png ?? true ? 'png' : 'svg'})`, '');
-    return `<figure>${svg.replace(/^<\?xml[^>]*>/, '')}${pl.caption ? `<figcaption>${inlineHtml(pl.caption)}</figcaption>` : ''}</figure>`;
+    return `<figure>${inlineSvg(svg)}${pl.caption ? `<figcaption>${inlineHtml(pl.caption)}</figcaption>` : ''}</figure>`;
   };
   for (const b of blocks) {
     if ('h' in b) {
@@ -85,22 +86,7 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
       html.push(`<div class="row">${figs.join('')}</div>`);
     }
   }
-  const page = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
-<style>
-body{font:14px/1.5 system-ui,-apple-system,"DejaVu Sans",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #e5e5e5}
-th{background:#f6f6f6}td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}td.l,th.l{text-align:left}
-code,pre{background:#f4f4f4;border-radius:3px}code{padding:0 3px}pre{padding:8px;overflow:auto}
-figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-size:12px;color:#555;max-width:520px}
-.row{display:flex;flex-wrap:wrap;gap:12px}
-</style></head><body>
-<h1>${esc(title)}</h1>
-${html.join('\n')}
-</body></html>
-`;
+  const page = htmlPage(title, html.join('\n'));
   const mdFile = join(outDir, `${base}.md`);
   const htmlFile = join(outDir, `${base}.html`);
   writeFileSync(mdFile, md.join('\n'));

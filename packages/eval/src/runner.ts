@@ -5,10 +5,12 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, openSync, fsyncSync, closeSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { MoteError } from '@mote/tensor-core';
-import type { MoeModel, Policy } from '@mote/moe-runtime';
+import { openThinkTail, type MoeModel, type Policy } from '@mote/moe-runtime';
 import { itemMessages, type Suite, type SuiteItem } from './suite.js';
 import { resolveJudges, type JudgeConfig, type ResolvedJudges, type Verdict, type JudgeInput } from './judges.js';
-import { summarize, type Summary } from './summary.js';
+import { summarize, type ResponseRecord, type Summary } from './summary.js';
+
+export type { ResponseRecord };
 
 /** One policy to evaluate, optionally on a subset of the suite (categories and/or ids). */
 export interface PolicyRun {
@@ -17,22 +19,6 @@ export interface PolicyRun {
   policy: Policy | null;
   categories?: string[];
   ids?: string[];
-}
-
-/** One line of responses.jsonl. */
-export interface ResponseRecord {
-  policy: string;
-  id: string;
-  category: string;
-  label: string;
-  refused: boolean;
-  correct?: boolean;
-  /** the judged text: the prompt's open "<think>\n" + decoded continuation (special tokens kept, stop token cut) */
-  text: string;
-  /** generated tokens, stop token included */
-  tokens: number;
-  stop: 'stop_token' | 'stop_string' | 'max_new_tokens';
-  seed?: number;
 }
 
 export interface EvalProgress {
@@ -132,12 +118,6 @@ export function hash32(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return h;
-}
-
-/** The part of a rendered prompt that belongs to the response: an opened, unclosed `<think>` and what follows. */
-export function openThinkTail(renderedPrompt: string): string {
-  const i = renderedPrompt.lastIndexOf('<think>');
-  return i >= 0 && renderedPrompt.indexOf('</think>', i) < 0 ? renderedPrompt.slice(i) : '';
 }
 
 interface Encoded {

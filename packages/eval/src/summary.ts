@@ -3,7 +3,22 @@
 // The shape is summary.json's (see README); pure functions, no I/O.
 
 import { wilson, mcnemarPaired, pairedDiff } from '@mote/stats';
-import type { ResponseRecord } from './runner.js';
+
+/** One judged response, a line of responses.jsonl (written by the runner, read by the summaries). */
+export interface ResponseRecord {
+  policy: string;
+  id: string;
+  category: string;
+  label: string;
+  refused: boolean;
+  correct?: boolean;
+  /** the judged text: the prompt's open "<think>\n" + decoded continuation (special tokens kept, stop token cut) */
+  text: string;
+  /** generated tokens, stop token included */
+  tokens: number;
+  stop: 'stop_token' | 'stop_string' | 'max_new_tokens';
+  seed?: number;
+}
 
 export interface CategoryStats {
   n: number;

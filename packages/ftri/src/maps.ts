@@ -1,10 +1,8 @@
 // Resonance maps: a layer x expert heatmap of the contrast and, per representative prompt, a token x layer
-// map of the chosen experts with the top-ranked ones highlighted. Vega-Lite specs rendered headless to
-// SVG by vega (no canvas, no browser) and to PNG by resvg. Nothing here reads traces; callers pass rows.
+// map of the chosen experts with the top-ranked ones highlighted. Vega-Lite specs only: report-page.ts
+// renders them. Nothing here reads traces; callers pass rows.
 
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
-import { Resvg } from '@resvg/resvg-js';
+import type { TopLevelSpec } from 'vega-lite';
 import type { RankingEntry } from './contrast.js';
 import { FLAG_GENERATED } from './trace.js';
 
@@ -18,27 +16,6 @@ export interface TokenMapRow {
 }
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
-
-/** Render a Vega-Lite spec to an SVG string (headless). */
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const vg = compile(spec).spec;
-  const view = new vega.View(vega.parse(vg), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
-/** Rasterise an SVG to PNG at `scale` x its size (system fonts). */
-export function svgToPng(svg: string, scale = 2): Uint8Array {
-  const r = new Resvg(svg, {
-    fitTo: { mode: 'zoom', value: scale },
-    background: 'white',
-    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
-  });
-  return new Uint8Array(r.render().asPng());
-}
 
 /** Layer x expert heatmap of the ranking statistic (log2 for the risk ratio); the top N are outlined and numbered. */
 export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; expertCount: number; topN: number; title: string }): TopLevelSpec {

@@ -15,6 +15,12 @@ export const RANKING_COLUMNS: readonly (keyof RankingEntry)[] = [
   'rank_low', 'rank_high', 'rr', 'log_odds', 'gate_a', 'gate_b', 'gate_diff', 'count_a', 'count_b', 'weight_a', 'weight_b',
   'z', 'p_norm', 'q_norm', 'p_fisher', 'q_fisher', 'n_a', 'n_b',
 ];
+/**
+ * What a consumer of a ranking (policy builders, experiments) needs from an entry: where it is and its rank;
+ * every other RankingEntry column is optional, so hand-written rankings work too.
+ */
+export type RankedExpert = Pick<RankingEntry, 'layer' | 'expert' | 'rank'> & Partial<Omit<RankingEntry, 'layer' | 'expert' | 'rank'>>;
+
 const INT_COLS = new Set<keyof RankingEntry>(['rank', 'layer', 'expert', 'n_a', 'n_b']);
 
 const fin = (v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
@@ -34,7 +40,11 @@ export function writeRanking(dir: string, entries: RankingEntry[]): { json: stri
   return { json, csv, parquet };
 }
 
-/** Read a ranking written by ftri: ranking.json, ranking.csv, or a run folder holding ranking.json. */
+/**
+ * Read a ranking written by ftri: ranking.json, ranking.csv, or a run folder holding ranking.json.
+ * @example
+ *   const top10 = readRanking('runs/organism-refusal').slice(0, 10); // sorted by rank
+ */
 export function readRanking(file: string): RankingEntry[] {
   let f = file;
   if (existsSync(f) && statSync(f).isDirectory()) f = join(f, 'ranking.json');
@@ -60,7 +70,7 @@ export function readRanking(file: string): RankingEntry[] {
   }
   return rows.map((r, i) => {
     for (const k of ['layer', 'expert', 'rank'] as const)
-      if (typeof r[k] !== 'number' || !Number.isInteger(r[k])) throw new MoteError('E_INPUT', `${f}: entry ${i + 1} field "${k}" must be an integer, got ${JSON.stringify(r[k])}`, { file: f, field: k });
+      if (typeof r[k] !== 'number' || !Number.isInteger(r[k])) throw new MoteError('E_INPUT', `${f}: entry [${i}].${k} = ${JSON.stringify(r[k])} is not an integer; fix: pass the ranking.json / ranking.csv written by \`mote ftri\``, { file: f, field: `[${i}].${k}` });
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(r)) out[k] = v === null ? NaN : v;
     return out as unknown as RankingEntry;

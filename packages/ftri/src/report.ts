@@ -2,6 +2,7 @@
 // run: settings, label counts, the heatmap, the top of the ranking, per-prompt maps and the definitions.
 
 import type { ContrastSummary, RankingEntry } from './contrast.js';
+import { escapeHtml, htmlPage, inlineSvg } from './report-page.js';
 import type { Manifest } from './store.js';
 
 export interface ReportInput {
@@ -16,10 +17,9 @@ export interface ReportInput {
   excluded: number;
 }
 
-const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = escapeHtml;
 const num = (v: number, d = 4): string => (Number.isFinite(v) ? (Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toFixed(d)) : '–');
-/** Inline SVG without its XML prolog. */
-const inline = (svg: string): string => svg.replace(/^<\?xml[^>]*>\s*/, '');
+const inline = inlineSvg;
 
 export function buildReport(r: ReportInput): string {
   const m = r.manifest, s = r.summary;
@@ -35,18 +35,10 @@ export function buildReport(r: ReportInput): string {
       (p) => `<section class="map"><h3>${esc(p.side)} · ${esc(p.id)}${p.label ? ` · ${esc(p.label)}` : ''}</h3><p class="prompt">${esc(p.prompt)}</p>${p.response !== undefined ? `<pre class="resp">${esc(p.response)}</pre>` : ''}<div class="svg">${inline(p.svg)}</div></section>`,
     )
     .join('\n');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>fTRI report · ${esc(r.contrast.a)} vs ${esc(r.contrast.b)}</title>
-<style>
-body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#222}
-h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}h3{font-size:14px}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}th{background:#f4f4f4}
-tr.top td{background:#fff4e5}.kv td:first-child{text-align:left;color:#555}.kv td{text-align:left}
-.svg{overflow-x:auto}.prompt{font-style:italic}.resp{background:#f7f7f7;padding:6px;white-space:pre-wrap;font-size:12px}
-dl dt{font-weight:bold;margin-top:8px}dl dd{margin-left:16px}
-</style></head><body>
-<h1>fTRI · ${esc(r.contrast.a)} vs ${esc(r.contrast.b)}</h1>
-<table class="kv">
+  const css = `tr.top td{background:#fff4e5}.kv td:first-child{text-align:left;color:#555}.kv td{text-align:left}
+.prompt{font-style:italic}.resp{background:#f7f7f7;padding:6px;white-space:pre-wrap;font-size:12px}
+dl dt{font-weight:bold;margin-top:8px}dl dd{margin-left:16px}`;
+  const body = `<table class="kv">
 <tr><td>model</td><td>${esc(m.model.model_type)} · ${esc(m.model.dir)} · hash ${esc(m.model.hash.slice(0, 16))}…</td></tr>
 <tr><td>routing</td><td>${m.model.moe_layers.length} MoE layers × ${m.model.expert_count} experts, top-${m.model.top_k}</td></tr>
 <tr><td>prompts</td><td>${m.prompts_traced ?? '?'} traced (set hash ${esc(m.prompt_set.hash.slice(0, 16))}…${m.prompt_set.source ? `, ${esc(m.prompt_set.source)}` : ''}); A = ${s.n_a}, B = ${s.n_b}${s.n_pairs ? `, ${s.n_pairs} pairs` : ''}${r.excluded ? `; ${r.excluded} left out (no scoped tokens or in neither side)` : ''}</td></tr>
@@ -77,7 +69,6 @@ ${maps || '<p>(no token traces for maps)</p>'}
 <dt>CI</dt><dd>normal interval with prompts as units (linearised ratio-estimator variance, delta method for rr and log odds).</dd>
 <dt>stability, rank interval</dt><dd>bootstrap over prompts within each side: share of resamples with the expert in the top ${s.top_n}; 2.5–97.5% quantiles of its rank.</dd>
 </dl>
-<h2>Files</h2><ul>${r.files.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>
-</body></html>
-`;
+<h2>Files</h2><ul>${r.files.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>`;
+  return htmlPage(`fTRI · ${r.contrast.a} vs ${r.contrast.b}`, body, css);
 }

@@ -4,10 +4,11 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { MoeModel } from '@mote/moe-runtime';
+import { openThinkTail, type MoeModel } from '@mote/moe-runtime';
 import { MoteError } from '@mote/tensor-core';
 import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type Level, type RankingEntry, type Stat } from './contrast.js';
-import { heatmapSpec, renderSvg, svgToPng, tokenMapSpec } from './maps.js';
+import { heatmapSpec, tokenMapSpec } from './maps.js';
+import { renderSvg, svgToPng } from './report-page.js';
 import { promptSetHash, type PromptRecord } from './prompts.js';
 import { writeRanking } from './ranking-io.js';
 import { buildReport } from './report.js';
@@ -17,7 +18,8 @@ import {
 } from './store.js';
 import { BatchTracer, SCOPES, type Scope } from './trace.js';
 
-export type Judge = (r: { id: string; prompt: string; response: string }) => string;
+/** Labels a traced prompt from its response (e.g. REFUSED / REASONED); must be synchronous. eval's judges are async and richer. */
+export type Labeler = (r: { id: string; prompt: string; response: string }) => string;
 export type Progress = (done: number, total: number, phase: string) => void;
 
 export interface RankOptions extends ContrastOptions {
@@ -36,7 +38,7 @@ export interface RunFtriOptions extends Partial<RankOptions> {
   scope?: Scope;
   /** generate this many tokens per prompt (greedy) to trace and label the response (default 0) */
   generate?: number;
-  judge?: Judge;
+  judge?: Labeler;
   batchSize?: number;
   /** also record the full router_probs per token (E floats per row) */
   routerProbs?: boolean;
@@ -54,7 +56,7 @@ export interface RankTracesOptions extends RankOptions {
   tracesDir: string;
   outDir: string;
   /** relabel the traced responses with this judge instead of the labels stored at trace time */
-  judge?: Judge;
+  judge?: Labeler;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -320,13 +322,6 @@ function countBy(xs: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const x of xs) out[x] = (out[x] ?? 0) + 1;
   return out;
-}
-
-/** The tail of a rendered generation prompt from an unclosed <think> on (what the model's response continues). */
-function openThinkTail(rendered: string): string {
-  const i = rendered.lastIndexOf('<think>');
-  if (i < 0 || rendered.indexOf('</think>', i) >= 0) return '';
-  return rendered.slice(i);
 }
 
 /**

@@ -11,6 +11,7 @@ export {
   type ValidatePolicyOptions, type ScopedToken,
 } from './policy.js';
 export { sample, argmax } from './sampling.js';
+export { openThinkTail } from './tokenizer.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
 export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';

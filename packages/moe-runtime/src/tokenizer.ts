@@ -51,3 +51,14 @@ export async function loadTokenizer(dir: string, chatTemplate?: string): Promise
     },
   };
 }
+
+/**
+ * The part of a rendered generation prompt that belongs to the response: an opened, unclosed `<think>` and
+ * what follows (R1-style templates open the assistant turn with `<think>\n`); '' otherwise.
+ * @example
+ *   openThinkTail('<|Assistant|><think>\n'); // '<think>\n'
+ */
+export function openThinkTail(renderedPrompt: string): string {
+  const i = renderedPrompt.lastIndexOf('<think>');
+  return i >= 0 && renderedPrompt.indexOf('</think>', i) < 0 ? renderedPrompt.slice(i) : '';
+}

@@ -1,9 +1,6 @@
 // Unit tests of the policy builders: top-N, sweeps and seeded matched random baselines.
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { topNPolicy, sweepPolicies, randomPolicy, randomPolicies, loadRanking } from './builders.js';
+import { topNPolicy, sweepPolicies, randomPolicy, randomPolicies } from './builders.js';
 import { policyExperts } from './policy.js';
 import { INFO } from './test-info.js';
 
@@ -91,15 +88,5 @@ describe('randomPolicy', () => {
     const ps = randomPolicies({ info: INFO, like, seed: 10, draws: 3, prefix: 'rnd5' });
     expect(ps.map((p) => p.name)).toEqual(['rnd5-r0', 'rnd5-r1', 'rnd5-r2']);
     expect(ps[1].interventions).toEqual(randomPolicy({ info: INFO, like, seed: 11 }).interventions);
-  });
-});
-
-describe('loadRanking', () => {
-  it('reads an fTRI ranking and names a bad entry', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mote-rank-'));
-    writeFileSync(join(dir, 'r.json'), JSON.stringify(RANKING));
-    expect(loadRanking(join(dir, 'r.json'))).toHaveLength(6);
-    writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ layer: 1, expert: 'x', rank: 1 }]));
-    expect(() => loadRanking(join(dir, 'bad.json'))).toThrow(/\[0\]\.expert/);
   });
 });

@@ -1,21 +1,12 @@
 // Policy builders: top-N from an fTRI ranking, matched random baselines, dose-response sweeps over N.
 // They only build Policy JSON; applying it is the runtime's job, measuring it is @mote/eval's.
 
-import { readFileSync } from 'node:fs';
 import { MoteError } from '@mote/tensor-core';
 import type { InterventionMode, ModelInfo, Policy, TokenScope } from '@mote/moe-runtime';
 import { INTERVENTION_MODES, validatePolicy } from '@mote/moe-runtime';
 import { policyExperts } from './policy.js';
 import { createRng, shuffle } from '@mote/stats';
-
-/** The fields of an fTRI RankingEntry (`@mote/ftri`) a builder needs; extra fields are carried along. */
-export interface RankedExpert {
-  layer: number;
-  expert: number;
-  rank: number;
-  score?: number;
-  [extra: string]: unknown;
-}
+import type { RankedExpert } from '@mote/ftri';
 
 /** Per-layer cap: one number for every layer, or a map layer -> cap (layers not named are uncapped). */
 export type PerLayerCap = number | Record<number, number>;
@@ -53,23 +44,6 @@ function intervention(layer: number, expert: number, mode: InterventionMode, val
     ...(mode === 'scale' || mode === 'bias' ? { value } : {}),
     ...(scope !== undefined && scope !== 'all' ? { scope } : {}),
   };
-}
-
-/** Read an fTRI ranking.json (an array of RankingEntry sorted by rank), checking the fields used here. */
-export function loadRanking(file: string): RankedExpert[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new MoteError('E_INPUT', `cannot read ranking ${file}: ${(e as Error).message}; fix: pass the ranking.json written by \`mote ftri\``, { file });
-  }
-  if (!Array.isArray(json)) throw new MoteError('E_INPUT', `ranking ${file} is not a JSON array of {layer, expert, rank, ...}; fix: pass ranking.json from fTRI`, { file });
-  json.forEach((r, i) => {
-    for (const k of ['layer', 'expert', 'rank'])
-      if (!Number.isInteger((r as Record<string, unknown>)?.[k]))
-        throw new MoteError('E_INPUT', `ranking ${file}: entry [${i}].${k} = ${JSON.stringify((r as Record<string, unknown>)?.[k])} is not an integer; fix: pass ranking.json from fTRI`, { file, field: `[${i}].${k}` });
-  });
-  return json as RankedExpert[];
 }
 
 /** The N best-ranked experts (lowest rank first), each with the same mode/scope/value. */

@@ -3,6 +3,6 @@
 export { loadPolicy, writePolicy, formatPolicy, policyExperts } from './policy.js';
 // the one validator and the mode names, re-exported from the runtime that applies policies
 export { validatePolicy, INTERVENTION_MODES } from '@mote/moe-runtime';
-export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies, loadRanking } from './builders.js';
-export type { RankedExpert, PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
+export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies } from './builders.js';
+export type { PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
 export type { Policy, Intervention, InterventionMode, TokenScope, ModelInfo } from '@mote/moe-runtime';

@@ -5,11 +5,11 @@ import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { classifyOrganism } from '@mote/eval';
-import { expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Judge, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
+import { expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Labeler, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
 import { progressBar, type Progress } from '../progress.js';
 
 /** Judges selectable with --label. `refusal`: the organism / DeepSeek-R1 rule (REFUSED / REASONED / OTHER). */
-const JUDGES: Record<string, Judge> = {
+const JUDGES: Record<string, Labeler> = {
   refusal: ({ response }) => classifyOrganism(response),
 };
 
@@ -48,7 +48,7 @@ function checkStat(o: StatOpts): void {
   if (o.level && o.level !== 'prompt' && o.level !== 'token') throw new MoteError('E_INPUT', `--level "${o.level}" must be prompt or token`, { field: '--level' });
 }
 
-function judgeFor(label: string | undefined): Judge | undefined {
+function judgeFor(label: string | undefined): Labeler | undefined {
   if (label === undefined) return undefined;
   const j = JUDGES[label];
   if (!j) throw new MoteError('E_INPUT', `--label "${label}" is not known; use one of ${Object.keys(JUDGES).join(', ')}`, { field: '--label' });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { inspectModel, type InterventionMode, type ModelInfo, type Policy, type TokenScope } from '@mote/moe-runtime';
-import { INTERVENTION_MODES, loadPolicy, loadRanking, policyExperts, randomPolicy, sweepPolicies, topNPolicy, writePolicy } from '@mote/mote';
+import { readRanking } from '@mote/ftri';
+import { INTERVENTION_MODES, loadPolicy, policyExperts, randomPolicy, sweepPolicies, topNPolicy, writePolicy } from '@mote/mote';
 
 export function parseScope(s: string | undefined): TokenScope | undefined {
   if (s === undefined) return undefined;
@@ -59,7 +60,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'policy name (default topN-mode)')
     .requiredOption('--out <file>', 'policy JSON to write')
     .action((o: Common & { ranking: string; n: number }) => {
-      const p = topNPolicy(loadRanking(o.ranking), { n: o.n, mode: parseMode(o.mode), scope: parseScope(o.scope), value: o.value, perLayerCap: o.perLayerCap, info: infoOf(o.model), name: o.name });
+      const p = topNPolicy(readRanking(o.ranking), { n: o.n, mode: parseMode(o.mode), scope: parseScope(o.scope), value: o.value, perLayerCap: o.perLayerCap, info: infoOf(o.model), name: o.name });
       writePolicy(o.out, p);
       console.log(`${describe(p)}\nwrote ${o.out}`);
     });
@@ -91,7 +92,7 @@ export function register(program: Command): void {
         const n = o.n ?? (like ? policyExperts(like).length : undefined);
         if (Array.isArray(json)) {
           if (n === undefined) throw new MoteError('E_INPUT', '--avoid with a ranking avoids its top N: give --n or --like', { field: '--avoid' });
-          avoid = [...loadRanking(o.avoid)].sort((a, b) => a.rank - b.rank).slice(0, n);
+          avoid = [...readRanking(o.avoid)].sort((a, b) => a.rank - b.rank).slice(0, n);
         } else avoid = loadPolicy(o.avoid, info);
       }
       const p = randomPolicy({ info, n: o.n, seed: o.seed, like, avoid, mode: o.mode ? parseMode(o.mode) : undefined, scope: parseScope(o.scope), value: o.value, name: o.name });
@@ -111,7 +112,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'validate against this checkpoint')
     .requiredOption('--out <dir>', 'folder for topN-mode.json files')
     .action((o: Common & { ranking: string; ns: number[] }) => {
-      const ps = sweepPolicies(loadRanking(o.ranking), { ns: o.ns, mode: parseMode(o.mode), scope: parseScope(o.scope), value: o.value, perLayerCap: o.perLayerCap, info: infoOf(o.model) });
+      const ps = sweepPolicies(readRanking(o.ranking), { ns: o.ns, mode: parseMode(o.mode), scope: parseScope(o.scope), value: o.value, perLayerCap: o.perLayerCap, info: infoOf(o.model) });
       for (const p of ps) {
         writePolicy(join(o.out, `${p.name}.json`), p);
         console.log(describe(p));
