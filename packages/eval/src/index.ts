@@ -1,27 +1,21 @@
-// @mote/eval: judges, suites, a resumable batched runner, statistics, reports, and the MoTE experiment
-// (fTRI -> policies -> evals -> report). Generation goes through @mote/moe-runtime's public API only.
+// @mote/eval: judges, suites, a resumable batched runner, summaries, reports, and the MoTE experiment
+// (fTRI -> policies -> evals -> report). Generation goes through @mote/moe-runtime's public API only;
+// statistics come from @mote/stats, plots and the page shell from @mote/ftri.
 export {
-  classifyOrganism, organismJudge, ORGANISM_REFUSALS, refusalJudge, DEFAULT_REFUSAL_PHRASES, exactMatchJudge, containsJudge, regexJudge,
-  modelJudge, DEFAULT_GRADING_TEMPLATE, parseResponse, finalAnswer, makeJudge, resolveJudges, DEFAULT_JUDGES, ORGANISM_JUDGES,
+  classifyOrganism, organismJudge, refusalJudge, exactMatchJudge, containsJudge, regexJudge, modelJudge, makeJudge,
+  DEFAULT_JUDGES, ORGANISM_JUDGES,
 } from './judges.js';
-export type {
-  Judge, JudgeInput, Verdict, Parsed, OrganismLabel, RefusalJudgeOptions, AnswerJudgeOptions, RegexJudgeOptions, ModelJudgeOptions,
-  JudgeSpec, JudgeConfig, CategoryJudges, ResolvedJudges,
-} from './judges.js';
-export { loadSuite, makeSuite, suiteItem, suiteCategories, itemMessages } from './suite.js';
+export type { Judge, JudgeInput, Verdict, OrganismLabel, JudgeSpec, JudgeConfig, CategoryJudges } from './judges.js';
+export { loadSuite, makeSuite } from './suite.js';
 export type { Suite, SuiteItem } from './suite.js';
-export { runEval, planRuns, runItems, readResponses, judgeBatch, hash32 } from './runner.js';
+export { runEval, readResponses } from './runner.js';
 export type { RunEvalOptions, EvalResult, EvalProgress, PolicyRun, ResponseRecord } from './runner.js';
-export { summarize, categoryStats } from './summary.js';
-export type { Summary, PolicySummary, CategoryStats, SummarizeOptions } from './summary.js';
+export { summarize } from './summary.js';
+export type { Summary, PolicySummary, CategoryStats } from './summary.js';
 export { perplexity } from './perplexity.js';
 export type { PerplexityOptions, PerplexityResult } from './perplexity.js';
-export { doseResponseSpec, histogramSpec, categoryBarsSpec } from './plots.js';
-export type { RatePoint, BarPoint } from './plots.js';
-export { writeReport, writeEvalReport, evalBlocks, rateCI, diffCIText } from './report.js';
+export { writeReport, writeEvalReport, rateCI } from './report.js';
 export type { Block, WrittenReport } from './report.js';
-export { writeExperimentReport } from './experiment-report.js';
-export { analyzeExperiment } from './analysis.js';
-export type { ExperimentAnalysis, RankedRow, ForceRow, RandomCompare, RateCI, Diff, Criterion } from './analysis.js';
-export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, planExperiment, sampleIds, experimentSchema } from './experiment.js';
-export type { ExperimentOverrides, ExperimentSpec, ExperimentInput, ExperimentProgress, RunExperimentOptions, ExperimentResult, ExperimentPlan } from './experiment.js';
+export { runExperiment, overrideExperiment, loadExperiment, validateExperiment } from './experiment.js';
+export type { ExperimentSpec, ExperimentInput, ExperimentProgress, RunExperimentOptions, ExperimentResult } from './experiment.js';
+export type { ExperimentAnalysis } from './analysis.js';

@@ -6,10 +6,7 @@ export { paramCount } from './params.js';
 export { ARCHITECTURES, registerArchitecture, type SpecBuilder } from './models/index.js';
 export { ATTENTION_BUILDERS } from './attention.js';
 export { route, topK, groupTopK } from './routing.js';
-export {
-  validatePolicy, inScope, scopesOverlap, INTERVENTION_MODES, SCOPE_NAMES, modeSchema, scopeSchema, interventionSchema, policySchema,
-  type ValidatePolicyOptions, type ScopedToken,
-} from './policy.js';
+export { validatePolicy, inScope, INTERVENTION_MODES, SCOPE_NAMES, modeSchema, scopeSchema, type ValidatePolicyOptions, type ScopedToken } from './policy.js';
 export { sample, argmax } from './sampling.js';
 export { openThinkTail } from './tokenizer.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
