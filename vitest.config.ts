@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@mote/tensor-core': src('tensor-core'),
+      '@mote/io': src('io'),
       '@mote/moe-runtime': src('moe-runtime'),
       '@mote/ftri': src('ftri'),
       '@mote/mote': src('mote'),
