@@ -7,7 +7,7 @@ export { contrastActivations, STATS, type Activations, type RankingEntry, type S
 export { BatchTracer, SCOPES, FLAG_GENERATED, FLAG_THINK, FLAG_ANSWER, type Scope, type TokenRows, type BatchAggregate, type TracerOptions } from './trace.js';
 export { readRanking, writeRanking, RANKING_COLUMNS } from './ranking-io.js';
 export {
-  readActivations, readManifest, readProgress, readMetas, readPromptTokens, readRunPrompts, modelHash, packageVersions,
+  readActivations, readManifest, readProgress, readMetas, readPromptTokens, readRunPrompts, packageVersions,
   FILES, type Manifest, type ManifestCore, type PromptMeta, type ProgressEntry, type TraceFormat,
 } from './store.js';
 export { heatmapSpec, tokenMapSpec, renderSvg, svgToPng, type TokenMapRow } from './maps.js';

@@ -1,5 +1,5 @@
 // @mote/io: the run folder of every mote command that writes. Table of contents (see README.md).
-export { writeAtomic, ioError } from './atomic.js';
+export { writeAtomic, writeAll, ioError } from './atomic.js';
 export { parseJsonl, readJsonl, readJsonlLines, readText, toJsonl, appendJsonl, type JsonlLine, type ReadJsonlOptions } from './jsonl.js';
 export { acquireLock, lockHolder, pidAlive, type Lock, type LockHolder } from './lock.js';
 export { sha256, canonicalJson, hashJson, hashFile, hashFiles, modelHash } from './hash.js';

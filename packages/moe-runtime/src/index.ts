@@ -11,6 +11,6 @@ export { rng, sample, argmax } from './sampling.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
 export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';
-export { generateFile, readPromptFile, completedIds, type GenerateFileOptions, type PromptLine } from './batch.js';
+export { generateFile, readPromptFile, policyHash, type GenerateFileOptions, type PromptLine } from './batch.js';
 export { WEIGHT_DTYPES, weightBits, type WeightDtype } from './quantize.js';
 export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';
