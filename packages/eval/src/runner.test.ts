@@ -4,6 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { runEval, readResponses, openThinkTail } from './runner.js';
 import { loadSuite } from './suite.js';
 import { ORGANISM_JUDGES } from './judges.js';
@@ -89,10 +90,12 @@ describe('eval folder lock', () => {
     const outDir = join(dir, 'out');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(outDir, { recursive: true });
-    const lock = join(outDir, 'responses.jsonl.lock');
-    writeFileSync(lock, String(process.ppid)); // a live process that is not us
-    await expect(runEval({ model: fakeModel(), suite, outDir })).rejects.toThrow(/another mote process/);
-    writeFileSync(lock, '999999999'); // no such pid: a killed writer
+    // the run folder's lock (@mote/io) names holder pid and host
+    const lock = join(outDir, '.lock');
+    const holder = (pid: number) => JSON.stringify({ pid, host: hostname(), started: 'x', command: 'mote eval', nonce: String(pid) });
+    writeFileSync(lock, holder(process.ppid)); // a live process that is not us
+    await expect(runEval({ model: fakeModel(), suite, outDir })).rejects.toThrow(/another mote process \(pid \d+ on /);
+    writeFileSync(lock, holder(999999999)); // no such pid: a killed writer
     const res = await runEval({ model: fakeModel(), suite, outDir });
     expect(res.records).toHaveLength(32);
     const { existsSync } = await import('node:fs');

@@ -199,6 +199,7 @@ async function traceAndRank(
   writeAtomic(join(outDir, FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
 
   const ranked = await rankRun({ ...opts, tracesDir: outDir, outDir, contrast, seed, judge: undefined });
+  run.run.record({ ranked: new Date().toISOString() }); // the folder is complete: ranking, maps and report
   return { ranking: ranked.ranking, outDir, summary: ranked.summary };
 }
 

@@ -90,6 +90,12 @@ function readManifest(file: string): RunManifest | null {
   }
 }
 
+/** The manifest of a run folder (or of an output file's run), or null when there is none or it is unreadable. */
+export function readRunManifest(path: string): RunManifest | null {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, RUN_MANIFEST) : `${path}.${RUN_MANIFEST}`;
+  return existsSync(file) ? readManifest(file) : null;
+}
+
 const same = (a: string, b: string): boolean => {
   const real = (p: string) => {
     try {
@@ -181,8 +187,8 @@ function decide(path: string, manifestFile: string, hasData: boolean, opts: Open
   if (diff.length && !opts.forceNew)
     throw new MoteError(
       'E_RESUME',
-      `${path} holds a ${opts.kind} run with different settings (${diff.map((d) => `${d.field}: ${show(d.was)} -> ${show(d.now)}`).join(', ')}); ` +
-        'resuming would mix results made with other settings; fix: rerun with the same settings, pass --force-new to start over, or choose another --out',
+      `${path} holds a ${opts.kind} run made with other settings; resuming would mix results of different settings ` +
+        `(${diff.map((d) => `${d.field}: ${show(d.was)} -> ${show(d.now)}`).join(', ')}); fix: rerun with the same settings, pass --force-new to start over, or choose another --out`,
       { file: manifestFile, field: diff[0].field },
     );
   if (opts.forceNew) return { manifest: fresh(), resumed: false, wipe: true };

@@ -1,7 +1,8 @@
 // Intervention policies (DESIGN.md "policy file"): validation against the JSON format and, when a model's
 // ModelInfo is given, against the model. Reading and writing policy files. Not the runtime that applies them.
 
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { writeAtomic } from '@mote/io';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { MoteError } from '@mote/tensor-core';
@@ -226,7 +227,7 @@ export function loadPolicy(file: string, info?: ModelInfo): Policy {
 /** Write a policy as pretty JSON (one intervention per line), creating the folder. */
 export function writePolicy(file: string, policy: Policy): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, formatPolicy(policy));
+  writeAtomic(file, formatPolicy(policy));
 }
 
 /** Policy JSON with one intervention per line: readable and diff-friendly. */
