@@ -48,9 +48,11 @@ export async function runWithKills(args, { kills, seed, progress, total, check, 
   const log = [];
   let done = 0, checks = 0;
   for (let attempt = 0; attempt < kills * 6 + 6; attempt++) {
-    // the kill point: a random record count between what is already there and the end, plus a delay
+    // the kill point: one in 8 during start-up (model load, lock, resume checks), else after a random number
+    // of new records short of the end, plus a random delay that lands mid-batch or mid-write
     const from = progress();
-    const at = from + Math.floor(next() * Math.max(1, total - from)), jitter = Math.floor(next() * jitterMs);
+    const early = next() < 0.125 || from + 1 > total - 1;
+    const at = early ? from : from + 1 + Math.floor(next() * (total - 1 - from)), jitter = Math.floor(next() * jitterMs);
     let killed = false;
     const r = await mote(args, {
       onStart: async (child) => {
