@@ -47,16 +47,18 @@ export async function runWithKills(args, { kills, seed, progress, total, check, 
   const next = rng(seed);
   const log = [];
   let done = 0, checks = 0;
-  for (let attempt = 0; attempt < kills * 6 + 6; attempt++) {
+  for (let attempt = 0; attempt < kills * 8 + 8; attempt++) {
     // the kill point: one in 8 during start-up (model load, lock, resume checks), else after a random number
     // of new records short of the end, plus a random delay that lands mid-batch or mid-write
+    // (with no record left to wait for, the run is let finish, checked, and the output reset)
     const from = progress();
-    const early = next() < 0.125 || from + 1 > total - 1;
-    const at = early ? from : from + 1 + Math.floor(next() * (total - 1 - from)), jitter = Math.floor(next() * jitterMs);
+    const room = from + 1 <= total - 1;
+    const early = next() < 0.125;
+    const at = early || !room ? from : from + 1 + Math.floor(next() * (total - 1 - from)), jitter = Math.floor(next() * jitterMs);
     let killed = false;
     const r = await mote(args, {
       onStart: async (child) => {
-        if (done >= kills) return;
+        if (done >= kills || (!room && !early)) return;
         while (child.exitCode === null && child.signalCode === null && progress() < at) await sleep(5);
         await sleep(jitter);
         if (child.exitCode === null && child.signalCode === null) {
@@ -80,7 +82,7 @@ export async function runWithKills(args, { kills, seed, progress, total, check, 
     if (done >= kills) return { kills: done, checks, log };
     reset();
   }
-  throw new Error(`${done} of ${kills} kills after ${kills * 6 + 6} attempts`);
+  throw new Error(`${done} of ${kills} kills after ${kills * 8 + 8} attempts`);
 }
 
 /** Relative paths of every file under dir (sorted), without the run lock. */

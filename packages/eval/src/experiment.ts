@@ -338,7 +338,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
       const spec1 = (spec.ftri.judge ?? judgeConfig['*']?.refusal ?? 'refusal') as JudgeSpec;
       const judge = makeJudge(spec1, { where: `${spec.file ?? 'experiment'}: ftri.judge` });
       const prompts = loadPromptSet(spec.ftri.prompts);
-      const res = await runFtri({
+      await runFtri({
         model,
         prompts,
         outDir: ftriDir,
@@ -358,7 +358,8 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
         },
         onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
       });
-      ranking = res.ranking as unknown as RankedExpert[];
+      // read back what runFtri wrote, so a fresh and a resumed run analyse the very same objects
+      ranking = loadRanking(rankingFile);
     }
     timings.ftri = now() - t;
 

@@ -19,7 +19,8 @@ export function ioError(e: unknown, file: string, doing: string): MoteError {
     EACCES: 'check the permissions of the path',
     EROFS: 'the file system is read-only; choose another path',
   };
-  return new MoteError('E_IO', `cannot ${doing} ${file}: ${code ?? (e as Error)?.message}; fix: ${fix[code ?? ''] ?? 'check the path and rerun'}`, { file });
+  const why = code ?? (e as Error)?.message;
+  return new MoteError('E_IO', `cannot ${doing} ${file}: ${why}; fix: ${fix[code ?? ''] ?? 'check the path and rerun'}`, { file });
 }
 
 /** Write all of `data` to an open descriptor (writeSync may write less than asked). */

@@ -65,7 +65,9 @@ export function hashFile(file: string): string {
   return h.digest('hex');
 }
 
-const MODEL_TEXT_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'model.safetensors.index.json'];
+const MODEL_TEXT_FILES = [
+  'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'model.safetensors.index.json',
+];
 
 /**
  * A cheap identity of a checkpoint folder for run manifests: config, generation config, tokenizer files
@@ -93,8 +95,10 @@ export function modelHash(dir: string): string {
         const len = Buffer.alloc(8);
         readFully(fd, len, 0);
         const hlen = Number(len.readBigUInt64LE(0));
-        if (hlen > Math.min(size - 8, 100_000_000))
-          throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header length ${hlen} does not fit the file (${size} bytes); fix: re-download the file`, { file });
+        if (hlen > Math.min(size - 8, 100_000_000)) {
+          const msg = `${file}: header length ${hlen} does not fit the file (${size} bytes); fix: re-download it`;
+          throw new MoteError('E_SAFETENSORS_HEADER', msg, { file });
+        }
         const head = Buffer.alloc(hlen);
         readFully(fd, head, 8);
         h.update(`${name}\n${size}\n`).update(head);

@@ -32,7 +32,9 @@ export interface ReadJsonlOptions {
  * @example
  * parseJsonl('{"id":1}\n{"id":2}\n', 'a.jsonl').lines.map((l) => l.value); // [{id:1},{id:2}]
  */
-export function parseJsonl<T = unknown>(text: string, file: string, opts: ReadJsonlOptions = {}): { lines: JsonlLine<T>[]; keepBytes: number; torn: boolean } {
+export function parseJsonl<T = unknown>(
+  text: string, file: string, opts: ReadJsonlOptions = {},
+): { lines: JsonlLine<T>[]; keepBytes: number; torn: boolean } {
   let body = text;
   let torn = false;
   if (opts.resume && body.length && !body.endsWith('\n')) {
@@ -49,7 +51,8 @@ export function parseJsonl<T = unknown>(text: string, file: string, opts: ReadJs
       value = JSON.parse(t) as T;
     } catch (e) {
       const fix = opts.fix ?? 'each line must be one JSON value; correct or delete that line';
-      throw new MoteError('E_INPUT', `${opts.what ?? 'file'} ${file}:${i + 1} is not valid JSON (${(e as Error).message}); fix: ${fix}`, { file, field: `line ${i + 1}` });
+      const msg = `${opts.what ?? 'file'} ${file}:${i + 1} is not valid JSON (${(e as Error).message}); fix: ${fix}`;
+      throw new MoteError('E_INPUT', msg, { file, field: `line ${i + 1}` });
     }
     lines.push({ value, line: i + 1 });
   }

@@ -94,19 +94,23 @@ export function acquireLock(file: string, what = 'this output'): Lock {
     if (!stale(old))
       throw new MoteError(
         'E_LOCKED',
-        `${what} is in use: another mote process (pid ${old.pid} on ${old.host}, since ${old.started}) holds ${file}; fix: wait for it to finish, or use another --out` +
+        `${what} is in use: another mote process (pid ${old.pid} on ${old.host}, since ${old.started}) holds ${file}; ` +
+          'fix: wait for it to finish, or use another --out' +
           (old.host === hostname() ? '' : `; if that process is gone, delete ${file}`),
         { file },
       );
     if (!takeOver(file, old)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25); // another taker is at work
   }
-  throw new MoteError('E_LOCKED', `${file}: cannot take the lock (it keeps changing hands); fix: make sure one mote command writes ${what}`, { file });
+  const msg = `${file}: cannot take the lock (it keeps changing hands); fix: make sure one mote command writes ${what}`;
+  throw new MoteError('E_LOCKED', msg, { file });
 }
 
 /** Remove a stale lock, guarded by a second lock so racing takers cannot delete each other's fresh lock. */
 function takeOver(file: string, old: LockHolder): boolean {
   const guardFile = `${file}.takeover`;
-  const guard: LockHolder = { ...old, pid: process.pid, host: hostname(), started: new Date().toISOString(), nonce: randomBytes(8).toString('hex') };
+  const guard: LockHolder = {
+    ...old, pid: process.pid, host: hostname(), started: new Date().toISOString(), nonce: randomBytes(8).toString('hex'),
+  };
   if (!tryCreate(guardFile, guard)) {
     const g = readHolder(guardFile);
     // a taker killed inside the few lines below leaves its guard: remove it only when its pid is dead too

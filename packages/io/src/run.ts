@@ -60,14 +60,17 @@ export const RUN_MANIFEST = 'mote-run.json';
 export const RUN_LOCK = '.lock';
 
 /** Dotted paths where two settings objects differ, each with both values (`grow` keys compare shared entries). */
-export function diffSettings(old: Record<string, unknown>, now: Record<string, unknown>, grow: string[] = []): { field: string; was: unknown; now: unknown }[] {
+export function diffSettings(
+  old: Record<string, unknown>, now: Record<string, unknown>, grow: string[] = [],
+): { field: string; was: unknown; now: unknown }[] {
   const out: { field: string; was: unknown; now: unknown }[] = [];
   const walk = (a: unknown, b: unknown, path: string, growing: boolean): void => {
     const isObj = (x: unknown) => x !== null && typeof x === 'object' && !Array.isArray(x);
     if (isObj(a) && isObj(b)) {
       const ka = Object.keys(a as object), kb = Object.keys(b as object);
       const keys = growing ? ka.filter((k) => kb.includes(k)) : [...new Set([...ka, ...kb])];
-      for (const k of keys.sort()) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k, !path && grow.includes(k));
+      const at = (x: unknown, k: string) => (x as Record<string, unknown>)[k];
+      for (const k of keys.sort()) walk(at(a, k), at(b, k), path ? `${path}.${k}` : k, !path && grow.includes(k));
       return;
     }
     if (canonicalJson(a ?? null) !== canonicalJson(b ?? null)) out.push({ field: path, was: a, now: b });
@@ -115,8 +118,10 @@ const same = (a: string, b: string): boolean => {
  */
 export function openRunFolder(dir: string, opts: OpenRunOptions): RunHandle {
   const flag = opts.flag ?? '--out';
-  for (const input of opts.inputs ?? []) if (same(dir, input)) throw new MoteError('E_INPUT', `${flag} ${dir} is the input ${input}; fix: write to another folder`, { field: flag });
-  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new MoteError('E_INPUT', `${flag} ${dir} is a file, but a folder is expected; fix: give a folder path`, { file: dir, field: flag });
+  for (const input of opts.inputs ?? [])
+    if (same(dir, input)) throw new MoteError('E_INPUT', `${flag} ${dir} is the input ${input}; fix: use another folder`, { field: flag });
+  if (existsSync(dir) && !statSync(dir).isDirectory())
+    throw new MoteError('E_INPUT', `${flag} ${dir} is a file, but a folder is expected; fix: give a folder`, { file: dir, field: flag });
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
@@ -146,10 +151,16 @@ export function openRunFolder(dir: string, opts: OpenRunOptions): RunHandle {
 export function openRunFile(file: string, opts: OpenRunOptions): RunHandle {
   const flag = opts.flag ?? '--out';
   for (const input of opts.inputs ?? [])
-    if (same(file, input)) throw new MoteError('E_INPUT', `${flag} ${file} is also the input ${input}; writing there would destroy the input; fix: give another ${flag} file`, { file, field: flag });
-  if (existsSync(file) && statSync(file).isDirectory()) throw new MoteError('E_INPUT', `${flag} ${file} is a folder, but a file is expected; fix: give a file path`, { file, field: flag });
+    if (same(file, input)) {
+      const msg = `${flag} ${file} is also the input ${input}; writing there would destroy the input; fix: give another ${flag} file`;
+      throw new MoteError('E_INPUT', msg, { file, field: flag });
+    }
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new MoteError('E_INPUT', `${flag} ${file} is a folder, but a file is expected; fix: give a file path`, { file, field: flag });
   if (!existsSync(dirname(resolve(file))))
-    throw new MoteError('E_IO', `${flag} ${file}: the folder ${dirname(resolve(file))} does not exist; fix: create it first`, { file, field: flag });
+    throw new MoteError('E_IO', `${flag} ${file}: the folder ${dirname(resolve(file))} does not exist; fix: create it first`, {
+      file, field: flag,
+    });
   const lock = acquireLock(`${file}.lock`, `the output ${file}`);
   try {
     const manifestFile = `${file}.${RUN_MANIFEST}`;
@@ -163,7 +174,9 @@ export function openRunFile(file: string, opts: OpenRunOptions): RunHandle {
   }
 }
 
-function decide(path: string, manifestFile: string, hasData: boolean, opts: OpenRunOptions, what: 'folder' | 'file'): { manifest: RunManifest; resumed: boolean; wipe: boolean } {
+function decide(
+  path: string, manifestFile: string, hasData: boolean, opts: OpenRunOptions, what: 'folder' | 'file',
+): { manifest: RunManifest; resumed: boolean; wipe: boolean } {
   const now = new Date().toISOString();
   const fresh = (): RunManifest => ({
     format: 'mote-run', format_version: 1, kind: opts.kind, settings: opts.settings,
@@ -172,29 +185,40 @@ function decide(path: string, manifestFile: string, hasData: boolean, opts: Open
   const old = existsSync(manifestFile) ? readManifest(manifestFile) : null;
   if (!old) {
     if (existsSync(manifestFile) && !opts.forceNew)
-      throw new MoteError('E_RESUME', `${manifestFile} is unreadable or not a mote run manifest, so ${path} cannot be trusted; fix: pass --force-new to start over, or choose another --out`, { file: manifestFile });
+      throw new MoteError(
+        'E_RESUME',
+        `${manifestFile} is unreadable or not a mote run manifest, so ${path} cannot be trusted; ` +
+          'fix: pass --force-new to start over, or choose another --out',
+        { file: manifestFile },
+      );
     if (hasData && !existsSync(manifestFile))
       throw new MoteError(
         'E_RESUME',
-        `${path} already exists and was not written by \`mote ${opts.kind}\` (it has no ${basename(manifestFile)}); mote never appends to or rewrites such a ${what}; fix: choose a new ${what === 'folder' ? 'or empty folder' : 'file'} for --out, or move it away`,
+        `${path} already exists and was not written by \`mote ${opts.kind}\` (it has no ${basename(manifestFile)}); ` +
+          `mote never appends to or rewrites such a ${what}; ` +
+          `fix: choose a new ${what === 'folder' ? 'or empty folder' : 'file'} for --out, or move it away`,
         { file: path },
       );
     return { manifest: fresh(), resumed: false, wipe: true };
   }
   if (old.kind !== opts.kind)
-    throw new MoteError('E_RESUME', `${path} holds a \`mote ${old.kind}\` run, not a \`mote ${opts.kind}\` one; fix: choose another --out`, { file: path, field: 'kind' });
+    throw new MoteError('E_RESUME', `${path} holds a \`mote ${old.kind}\` run, not a \`mote ${opts.kind}\` one; fix: use another --out`, {
+      file: path, field: 'kind',
+    });
   const diff = diffSettings(old.settings, opts.settings, opts.grow);
   if (diff.length && !opts.forceNew)
     throw new MoteError(
       'E_RESUME',
       `${path} holds a ${opts.kind} run made with other settings; resuming would mix results of different settings ` +
-        `(${diff.map((d) => `${d.field}: ${show(d.was)} -> ${show(d.now)}`).join(', ')}); fix: rerun with the same settings, pass --force-new to start over, or choose another --out`,
+        `(${diff.map((d) => `${d.field}: ${show(d.was)} -> ${show(d.now)}`).join(', ')}); ` +
+        'fix: rerun with the same settings, pass --force-new to start over, or choose another --out',
       { file: manifestFile, field: diff[0].field },
     );
   if (opts.forceNew) return { manifest: fresh(), resumed: false, wipe: true };
   const merged: Record<string, unknown> = { ...opts.settings };
   for (const k of opts.grow ?? []) merged[k] = { ...(old.settings[k] as object), ...(opts.settings[k] as object) };
-  return { manifest: { ...old, settings: merged, recorded: { ...old.recorded, ...opts.recorded }, updated: now }, resumed: true, wipe: false };
+  const manifest = { ...old, settings: merged, recorded: { ...old.recorded, ...opts.recorded }, updated: now };
+  return { manifest, resumed: true, wipe: false };
 }
 
 function handle(path: string, manifestFile: string, manifest: RunManifest, resumed: boolean, lock: Lock): RunHandle {

@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashFiles, writeAll, writeAtomic } from '@mote/io';
+import { hashFiles, sha256, writeAll, writeAtomic } from '@mote/io';
 import { MoteError, Session, TENSOR_CORE_MODULE, type F32Tensor, type GraphBuilder, type SessionOptions } from '@mote/tensor-core';
 import { fuseSiblingMatMuls } from './fuse.js';
 import { quantizeGraph, weightBits, WEIGHT_DTYPES, type WeightDtype } from './quantize.js';
@@ -43,7 +43,7 @@ function checkpointFiles(dir: string): string[] {
 export function checkpointHash(dir: string, root: string): string {
   const files = checkpointFiles(dir);
   const stats = files.map((f) => { const s = statSync(f); return [f, s.size, s.mtimeMs, s.ino]; });
-  const fp = createHash('sha256').update(JSON.stringify(stats)).digest('hex').slice(0, 32);
+  const fp = sha256(JSON.stringify(stats)).slice(0, 32);
   const indexFile = join(root, 'index', `${fp}.json`);
   if (existsSync(indexFile)) {
     try { return JSON.parse(readFileSync(indexFile, 'utf8')).hash as string; } catch { /* rewrite below */ }
