@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       '@mote/tensor-core': src('tensor-core'),
       '@mote/stats': src('stats'),
+      '@mote/io': src('io'),
       '@mote/moe-runtime': src('moe-runtime'),
       '@mote/ftri': src('ftri'),
       '@mote/mote': src('mote'),

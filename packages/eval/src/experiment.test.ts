@@ -13,8 +13,6 @@ function setup() {
   writeFileSync(join(dir, 'ftri.jsonl'), '{"id":"f1","prompt":"x"}\n');
   const ranking = [...REFUSAL_EXPERTS, { layer: 0, expert: 3 }, { layer: 2, expert: 9 }].map((e, i) => ({ ...e, rank: i + 1, score: 1 - i / 10 }));
   const out = join(dir, 'out');
-  mkdirSync(join(out, 'ftri'), { recursive: true });
-  writeFileSync(join(out, 'ftri', 'ranking.json'), JSON.stringify(ranking));
   const spec = {
     name: 'fake',
     model: 'model',
@@ -28,17 +26,17 @@ function setup() {
     generation: { batchSize: 32 },
   };
   writeFileSync(join(dir, 'exp.json'), JSON.stringify(spec));
-  return { dir, out, spec };
+  return { dir, out, spec, ranking };
 }
 
 describe('runExperiment', () => {
   it('cuts refusals with the ranked experts, not with matched random ones, and writes the report', async () => {
-    const { dir, out } = setup();
+    const { dir, out, ranking } = setup();
     const spec = loadExperiment(join(dir, 'exp.json'));
     expect(spec.suite).toBe(join(dir, 'suite.jsonl'));
     const model = fakeModel();
     const stages = new Set<string>();
-    const res = await runExperiment(spec, { outDir: out, model, onProgress: (p) => stages.add(p.stage) });
+    const res = await runExperiment(spec, { outDir: out, model, ranking, onProgress: (p) => stages.add(p.stage) });
     expect([...stages]).toEqual(['load', 'ftri', 'policies', 'eval', 'report']);
     const a = res.analysis;
     expect(a.baseline.target.rate).toBe(1);
@@ -63,19 +61,19 @@ describe('runExperiment', () => {
     expect(md).toContain('| top3-exclude | 3 | 0.0% [0.0, 11.4]');
     // resume: nothing left to generate
     const again = fakeModel();
-    await runExperiment(spec, { outDir: out, model: again });
+    await runExperiment(spec, { outDir: out, model: again, ranking });
     expect(again.calls).toHaveLength(0);
   });
 
   it('rejects a different experiment in the same folder and bad specs', async () => {
-    const { dir, out, spec } = setup();
-    await runExperiment(loadExperiment(join(dir, 'exp.json')), { outDir: out, model: fakeModel() });
+    const { dir, out, spec, ranking } = setup();
+    await runExperiment(loadExperiment(join(dir, 'exp.json')), { outDir: out, model: fakeModel(), ranking });
     const other = validateExperiment({ ...spec, ns: [1, 2] }, { baseDir: dir });
-    await expect(runExperiment(other, { outDir: out, model: fakeModel() })).rejects.toThrow(/different experiment \(fields differ: ns\)/);
+    await expect(runExperiment(other, { outDir: out, model: fakeModel(), ranking })).rejects.toThrow(/experiment run made with other settings; resuming would mix results of different settings \(ns: /);
     expect(() => validateExperiment({ ...spec, ns: [0] })).toThrow(/"ns\[0\]" = 0 is invalid/);
     expect(() => validateExperiment({ ...spec, categories: {} })).toThrow(/E_INPUT.*categories\.target/);
     expect(() => validateExperiment({ ...spec, modes: ['scale'] })).toThrow(/needs "value"/);
     const badCat = validateExperiment({ ...spec, categories: { target: 'nope' } }, { baseDir: dir });
-    await expect(runExperiment(badCat, { outDir: join(dir, 'o3'), model: fakeModel() })).rejects.toThrow(/categories\.target names "nope", which is not a category/);
+    await expect(runExperiment(badCat, { outDir: join(dir, 'o3'), model: fakeModel(), ranking })).rejects.toThrow(/categories\.target names "nope", which is not a category/);
   });
 });

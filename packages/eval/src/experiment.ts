@@ -3,7 +3,8 @@
 // under outDir and is skipped when they are present and complete, so a killed run resumes.
 // The experiment file format is documented in README.md ("Experiment files").
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hashFile, hashJson, modelHash, openRunFolder, readRunManifest, writeAtomic } from '@mote/io';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { MoteError, schemaError } from '@mote/tensor-core';
@@ -177,6 +178,10 @@ export interface RunExperimentOptions {
   /** an already loaded model (otherwise spec.model is loaded) */
   model?: MoeModel;
   threads?: number;
+  /** discard what an earlier run with other settings left in outDir and start over */
+  forceNew?: boolean;
+  /** a ranking to use instead of running fTRI (one computed elsewhere; written to ftri/ranking.json) */
+  ranking?: RankedExpert[];
 }
 export interface ExperimentResult {
   outDir: string;
@@ -272,127 +277,139 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   const progress = opts.onProgress ?? (() => {});
   const timings: Record<string, number> = {};
   const t0 = now();
-  mkdirSync(outDir, { recursive: true });
-  checkSameExperiment(join(outDir, 'experiment.json'), spec);
-
-  progress({ stage: 'load', done: 0, total: 1, detail: spec.model });
-  let t = now();
-  const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads }));
-  const suite = loadSuite(spec.suite);
-  const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
-  const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
-  checkCategories(spec, suite);
-  timings.load = now() - t;
-  progress({ stage: 'load', done: 1, total: 1 });
-
-  // 1. fTRI ranking
-  t = now();
-  const ftriDir = join(outDir, 'ftri');
-  const rankingFile = join(ftriDir, 'ranking.json');
-  let ranking: RankedExpert[] | null = null;
-  if (existsSync(rankingFile)) {
-    try {
-      ranking = readRanking(rankingFile);
-      if (!ranking.length) ranking = null;
-    } catch {
-      ranking = null; // torn or foreign file: redo the stage
-    }
-  }
-  if (ranking) {
-    progress({ stage: 'ftri', done: 1, total: 1, detail: 'ranking.json present, skipped' });
-  } else {
-    const spec1 = (spec.ftri.judge ?? judgeConfig['*']?.refusal ?? 'refusal') as JudgeSpec;
-    const judge = makeJudge(spec1, { where: `${spec.file ?? 'experiment'}: ftri.judge` });
-    const prompts = loadPromptSet(spec.ftri.prompts);
-    const res = await runFtri({
-      model,
-      prompts,
-      outDir: ftriDir,
-      generate: spec.ftri.generate,
-      contrast: spec.ftri.contrast,
-      stat: spec.ftri.stat,
-      scope: spec.ftri.scope,
-      permutations: spec.ftri.permutations,
-      bootstrap: spec.ftri.bootstrap,
-      seed: spec.ftri.seed,
-      batchSize: spec.ftri.batchSize ?? spec.generation.batchSize,
-      promptSource: spec.ftri.prompts,
-      judge: (r) => {
-        const v = judge.judge({ item: { id: r.id, prompt: r.prompt, category: 'ftri' }, text: r.response });
-        if (v instanceof Promise) throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ftri.judge must be synchronous (a "model" judge is not); fix: use "organism" or "refusal"`, { field: 'ftri.judge' });
-        return v.label ?? (v.refused ? 'REFUSED' : 'OTHER');
-      },
-      onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
-    });
-    ranking = res.ranking;
-    if (!existsSync(rankingFile)) writeFileSync(rankingFile, JSON.stringify(ranking, null, 1));
-  }
-  timings.ftri = now() - t;
-
-  // 2. policies (deterministic from the ranking and seeds; rewritten each time, cheap)
-  t = now();
-  const plan = planExperiment(spec, ranking, model, suite);
-  const polDir = join(outDir, 'policies');
-  const all = [...plan.ranked, ...plan.force, ...plan.random];
-  all.forEach((p, i) => {
-    writePolicy(join(polDir, `${p.name}.json`), p.policy);
-    if (i % 50 === 49 || i === all.length - 1) progress({ stage: 'policies', done: i + 1, total: all.length });
-  });
-  writeFileSync(
-    join(polDir, 'index.json'),
-    JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories }, null, 1) + '\n',
-  );
-  timings.policies = now() - t;
-
-  // 3. evals (resumable per item)
-  t = now();
-  const g = spec.generation;
-  const evalRes = await runEval({
-    model,
-    suite,
-    policies: plan.runs,
-    outDir: join(outDir, 'eval'),
-    judges: judgesFor,
-    maxNewTokens: g.maxNewTokens,
-    batchSize: g.batchSize,
-    temperature: g.temperature,
-    topK: g.topK,
-    topP: g.topP,
-    seed: g.seed,
-    onProgress: (p) => progress({ stage: 'eval', done: p.doneAll, total: p.totalAll, detail: p.policy }),
-  });
-  timings.eval = now() - t;
-
-  // 4. analysis + report
-  t = now();
-  progress({ stage: 'report', done: 0, total: 1 });
-  const analysis = analyzeExperiment({ spec, ranking, plan, records: evalRes.records as ResponseRecord[], summary: evalRes.summary, suite });
-  timings.report = now() - t; // provisional, so the report can show it
-  timings.total = now() - t0;
-  const prev = existsSync(join(outDir, 'timings.json')) ? (JSON.parse(readFileSync(join(outDir, 'timings.json'), 'utf8')) as Record<string, number>[]) : [];
-  const report = await writeExperimentReport(outDir, analysis, { timings, model: model.info, previousRuns: prev.length });
-  timings.report = now() - t;
-  timings.total = now() - t0;
-  writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...analysis, timings }, null, 1) + '\n');
-  writeFileSync(join(outDir, 'timings.json'), JSON.stringify([...prev, timings], null, 1) + '\n');
-  progress({ stage: 'report', done: 1, total: 1, detail: report.html });
-  if (!opts.model) await model.dispose();
-  return { outDir, analysis, report, timings };
-}
-
-/** A run folder belongs to one experiment: refuse to mix results of a different spec into it. */
-function checkSameExperiment(file: string, spec: ExperimentSpec): void {
   const { file: _f, ...bare } = spec;
-  const text = JSON.stringify(bare, null, 2) + '\n';
-  if (existsSync(file)) {
-    const old = readFileSync(file, 'utf8');
-    if (old !== text) {
-      const a = JSON.parse(old) as Record<string, unknown>,
-        b = JSON.parse(text) as Record<string, unknown>;
-      const diff = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-      throw new MoteError('E_INPUT', `${file}: this folder holds a run of a different experiment (fields differ: ${diff.join(', ')}); fix: use a new --out folder, or delete this one`, { file, field: diff[0] });
-    }
-    return;
+  const hashOf = (f: string) => (existsSync(f) ? hashFile(f) : null);
+  let mhash: string | null = null;
+  try {
+    mhash = opts.model ? modelHash(opts.model.info.dir) : modelHash(spec.model);
+  } catch {
+    mhash = opts.model ? 'info:' + hashJson(opts.model.info) : null; // a model without a folder (synthetic)
   }
-  writeFileSync(file, text);
+  // the spec and the content of every file it names: a folder holds one experiment
+  const run = openRunFolder(outDir, {
+    kind: 'experiment',
+    forceNew: opts.forceNew,
+    settings: {
+      ...bare,
+      files: { model: mhash, suite: hashOf(spec.suite), ftriPrompts: hashOf(spec.ftri.prompts) },
+      givenRanking: opts.ranking ? hashJson(opts.ranking) : null,
+    },
+  });
+  try {
+    writeAtomic(join(outDir, 'experiment.json'), JSON.stringify(bare, null, 2) + '\n');
+    return await stages();
+  } finally {
+    run.release();
+  }
+
+  async function stages(): Promise<ExperimentResult> {
+    progress({ stage: 'load', done: 0, total: 1, detail: spec.model });
+    let t = now();
+    const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads }));
+    const suite = loadSuite(spec.suite);
+    const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
+    const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
+    checkCategories(spec, suite);
+    timings.load = now() - t;
+    progress({ stage: 'load', done: 1, total: 1 });
+
+    // 1. fTRI ranking
+    t = now();
+    const ftriDir = join(outDir, 'ftri');
+    const rankingFile = join(ftriDir, 'ranking.json');
+    let ranking: RankedExpert[] | null = opts.ranking ?? null;
+    if (ranking) {
+      mkdirSync(ftriDir, { recursive: true });
+      writeAtomic(rankingFile, JSON.stringify(ranking, null, 1) + '\n');
+    }
+    // the stage is done when runFtri recorded its folder complete (ranking, maps and report all written)
+    else if (readRunManifest(ftriDir)?.recorded.ranked && existsSync(rankingFile)) {
+      try {
+        ranking = readRanking(rankingFile);
+        if (!ranking.length) ranking = null;
+      } catch {
+        ranking = null; // torn or foreign file: redo the stage
+      }
+    }
+    if (ranking) {
+      progress({ stage: 'ftri', done: 1, total: 1, detail: 'ranking.json present, skipped' });
+    } else {
+      const spec1 = (spec.ftri.judge ?? judgeConfig['*']?.refusal ?? 'refusal') as JudgeSpec;
+      const judge = makeJudge(spec1, { where: `${spec.file ?? 'experiment'}: ftri.judge` });
+      const prompts = loadPromptSet(spec.ftri.prompts);
+      await runFtri({
+        model,
+        prompts,
+        outDir: ftriDir,
+        generate: spec.ftri.generate,
+        contrast: spec.ftri.contrast,
+        stat: spec.ftri.stat,
+        scope: spec.ftri.scope,
+        permutations: spec.ftri.permutations,
+        bootstrap: spec.ftri.bootstrap,
+        seed: spec.ftri.seed,
+        batchSize: spec.ftri.batchSize ?? spec.generation.batchSize,
+        promptSource: spec.ftri.prompts,
+        judge: (r) => {
+          const v = judge.judge({ item: { id: r.id, prompt: r.prompt, category: 'ftri' }, text: r.response });
+          if (v instanceof Promise) throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ftri.judge must be synchronous (a "model" judge is not); fix: use "organism" or "refusal"`, { field: 'ftri.judge' });
+          return v.label ?? (v.refused ? 'REFUSED' : 'OTHER');
+        },
+        onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
+      });
+      // read back what runFtri wrote, so a fresh and a resumed run analyse the very same objects
+      ranking = readRanking(rankingFile);
+    }
+    timings.ftri = now() - t;
+
+    // 2. policies (deterministic from the ranking and seeds; rewritten each time, cheap)
+    t = now();
+    const plan = planExperiment(spec, ranking, model, suite);
+    const polDir = join(outDir, 'policies');
+    const all = [...plan.ranked, ...plan.force, ...plan.random];
+    all.forEach((p, i) => {
+      writePolicy(join(polDir, `${p.name}.json`), p.policy);
+      if (i % 50 === 49 || i === all.length - 1) progress({ stage: 'policies', done: i + 1, total: all.length });
+    });
+    writeAtomic(
+      join(polDir, 'index.json'),
+      JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories }, null, 1) + '\n',
+    );
+    timings.policies = now() - t;
+
+    // 3. evals (resumable per item)
+    t = now();
+    const g = spec.generation;
+    const evalRes = await runEval({
+      model,
+      suite,
+      policies: plan.runs,
+      outDir: join(outDir, 'eval'),
+      judges: judgesFor,
+      maxNewTokens: g.maxNewTokens,
+      batchSize: g.batchSize,
+      temperature: g.temperature,
+      topK: g.topK,
+      topP: g.topP,
+      seed: g.seed,
+      onProgress: (p) => progress({ stage: 'eval', done: p.doneAll, total: p.totalAll, detail: p.policy }),
+    });
+    timings.eval = now() - t;
+
+    // 4. analysis + report
+    t = now();
+    progress({ stage: 'report', done: 0, total: 1 });
+    const analysis = analyzeExperiment({ spec, ranking, plan, records: evalRes.records as ResponseRecord[], summary: evalRes.summary, suite });
+    timings.report = now() - t; // provisional, so the report can show it
+    timings.total = now() - t0;
+    const prev = existsSync(join(outDir, 'timings.json')) ? (JSON.parse(readFileSync(join(outDir, 'timings.json'), 'utf8')) as Record<string, number>[]) : [];
+    const report = await writeExperimentReport(outDir, analysis, { timings, model: model.info, previousRuns: prev.length });
+    timings.report = now() - t;
+    timings.total = now() - t0;
+    writeAtomic(join(outDir, 'results.json'), JSON.stringify({ ...analysis, timings }, null, 1) + '\n');
+    writeAtomic(join(outDir, 'timings.json'), JSON.stringify([...prev, timings], null, 1) + '\n');
+    progress({ stage: 'report', done: 1, total: 1, detail: report.html });
+    if (!opts.model) await model.dispose();
+    return { outDir, analysis, report, timings };
+  }
 }

@@ -2,7 +2,8 @@
 // PNG links) and as one self-contained HTML file (plots as inline SVG, no external assets). Plus the
 // report of a plain eval run (summary.json -> tables and per-category bars).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeAtomic } from '@mote/io';
 import { join } from 'node:path';
 import { escapeHtml, htmlPage, inlineSvg, renderSvg, svgToPng, type VlSpec } from '@mote/ftri';
 import { categoryBarsSpec, pct, fmtP, type BarPoint } from './plots.js';
@@ -45,10 +46,10 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
   const plots: string[] = [];
   const plotOne = async (pl: { name: string; spec: VlSpec; caption?: string }) => {
     const svg = await renderSvg(pl.spec);
-    writeFileSync(join(plotDir, `${pl.name}.svg`), svg);
+    writeAtomic(join(plotDir, `${pl.name}.svg`), svg);
     plots.push(join(plotDir, `${pl.name}.svg`));
     if (opts.png ?? true) {
-      writeFileSync(join(plotDir, `${pl.name}.png`), svgToPng(svg));
+      writeAtomic(join(plotDir, `${pl.name}.png`), svgToPng(svg));
       plots.push(join(plotDir, `${pl.name}.png`));
     }
     md.push(`![${pl.caption ?? pl.name}](plots/${pl.name}.${opts.png ?? true ? 'png' : 'svg'})`, '');
@@ -89,8 +90,8 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
   const page = htmlPage(title, html.join('\n'));
   const mdFile = join(outDir, `${base}.md`);
   const htmlFile = join(outDir, `${base}.html`);
-  writeFileSync(mdFile, md.join('\n'));
-  writeFileSync(htmlFile, page);
+  writeAtomic(mdFile, md.join('\n'));
+  writeAtomic(htmlFile, page);
   return { md: mdFile, html: htmlFile, plots };
 }
 

@@ -4,6 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { openThinkTail } from '@mote/moe-runtime';
 import { runEval, readResponses } from './runner.js';
 import { loadSuite } from './suite.js';
@@ -77,6 +78,25 @@ describe('runEval', () => {
     await expect(runEval({ model: fakeModel(), suite, policies: [off, off], outDir: join(dir, 'o2') })).rejects.toThrow(/used twice/);
   });
 
+  it('resumes by policy content, not name: an edited policy under its old name is E_RESUME; force-new starts over', async () => {
+    const { dir, suite } = setup();
+    const outDir = join(dir, 'out');
+    const first = await runEval({ model: fakeModel(), suite, policies: [off], outDir });
+    // the refusal experts switched off: the fake model stops refusing (issue 12's "100% where the truth is 0%")
+    expect(first.summary.policies.find((p) => p.name === 'off3')!.categories.sensitive.refusal_rate).toBe(0);
+    const edited = { name: 'off3', interventions: [] };
+    const e = await runEval({ model: fakeModel(), suite, policies: [edited], outDir }).catch((x) => x);
+    expect(e.code).toBe('E_RESUME');
+    expect(e.field).toBe('policies.off3');
+    // a new policy name joins the folder; the old ones keep their results
+    const more = fakeModel();
+    await runEval({ model: more, suite, policies: [off, { name: 'none', interventions: [] }], outDir });
+    expect(more.calls.every((c) => c.policy?.name === 'none')).toBe(true);
+    const fresh = await runEval({ model: fakeModel(), suite, policies: [edited], outDir, forceNew: true });
+    expect(fresh.summary.policies.find((p) => p.name === 'off3')!.categories.sensitive.refusal_rate).toBe(1);
+    expect(lines(join(outDir, 'responses.jsonl'))).toHaveLength(64);
+  });
+
   it('restores an open think block from the rendered prompt', () => {
     expect(openThinkTail('<|assistant|>\n<think>\n')).toBe('<think>\n');
     expect(openThinkTail('<|assistant|>\n<think>\n</think>\n')).toBe('');
@@ -90,10 +110,12 @@ describe('eval folder lock', () => {
     const outDir = join(dir, 'out');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(outDir, { recursive: true });
-    const lock = join(outDir, 'responses.jsonl.lock');
-    writeFileSync(lock, String(process.ppid)); // a live process that is not us
-    await expect(runEval({ model: fakeModel(), suite, outDir })).rejects.toThrow(/another mote process/);
-    writeFileSync(lock, '999999999'); // no such pid: a killed writer
+    // the run folder's lock (@mote/io) names holder pid and host
+    const lock = join(outDir, '.lock');
+    const holder = (pid: number) => JSON.stringify({ pid, host: hostname(), started: 'x', command: 'mote eval', nonce: String(pid) });
+    writeFileSync(lock, holder(process.ppid)); // a live process that is not us
+    await expect(runEval({ model: fakeModel(), suite, outDir })).rejects.toThrow(/another mote process \(pid \d+ on /);
+    writeFileSync(lock, holder(999999999)); // no such pid: a killed writer
     const res = await runEval({ model: fakeModel(), suite, outDir });
     expect(res.records).toHaveLength(32);
     const { existsSync } = await import('node:fs');

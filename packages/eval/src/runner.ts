@@ -2,10 +2,10 @@
 // appends one JSON line per response to responses.jsonl as it goes. A rerun skips what is done (resume
 // after a kill: a torn last line is cut off, nothing is duplicated). Statistics live in summary.ts.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, openSync, fsyncSync, closeSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { appendJsonl, hashJson, modelHash, openRunFolder, readJsonlLines, writeAtomic } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
-import { openThinkTail, type MoeModel, type Policy } from '@mote/moe-runtime';
+import { openThinkTail, policyHash, type MoeModel, type Policy } from '@mote/moe-runtime';
 import { itemMessages, type Suite, type SuiteItem } from './suite.js';
 import { resolveJudges, type JudgeConfig, type ResolvedJudges, type Verdict, type JudgeInput } from './judges.js';
 import { summarize, type ResponseRecord, type Summary } from './summary.js';
@@ -57,6 +57,10 @@ export interface RunEvalOptions {
   onProgress?: (p: EvalProgress) => void;
   /** file name under outDir (default responses.jsonl) */
   file?: string;
+  /** the weight dtype the model was loaded with, for the run manifest (default f32) */
+  dtype?: string;
+  /** discard what an earlier run with other settings left in outDir and start over */
+  forceNew?: boolean;
 }
 
 export interface EvalResult {
@@ -90,26 +94,12 @@ export function runItems(run: PolicyRun, suite: Suite): SuiteItem[] {
  * (policy, id) pairs keep the first.
  */
 export function readResponses(file: string): ResponseRecord[] {
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file, 'utf8');
-  const end = text.lastIndexOf('\n') + 1;
-  if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
   const out: ResponseRecord[] = [];
   const seen = new Set<string>();
-  text
-    .slice(0, end)
-    .split('\n')
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      let r: ResponseRecord;
-      try {
-        r = JSON.parse(line);
-      } catch {
-        throw new MoteError('E_INPUT', `${file}:${i + 1} is not a JSON line; fix: delete that line (or the file) and rerun`, { file });
-      }
-      const k = `${r.policy}\t${r.id}`;
-      if (!seen.has(k)) seen.add(k), out.push(r);
-    });
+  for (const { value: r } of readJsonlLines<ResponseRecord>(file, { resume: true, what: 'responses file', fix: 'rerun with --force-new to start over' })) {
+    const k = `${r.policy}\t${r.id}`;
+    if (!seen.has(k)) seen.add(k), out.push(r);
+  }
   return out;
 }
 
@@ -173,23 +163,38 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
   const seed = opts.seed ?? 0;
   const runs = planRuns(opts.policies, opts.baseline ?? true);
   const judgesFor = typeof opts.judges === 'function' ? opts.judges : resolveJudges(opts.judges, { gradingModel: model });
-  mkdirSync(outDir, { recursive: true });
   const file = join(outDir, opts.file ?? 'responses.jsonl');
-  checkSettings(join(outDir, (opts.file ?? 'responses.jsonl').replace(/\.jsonl$/, '') + '.settings.json'), {
-    suite: suite.name,
-    model: model.info.dir,
-    maxNewTokens,
-    temperature,
-    topK: opts.topK ?? null,
-    topP: opts.topP ?? null,
-    seed: temperature > 0 ? seed : null,
+  let hash: string;
+  try {
+    hash = modelHash(model.info.dir);
+  } catch {
+    hash = 'info:' + hashJson(model.info); // a model without a folder (synthetic)
+  }
+  // results are kept per (policy name, item); a policy's content hash keys its name, so an edited policy
+  // that keeps its name is a changed setting, not a resume
+  const run = openRunFolder(outDir, {
+    kind: 'eval',
+    forceNew: opts.forceNew,
+    grow: ['policies'],
+    settings: {
+      suite: hashJson(suite.items),
+      model: hash,
+      dtype: opts.dtype ?? 'f32',
+      judges: typeof opts.judges === 'function' ? 'custom' : hashJson(opts.judges ?? null),
+      maxNewTokens,
+      temperature,
+      topK: opts.topK ?? null,
+      topP: opts.topP ?? null,
+      seed: temperature > 0 ? seed : null,
+      batchSize,
+      policies: Object.fromEntries(runs.map((r) => [r.name, policyHash(r.policy)])),
+    },
+    recorded: { suiteName: suite.name, modelDir: model.info.dir },
   });
-
-  const release = acquireLock(file + '.lock');
   try {
     return await runLocked();
   } finally {
-    release();
+    run.release();
   }
 
   async function runLocked(): Promise<EvalResult> {
@@ -203,17 +208,18 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
     const fresh: ResponseRecord[] = [];
 
     for (const [pi, { run, items }] of plan.entries()) {
-      const pending = items.filter((it) => !done.has(`${run.name}\t${it.id}`));
-      let doneHere = items.length - pending.length;
+      let doneHere = items.filter((it) => done.has(`${run.name}\t${it.id}`)).length;
       const progress = () =>
         opts.onProgress?.({ policy: run.name, policyIndex: pi, policyCount: plan.length, done: doneHere, total: items.length, doneAll, totalAll, resumed });
       progress();
-      // similar lengths together: less padding per batch
-      pending.sort((a, b) => enc(a).ids.length - enc(b).ids.length);
-      // balanced chunks (68 items at batch 64 -> 34 + 34, not 64 + 4: a tiny last batch costs as many steps)
-      const size = Math.ceil(pending.length / Math.max(1, Math.ceil(pending.length / batchSize)));
-      for (let s = 0; s < pending.length; s += size) {
-        const chunk = pending.slice(s, s + size);
+      // Chunks are fixed by the run's items, not by what is left, so a resumed run generates exactly the
+      // batches of an uninterrupted one. Similar lengths together: less padding per batch. Balanced sizes
+      // (68 items at batch 64 -> 34 + 34, not 64 + 4: a tiny last batch costs as many steps).
+      const order = [...items].sort((a, b) => enc(a).ids.length - enc(b).ids.length);
+      const size = Math.ceil(order.length / Math.max(1, Math.ceil(order.length / batchSize)));
+      for (let s = 0; s < order.length; s += size) {
+        const chunk = order.slice(s, s + size);
+        if (chunk.every((it) => done.has(`${run.name}\t${it.id}`))) continue;
         const chunkSeed = temperature > 0 ? hash32(`${seed}:${run.name}:${chunk[0].id}`) : undefined;
         const gens = await model.generate(
           chunk.map((it) => enc(it).ids),
@@ -238,88 +244,23 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
           stop: gens[k].stopReason,
           ...(chunkSeed !== undefined ? { seed: chunkSeed } : {}),
         }));
-        // one write per batch: a kill loses at most this batch (and a torn line is repaired on resume)
-        appendFileSync(file, recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
-        for (const r of recs) done.add(`${r.policy}\t${r.id}`);
-        fresh.push(...recs);
-        doneHere += chunk.length;
-        doneAll += chunk.length;
+        // one append per batch: a kill leaves a prefix of this batch's lines (and a torn line, cut on
+        // resume); the rerun appends the rest in order
+        const missing = recs.filter((r) => !done.has(`${r.policy}\t${r.id}`));
+        appendJsonl(file, missing);
+        for (const r of missing) done.add(`${r.policy}\t${r.id}`);
+        fresh.push(...missing);
+        doneHere += missing.length;
+        doneAll += missing.length;
         progress();
       }
     }
-    syncFile(file);
     const all = [...existing, ...fresh];
     const names = new Set(runs.map((r) => r.name));
     const records = all.filter((r) => names.has(r.policy));
     const summary = summarize(records, { runs: runs.map((r) => r.name), categories: [...new Set(suite.items.map((i) => i.category))] });
-    writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeAtomic(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     return { outDir, file, runs, records, summary };
   }
 }
 
-/** Whether a process runs (a zombie, killed but not yet reaped, counts as dead). */
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    // Linux: field 3 of /proc/PID/stat is the state; Z = zombie
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
-/**
- * One writer per responses file: a second run on the same folder would interleave duplicate lines. A
- * lock left by a killed process (its pid is gone) is taken over.
- */
-function acquireLock(lock: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          unlinkSync(lock);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(lock, 'utf8'));
-      const alive = pidAlive(pid);
-      if (alive) throw new MoteError('E_INPUT', `${lock}: another mote process (pid ${pid}) is writing this eval folder; fix: wait for it, or use another --out`, { file: lock });
-      unlinkSync(lock); // stale: its writer was killed
-    }
-  }
-  throw new MoteError('E_IO', `${lock}: cannot take the lock; fix: delete the file if no mote process is running`, { file: lock });
-}
-
-function syncFile(file: string): void {
-  if (!existsSync(file)) return;
-  const fd = openSync(file, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Refuse to mix responses generated under different settings in one file. */
-function checkSettings(file: string, settings: Record<string, unknown>): void {
-  if (existsSync(file)) {
-    const old = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const diff = Object.keys(settings).filter((k) => JSON.stringify(old[k] ?? null) !== JSON.stringify(settings[k] ?? null));
-    if (diff.length)
-      throw new MoteError('E_INPUT', `${file}: this folder holds responses generated with other settings (${diff.map((k) => `${k}: ${JSON.stringify(old[k])} -> ${JSON.stringify(settings[k])}`).join(', ')}); fix: use a new --out folder, or delete the old one`, { file });
-    return;
-  }
-  writeFileSync(file, JSON.stringify(settings, null, 2) + '\n');
-}

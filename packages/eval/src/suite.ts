@@ -1,8 +1,8 @@
 // Task suites: JSONL files of {id, prompt | messages, category?, answer?, ...}, read as they are.
 // models/organism/prompts/eval-dev.jsonl is one. Not judges (judges.ts) and not generation (runner.ts).
 
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { parseJsonl, readText } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import type { ChatMessage } from '@mote/moe-runtime';
 
@@ -26,24 +26,9 @@ export interface Suite {
 
 /** Read a JSONL suite. Blank lines and lines starting with // are skipped. Errors name file:line and field. */
 export function loadSuite(file: string): Suite {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new MoteError('E_IO', `cannot read suite ${file}: ${(e as Error).message}; fix: check the path`, { file });
-  }
   const items: SuiteItem[] = [];
-  text.split('\n').forEach((line, i) => {
-    const t = line.trim();
-    if (!t || t.startsWith('//')) return;
-    let json: unknown;
-    try {
-      json = JSON.parse(t);
-    } catch (e) {
-      throw new MoteError('E_INPUT', `suite ${file}:${i + 1} is not valid JSON (${(e as Error).message}); fix: one JSON object per line`, { file, field: `line ${i + 1}` });
-    }
-    items.push(suiteItem(json, `${file}:${i + 1}`, `${basename(file).replace(/\.jsonl?$/, '')}-${i + 1}`));
-  });
+  const { lines } = parseJsonl(readText(file, 'suite'), file, { what: 'suite', comments: true, fix: 'one JSON object per line' });
+  for (const { value, line } of lines) items.push(suiteItem(value, `${file}:${line}`, `${basename(file).replace(/\.jsonl?$/, '')}-${line}`));
   return makeSuite(items, { name: basename(file).replace(/\.jsonl?$/, ''), file });
 }
 

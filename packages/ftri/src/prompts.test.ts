@@ -32,7 +32,7 @@ describe('loadPromptSet', () => {
       expect((e as Error).message).toContain(`${bad}:2`);
       expect((e as Error).message).toContain('"prompt"');
     }
-    expect(() => loadPromptSet(file('json.jsonl', '{"id":"a","prompt":"x"}\n{oops\n'))).toThrow(/json\.jsonl:2: not valid JSON/);
+    expect(() => loadPromptSet(file('json.jsonl', '{"id":"a","prompt":"x"}\n{oops\n'))).toThrow(/json\.jsonl:2 is not valid JSON/);
     expect(() => loadPromptSet(file('dup.jsonl', '{"id":"a","prompt":"x"}\n{"id":"a","prompt":"y"}\n'))).toThrow(/duplicate id "a" \(first on line 1\)/);
     expect(() => loadPromptSet(join(tmp, 'missing.jsonl'))).toThrow(/E_IO/);
     expect(() => loadPromptSet(file('empty.jsonl', '\n'))).toThrow(/no prompts/);

@@ -2,8 +2,8 @@
 // expanded into matched pairs (runs of spaces left by empty slots collapse to one). Validation errors are MoteErrors that name the file, line and field.
 
 import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { parseJsonl, readText, sha256 } from '@mote/io';
 import { MoteError, schemaError } from '@mote/tensor-core';
 
 export interface PromptRecord {
@@ -58,32 +58,18 @@ export function validatePromptSet(records: unknown[], where = 'prompt set'): Pro
  * Read a JSONL prompt set (one JSON object per line; blank lines skipped). Errors name file, line, field.
  */
 export function loadPromptSet(file: string): PromptRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new MoteError('E_IO', `cannot read prompt set ${file}: ${(e as Error).message}`, { file });
-  }
   const out: PromptRecord[] = [];
   const seen = new Map<string, number>();
-  const lines = text.split(/\r?\n/);
-  for (let ln = 0; ln < lines.length; ln++) {
-    const line = lines[ln].trim();
-    if (!line) continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      throw new MoteError('E_INPUT', `${file}:${ln + 1}: not valid JSON (${(e as Error).message}); each line must be one JSON object like {"id":"p1","prompt":"..."}`, { file });
-    }
+  const fix = 'each line must be one JSON object like {"id":"p1","prompt":"..."}';
+  for (const { value: obj, line } of parseJsonl(readText(file, 'prompt set'), file, { what: 'prompt set', fix }).lines) {
     const res = recordSchema.safeParse(obj);
     if (!res.success) {
-      throw schemaError('E_INPUT', res.error.issues, obj, { where: `${file}:${ln + 1}`, file, fix: RECORD_FIX });
+      throw schemaError('E_INPUT', res.error.issues, obj, { where: `${file}:${line}`, file, fix: RECORD_FIX });
     }
     const rec = normalise(res.data as Record<string, unknown>);
     const prev = seen.get(rec.id);
-    if (prev !== undefined) throw new MoteError('E_INPUT', `${file}:${ln + 1}: duplicate id "${rec.id}" (first on line ${prev}); ids must be unique`, { file, field: 'id' });
-    seen.set(rec.id, ln + 1);
+    if (prev !== undefined) throw new MoteError('E_INPUT', `${file}:${line}: duplicate id "${rec.id}" (first on line ${prev}); ids must be unique`, { file, field: 'id' });
+    seen.set(rec.id, line);
     out.push(rec);
   }
   if (out.length === 0) throw new MoteError('E_INPUT', `${file}: no prompts found; expected JSONL lines like {"id":"p1","prompt":"..."}`, { file });
@@ -187,7 +173,5 @@ export function expandGrid(specOrFile: GridSpec | string): PromptRecord[] {
 
 /** sha256 of the prompt set in canonical form (id, prompt, group, pair_id, category per line). */
 export function promptSetHash(records: readonly PromptRecord[]): string {
-  const h = createHash('sha256');
-  for (const r of records) h.update(JSON.stringify([r.id, r.prompt, r.group ?? null, r.pair_id ?? null, r.category ?? null]) + '\n');
-  return h.digest('hex');
+  return sha256(records.map((r) => JSON.stringify([r.id, r.prompt, r.group ?? null, r.pair_id ?? null, r.category ?? null]) + '\n').join(''));
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { MoteError } from '@mote/tensor-core';
 import type { RankingEntry } from './contrast.js';
-import { writeAtomic } from './store.js';
+import { writeAtomic } from '@mote/io';
 import { VERSION } from './version.js';
 
 /** Column order of every ranking file. */

@@ -2,8 +2,9 @@
 // existing trace folder without the model). The orchestration only: statistics in contrast.ts, files in
 // store.ts / ranking-io.ts, pictures in maps.ts, the page in report.ts.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { acquireLock, hashJson, modelHash, openRunFolder, writeAtomic } from '@mote/io';
 import { openThinkTail, type MoeModel } from '@mote/moe-runtime';
 import { MoteError } from '@mote/tensor-core';
 import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type Level, type RankingEntry, type Stat } from './contrast.js';
@@ -13,7 +14,7 @@ import { promptSetHash, type PromptRecord } from './prompts.js';
 import { writeRanking } from './ranking-io.js';
 import { buildReport } from './report.js';
 import {
-  FILES, modelHash, openRunDir, readActivations, readMetas, readProgress, readPromptTokens, readRunPrompts, writeAtomic, writePart,
+  FILES, openRunDir, readActivations, readMetas, readProgress, readPromptTokens, readRunPrompts, writePart,
   type ManifestCore, type PromptMeta, type TraceFormat,
 } from './store.js';
 import { BatchTracer, SCOPES, type Scope } from './trace.js';
@@ -50,6 +51,8 @@ export interface RunFtriOptions extends Partial<RankOptions> {
   promptSource?: string;
   /** abort between batches; a later call with the same options resumes */
   signal?: AbortSignal;
+  /** discard what an earlier run with other settings left in outDir and start over */
+  forceNew?: boolean;
 }
 
 export interface RankTracesOptions extends RankOptions {
@@ -79,13 +82,12 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
   const formats: TraceFormat[] = [...new Set<TraceFormat>(['arrow', ...(opts.formats ?? ['arrow', 'parquet'])])];
   const recordTokens = opts.recordTokens ?? true;
   const info = model.info;
-  const tok = model.tokenizer;
 
   let hash: string;
   try {
     hash = modelHash(info.dir);
   } catch {
-    hash = 'info:' + JSON.stringify(info); // a model without a folder (synthetic)
+    hash = 'info:' + hashJson(info); // a model without a folder (synthetic)
   }
   const core: ManifestCore = {
     format: 'mote-ftri-traces',
@@ -99,8 +101,22 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
     record_tokens: recordTokens,
     formats,
   };
-  const run = openRunDir(outDir, core, { batch_size: batchSize }, prompts);
+  const run = openRunDir(outDir, core, { batch_size: batchSize }, prompts, { forceNew: opts.forceNew });
+  try {
+    return await traceAndRank(opts, run, { contrast, seed, scope, generate, batchSize, formats, recordTokens });
+  } finally {
+    run.run.release();
+  }
+}
 
+async function traceAndRank(
+  opts: RunFtriOptions, run: ReturnType<typeof openRunDir>,
+  o: { contrast: string; seed: number; scope: Scope; generate: number; batchSize: number; formats: TraceFormat[]; recordTokens: boolean },
+): Promise<{ ranking: RankingEntry[]; outDir: string; summary: ContrastSummary }> {
+  const { model, prompts, outDir } = opts;
+  const { contrast, seed, scope, generate, batchSize, formats, recordTokens } = o;
+  const info = model.info;
+  const tok = model.tokenizer;
   const thinkOpen = tok.tokenId('<think>'), thinkClose = tok.tokenId('</think>');
   const tracer = new BatchTracer(info, {
     scope, routerProbs: opts.routerProbs, recordTokens,
@@ -115,19 +131,31 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
   };
   const eos = new Set(info.eosTokenIds);
 
-  // remaining prompts, tokenised a window at a time and sorted by length within it so batches pad little
-  const todo = prompts.map((p, index) => ({ p, index })).filter(({ p }) => !run.doneIds.has(p.id));
+  // Batches are fixed by the whole prompt set (windows of 32 batches, sorted by length within a window so
+  // batches pad little), never by what is left: a resumed run traces exactly the batches, and so computes
+  // exactly the numbers, of an uninterrupted one. Part n is batch n; a logged part is skipped whole.
+  const all = prompts.map((p, index) => ({ p, index }));
   const window = batchSize * 32;
-  let done = prompts.length - todo.length;
-  let part = run.nextPart;
+  let done = run.doneIds.size;
+  let traced = 0;
+  let part = 0;
   const t0 = performance.now();
   opts.onProgress?.(done, prompts.length, 'trace');
-  for (let w = 0; w < todo.length; w += window) {
-    const win = todo.slice(w, w + window).map(({ p, index }) => ({ p, index, ids: tok.encodeChat([{ role: 'user', content: p.prompt }], { addGenerationPrompt: true }) }));
+  for (let w = 0; w < all.length; w += window) {
+    const slice = all.slice(w, w + window);
+    if (slice.every(({ p }) => run.doneIds.has(p.id))) {
+      part += Math.ceil(slice.length / batchSize);
+      continue;
+    }
+    const win = slice.map(({ p, index }) => ({ p, index, ids: tok.encodeChat([{ role: 'user', content: p.prompt }], { addGenerationPrompt: true }) }));
     win.sort((x, y) => x.ids.length - y.ids.length || x.index - y.index);
-    for (let s = 0; s < win.length; s += batchSize) {
-      opts.signal?.throwIfAborted();
+    for (let s = 0; s < win.length; s += batchSize, part++) {
       const batch = win.slice(s, s + batchSize);
+      const have = batch.filter((b) => run.doneIds.has(b.p.id)).length;
+      if (have === batch.length) continue;
+      if (have > 0)
+        throw new MoteError('E_RESUME', `${outDir}: batch ${part} is partly traced (${have} of ${batch.length} prompts); the folder cannot be trusted; fix: rerun with --force-new`, { file: outDir });
+      opts.signal?.throwIfAborted();
       tracer.begin(batch.map((b) => b.index));
       let gens: Awaited<ReturnType<MoeModel['generate']>> | null = null;
       if (generate > 0) gens = await model.generate(batch.map((b) => b.ids), { hooks: tracer.hooks, maxNewTokens: generate, batchSize: batch.length, seed });
@@ -149,8 +177,9 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
         }
         return m;
       });
-      writePart(outDir, { part: part++, prompts, agg, rows, metas, layers: info.moeLayers, expertCount: info.expertCount, topK: info.topK, formats, recordTokens, tokenText });
+      writePart(outDir, { part, prompts, agg, rows, metas, layers: info.moeLayers, expertCount: info.expertCount, topK: info.topK, formats, recordTokens, tokenText });
       done += batch.length;
+      traced += batch.length;
       opts.onProgress?.(done, prompts.length, 'trace');
     }
   }
@@ -158,7 +187,7 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
 
   const parts = readProgress(outDir);
   const metas = readMetas(outDir, parts);
-  if (opts.judge) writeAtomic(join(outDir, FILES.labels), metas.map((m) => JSON.stringify({ id: m.id, prompt: prompts[m.index].prompt, response: m.response ?? '', label: m.label })).join('\n') + '\n');
+  if (opts.judge) writeAtomic(join(outDir, FILES.labels), toLabels(metas, (m) => prompts[m.index].prompt));
   const manifest = {
     ...run.manifest,
     completed: true,
@@ -167,17 +196,28 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
     token_rows: parts.reduce((s, p) => s + p.token_rows, 0),
     parts: parts.length,
     trace_seconds: Math.round(traceSeconds * 1000) / 1000,
-    trace_prompts_per_second: todo.length ? Math.round((todo.length / traceSeconds) * 10) / 10 : null,
+    trace_prompts_per_second: traced ? Math.round((traced / traceSeconds) * 10) / 10 : null,
   };
   writeAtomic(join(outDir, FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
 
   const ranked = await rankRun({ ...opts, tracesDir: outDir, outDir, contrast, seed, judge: undefined });
+  run.run.record({ ranked: new Date().toISOString() }); // the folder is complete: ranking, maps and report
   return { ranking: ranked.ranking, outDir, summary: ranked.summary };
 }
 
+const toLabels = (metas: PromptMeta[], promptOf: (m: PromptMeta) => string | undefined): string =>
+  metas.map((m) => JSON.stringify({ id: m.id, prompt: promptOf(m), response: m.response ?? '', label: m.label })).join('\n') + '\n';
+
 /** Re-rank an existing trace folder (no model needed); writes ranking files, maps and report to outDir. */
 export async function rankTraces(opts: RankTracesOptions): Promise<RankingEntry[]> {
-  return (await rankRun(opts)).ranking;
+  // rank writes beside the traces (under the trace folder's lock) or into its own run folder
+  const inPlace = resolve(opts.outDir) === resolve(opts.tracesDir);
+  const held = inPlace ? acquireLock(join(opts.tracesDir, '.lock'), `the run folder ${opts.tracesDir}`) : openRunFolder(opts.outDir, { kind: 'rank', settings: {} });
+  try {
+    return (await rankRun(opts)).ranking;
+  } finally {
+    held.release();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -223,7 +263,7 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
   const files = [written.json, written.csv, written.parquet, join(outDir, 'ranking.meta.json')];
   const labelCounts = metas.some((m) => m.label !== undefined) ? countBy(metas.map((m) => m.label ?? '(none)')) : null;
   if (opts.judge) {
-    writeAtomic(join(outDir, FILES.labels), metas.map((m) => JSON.stringify({ id: m.id, prompt: recOf.get(m.id)?.prompt, response: m.response, label: m.label })).join('\n') + '\n');
+    writeAtomic(join(outDir, FILES.labels), toLabels(metas, (m) => recOf.get(m.id)?.prompt));
     files.push(join(outDir, FILES.labels));
   }
 
@@ -235,8 +275,8 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
   opts.onProgress?.(0, 1, 'maps');
   let heatmapSvg: string | null = null;
   heatmapSvg = await renderSvg(heatmapSpec(ranking, { layers: activations.layers, expertCount: activations.expertCount, topN, title }));
-  writeFileSync(join(mapsDir, 'heatmap.svg'), heatmapSvg);
-  writeFileSync(join(mapsDir, 'heatmap.png'), svgToPng(heatmapSvg));
+  writeAtomic(join(mapsDir, 'heatmap.svg'), heatmapSvg);
+  writeAtomic(join(mapsDir, 'heatmap.png'), svgToPng(heatmapSvg));
   files.push(join(mapsDir, 'heatmap.svg'), join(mapsDir, 'heatmap.png'));
   const promptMaps: Array<{ id: string; side: string; prompt: string; response?: string; label?: string; svg: string }> = [];
   const perSide = opts.maps ?? 2;
@@ -250,8 +290,8 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
       if (!tr.length) continue;
       const svg = await renderSvg(tokenMapSpec(tr, topSet, { title: `${r.side} · ${m.id}${m.label ? ` · ${m.label}` : ''}`, subtitle: truncate(recOf.get(m.id)?.prompt ?? '', 140) }));
       const base = `prompt-${safeName(m.id)}`;
-      writeFileSync(join(mapsDir, `${base}.svg`), svg);
-      writeFileSync(join(mapsDir, `${base}.png`), svgToPng(svg, 1.5));
+      writeAtomic(join(mapsDir, `${base}.svg`), svg);
+      writeAtomic(join(mapsDir, `${base}.png`), svgToPng(svg, 1.5));
       files.push(join(mapsDir, `${base}.svg`), join(mapsDir, `${base}.png`));
       promptMaps.push({ id: m.id, side: r.side, prompt: recOf.get(m.id)?.prompt ?? '', response: m.response, label: m.label, svg });
     }

@@ -3,12 +3,12 @@
 // that rebuild prompt-level activations and per-prompt token rows from the parts.
 // Shapes: R token rows, K top-k, E experts, L MoE layers, F = L*E, P prompts.
 
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as arrow from 'apache-arrow';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { appendJsonl, openRunFolder, parseJsonl, readJsonl, readText, toJsonl, writeAtomic, type RunHandle } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import type { Activations } from './contrast.js';
 import type { PromptRecord } from './prompts.js';
@@ -75,65 +75,8 @@ export interface Manifest extends ManifestCore {
 
 const partName = (kind: string, part: number, ext: string): string => `${kind}-${String(part).padStart(5, '0')}.${ext}`;
 
-/** Write a file atomically (temp name, fsync, rename). */
-export function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
-
 // ---------------------------------------------------------------------------------------------------
-// Manifest and hashes
-
-/**
- * A cheap content hash of a checkpoint folder: config.json, tokenizer files and every safetensors file's
- * name, size and header (not the tensor bytes).
- */
-export function modelHash(dir: string): string {
-  const h = createHash('sha256');
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    throw new MoteError('E_IO', `cannot list model folder ${dir} to hash it`, { file: dir });
-  }
-  for (const name of names) {
-    const file = join(dir, name);
-    if (['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors.index.json'].includes(name)) {
-      h.update(`${name}\n`).update(readFileSync(file));
-    } else if (name.endsWith('.safetensors')) {
-      const size = statSync(file).size;
-      const fd = openSync(file, 'r');
-      try {
-        const lenBuf = Buffer.alloc(8);
-        readSyncAll(fd, lenBuf, 0);
-        const hlen = Number(lenBuf.readBigUInt64LE(0));
-        const head = Buffer.alloc(Math.min(hlen, 100_000_000));
-        readSyncAll(fd, head, 8);
-        h.update(`${name}\n${size}\n`).update(head);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  }
-  return h.digest('hex');
-}
-
-function readSyncAll(fd: number, buf: Buffer, pos: number): void {
-  // readSync may return short reads on large buffers
-  let off = 0;
-  while (off < buf.length) {
-    const n = readSync(fd, buf, off, buf.length - off, pos + off);
-    if (n <= 0) break;
-    off += n;
-  }
-}
+// Manifest and versions
 
 /** Versions of ftri, the runtime and the writers, found by walking up to their package.json files. */
 export function packageVersions(): Record<string, string> {
@@ -144,7 +87,7 @@ export function packageVersions(): Record<string, string> {
   } catch {
     return out;
   }
-  for (const name of ['@mote/moe-runtime', '@mote/tensor-core', 'apache-arrow', 'hyparquet-writer', 'onnxruntime-node']) {
+  for (const name of ['@mote/moe-runtime', '@mote/tensor-core', '@mote/io', 'apache-arrow', 'hyparquet-writer', 'onnxruntime-node']) {
     let d = here;
     for (let up = 0; up < 8; up++) {
       const pj = join(d, 'node_modules', name, 'package.json');
@@ -183,33 +126,33 @@ export interface OpenRun {
   parts: ProgressEntry[];
   doneIds: Set<string>;
   nextPart: number;
+  /** the run folder's lock and marker (@mote/io); release() when the run ends */
+  run: RunHandle;
 }
 
 /**
- * Open a run folder: create it, or resume it when its manifest matches `core` (a mismatch is an error).
- * Partial parts (files without a progress line, temp files, a torn last progress line) are removed.
+ * Open a run folder under its lock: create it, or resume it when its settings (`core` and the batch size)
+ * match; otherwise E_RESUME naming what differs, unless `forceNew` (which starts over). Partial parts (files
+ * without a progress line, temp files, a torn last progress line) are removed.
  */
-export function openRunDir(dir: string, core: ManifestCore, extra: Partial<Manifest>, prompts: readonly PromptRecord[]): OpenRun {
-  mkdirSync(join(dir, FILES.traces), { recursive: true });
-  const mfile = join(dir, FILES.manifest);
-  let manifest: Manifest;
-  if (existsSync(mfile)) {
-    const old = readManifest(dir);
-    for (const k of Object.keys(core) as (keyof ManifestCore)[]) {
-      const a = JSON.stringify(old[k]), b = JSON.stringify(core[k]);
-      if (a !== b)
-        throw new MoteError('E_INPUT', `${dir} holds an ftri run with different settings (${k}: ${a} there, ${b} now); resume only with the same model, prompts and options, or choose a new --out folder`, { file: mfile, field: k });
-    }
-    manifest = { ...old, ...extra, completed: false };
-  } else {
-    manifest = { ...core, versions: packageVersions(), created: new Date().toISOString(), ...extra, completed: false };
-    writeAtomic(join(dir, FILES.prompts), prompts.map((p) => JSON.stringify(p)).join('\n') + '\n');
+export function openRunDir(dir: string, core: ManifestCore, extra: Partial<Manifest>, prompts: readonly PromptRecord[], opts: { forceNew?: boolean } = {}): OpenRun {
+  const run = openRunFolder(dir, { kind: 'ftri', settings: { ...core, batch_size: extra.batch_size ?? null }, forceNew: opts.forceNew });
+  try {
+    mkdirSync(join(dir, FILES.traces), { recursive: true });
+    const mfile = join(dir, FILES.manifest);
+    const manifest: Manifest = run.resumed
+      ? { ...readManifest(dir), ...extra, completed: false }
+      : { ...core, versions: packageVersions(), created: new Date().toISOString(), ...extra, completed: false };
+    if (!run.resumed) writeAtomic(join(dir, FILES.prompts), toJsonl(prompts));
+    writeAtomic(mfile, JSON.stringify(manifest, null, 2) + '\n');
+    const parts = readProgress(dir, true);
+    const doneIds = new Set<string>();
+    for (const p of parts) for (const id of p.ids) doneIds.add(id);
+    return { dir, manifest, parts, doneIds, nextPart: parts.reduce((m, p) => Math.max(m, p.part + 1), 0), run };
+  } catch (e) {
+    run.release();
+    throw e;
   }
-  writeAtomic(mfile, JSON.stringify(manifest, null, 2) + '\n');
-  const parts = readProgress(dir, true);
-  const doneIds = new Set<string>();
-  for (const p of parts) for (const id of p.ids) doneIds.add(id);
-  return { dir, manifest, parts, doneIds, nextPart: parts.reduce((m, p) => Math.max(m, p.part + 1), 0) };
 }
 
 /**
@@ -220,26 +163,18 @@ export function readProgress(dir: string, repair = false): ProgressEntry[] {
   const file = join(dir, FILES.progress);
   const entries: ProgressEntry[] = [];
   let dirty = false;
-  if (existsSync(file)) {
-    const lines = readFileSync(file, 'utf8').split('\n');
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      let e: ProgressEntry;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        dirty = true; // a torn line from a crash mid-append
-        break;
-      }
-      if (!e.files?.every((f) => existsSync(join(dir, FILES.traces, f)))) {
-        dirty = true;
-        break;
-      }
-      entries.push(e);
+  // the torn last line of a kill mid-append is cut (repair) or ignored; a bad line before it is an error
+  const text = existsSync(file) ? readText(file, 'progress log') : '';
+  const { lines, torn } = parseJsonl<ProgressEntry>(text, file, { resume: true, what: 'progress log', fix: 'rerun with --force-new to start over' });
+  for (const { value: e } of lines) {
+    if (!e?.files?.every((f) => existsSync(join(dir, FILES.traces, f)))) {
+      dirty = true; // a part whose files are gone: it and what follows are redone
+      break;
     }
+    entries.push(e);
   }
   if (repair) {
-    if (dirty) writeAtomic(file, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    if (dirty || torn) writeAtomic(file, toJsonl(entries));
     const keep = new Set(entries.flatMap((e) => e.files));
     const tdir = join(dir, FILES.traces);
     if (existsSync(tdir)) for (const f of readdirSync(tdir)) if (!keep.has(f)) rmSync(join(tdir, f), { force: true });
@@ -275,7 +210,7 @@ export function writePart(dir: string, inp: PartInput): ProgressEntry {
     if (tok) put(partName('tokens', inp.part, fmt), fmt === 'arrow' ? arrowFile(tok) : parquetFile(tok));
     put(partName('prompts', inp.part, fmt), fmt === 'arrow' ? arrowFile(agg) : parquetFile(agg));
   }
-  put(partName('meta', inp.part, 'jsonl'), inp.metas.map((m) => JSON.stringify(m) + '\n').join(''));
+  put(partName('meta', inp.part, 'jsonl'), toJsonl(inp.metas));
   const entry: ProgressEntry = {
     part: inp.part,
     ids: inp.metas.map((m) => m.id),
@@ -284,14 +219,7 @@ export function writePart(dir: string, inp: PartInput): ProgressEntry {
     files,
     time: new Date().toISOString(),
   };
-  const pfile = join(dir, FILES.progress);
-  const fd = openSync(pfile, 'a');
-  try {
-    appendFileSync(fd, JSON.stringify(entry) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  appendJsonl(join(dir, FILES.progress), [entry]);
   return entry;
 }
 
@@ -440,7 +368,7 @@ function parquetFile(c: Cols): Uint8Array {
 export function readRunPrompts(dir: string): PromptRecord[] {
   const file = join(dir, FILES.prompts);
   if (!existsSync(file)) throw new MoteError('E_INPUT', `${dir}: ${FILES.prompts} is missing; the trace folder is incomplete`, { file });
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as PromptRecord);
+  return readJsonl<PromptRecord>(file, { what: 'trace prompt set' });
 }
 
 export function readMetas(dir: string, parts: ProgressEntry[]): PromptMeta[] {
@@ -448,7 +376,7 @@ export function readMetas(dir: string, parts: ProgressEntry[]): PromptMeta[] {
   for (const p of parts) {
     const f = p.files.find((x) => x.startsWith('meta-'));
     if (!f) continue;
-    for (const l of readFileSync(join(dir, FILES.traces, f), 'utf8').split('\n')) if (l.trim()) out.push(JSON.parse(l));
+    out.push(...readJsonl<PromptMeta>(join(dir, FILES.traces, f), { what: 'trace meta file' }));
   }
   return out.sort((a, b) => a.index - b.index);
 }

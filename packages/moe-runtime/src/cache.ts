@@ -7,10 +7,11 @@
 // Not a model store: only what the runtime derived from a checkpoint folder it was given.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashFiles, sha256, writeAll, writeAtomic } from '@mote/io';
 import { MoteError, Session, TENSOR_CORE_MODULE, type F32Tensor, type GraphBuilder, type SessionOptions } from '@mote/tensor-core';
 import { fuseSiblingMatMuls } from './fuse.js';
 import { quantizeGraph, weightBits, WEIGHT_DTYPES, type WeightDtype } from './quantize.js';
@@ -42,23 +43,13 @@ function checkpointFiles(dir: string): string[] {
 export function checkpointHash(dir: string, root: string): string {
   const files = checkpointFiles(dir);
   const stats = files.map((f) => { const s = statSync(f); return [f, s.size, s.mtimeMs, s.ino]; });
-  const fp = createHash('sha256').update(JSON.stringify(stats)).digest('hex').slice(0, 32);
+  const fp = sha256(JSON.stringify(stats)).slice(0, 32);
   const indexFile = join(root, 'index', `${fp}.json`);
   if (existsSync(indexFile)) {
     try { return JSON.parse(readFileSync(indexFile, 'utf8')).hash as string; } catch { /* rewrite below */ }
   }
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(16 << 20);
-  for (const f of files) {
-    h.update(basename(f));
-    const fd = openSync(f, 'r');
-    try {
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
-    } finally {
-      closeSync(fd);
-    }
-  }
-  const hash = h.digest('hex').slice(0, 32);
+  const hash = hashFiles(files).slice(0, 32);
+  mkdirSync(dirname(indexFile), { recursive: true });
   writeAtomic(indexFile, JSON.stringify({ hash, dir, files: stats }));
   return hash;
 }
@@ -87,16 +78,6 @@ function listSources(dir: string): string[] {
   return out;
 }
 
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let done = 0; done < b.byteLength;) done += writeSync(fd, b, done, Math.min(b.byteLength - done, 1 << 30));
-}
 
 interface Manifest {
   format: number;

@@ -12,6 +12,6 @@ export { openThinkTail } from './tokenizer.js';
 export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } from './spec.js';
 export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';
-export { generateFile, readPromptFile, completedIds, type GenerateFileOptions, type PromptLine } from './batch.js';
+export { generateFile, readPromptFile, policyHash, type GenerateFileOptions, type PromptLine } from './batch.js';
 export { WEIGHT_DTYPES, weightBits, type WeightDtype } from './quantize.js';
 export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';

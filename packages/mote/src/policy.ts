@@ -1,7 +1,8 @@
 // Policy files: read (and validate with the runtime's one validator), write one intervention per line, and
 // small helpers over a policy's entries. The vocabulary, schema and validator live in @mote/moe-runtime.
 
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { writeAtomic } from '@mote/io';
 import { dirname } from 'node:path';
 import { MoteError } from '@mote/tensor-core';
 import { validatePolicy, type ModelInfo, type Policy } from '@mote/moe-runtime';
@@ -26,7 +27,7 @@ export function loadPolicy(file: string, info?: ModelInfo): Policy {
 /** Write a policy as pretty JSON (one intervention per line), creating the folder. */
 export function writePolicy(file: string, policy: Policy): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, formatPolicy(policy));
+  writeAtomic(file, formatPolicy(policy));
 }
 
 /** Policy JSON with one intervention per line: readable and diff-friendly. */

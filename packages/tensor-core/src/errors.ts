@@ -14,7 +14,9 @@ export type MoteErrorCode =
   | 'E_INPUT' // bad user input (prompt files, options)
   | 'E_TOKENIZER' // tokenizer or chat template could not be loaded
   | 'E_RUNTIME' // onnxruntime failure
-  | 'E_IO'; // reading or writing a file failed
+  | 'E_IO' // reading or writing a file failed
+  | 'E_LOCKED' // another process holds the run folder or output file
+  | 'E_RESUME'; // an output holds a run made with other settings, or was not written by mote
 
 export class MoteError extends Error {
   readonly code: MoteErrorCode;

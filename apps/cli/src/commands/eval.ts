@@ -24,7 +24,7 @@ function judgesFrom(arg: string | undefined): JudgeConfig {
 
 interface Opts {
   model: string; suite: string; policy?: string[]; judges?: string; maxNewTokens: number; batchSize: number; temperature?: number;
-  topK?: number; topP?: number; seed: number; threads?: number; out: string;
+  topK?: number; topP?: number; seed: number; threads?: number; out: string; forceNew?: boolean;
 }
 
 export function register(program: Command): void {
@@ -43,6 +43,7 @@ export function register(program: Command): void {
     .option('--seed <s>', 'sampling seed', intArg('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
     .requiredOption('--out <dir>', 'output folder')
+    .option('--force-new', 'discard the responses of an earlier run in --out (with other settings) and start over')
     .action(async (o: Opts) => {
       const judges = judgesFrom(o.judges);
       const suite = loadSuite(o.suite);
@@ -51,7 +52,7 @@ export function register(program: Command): void {
       const bar = progressBar('eval');
       const res = await runEval({
         model, suite, policies, outDir: o.out, judges, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize,
-        temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed,
+        temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, forceNew: o.forceNew,
         onProgress: (p) => bar.update(p.doneAll, p.totalAll, p.policy),
       });
       bar.stop();

@@ -18,7 +18,7 @@ interface StatOpts {
 }
 interface FtriOpts extends StatOpts {
   model: string; prompts?: string; grid?: string; scope: string; generate?: number; label?: string; batchSize?: number; threads?: number;
-  routerProbs?: boolean; tokens: boolean;
+  routerProbs?: boolean; tokens: boolean; forceNew?: boolean;
 }
 interface RankOpts extends StatOpts {
   traces: string; label?: string;
@@ -92,7 +92,8 @@ export function register(program: Command): void {
       .option('--batch-size <n>', 'prompts per model call', int('--batch-size'))
       .option('--threads <n>', 'onnxruntime threads', int('--threads'))
       .option('--router-probs', 'also record the full router_probs per token')
-      .option('--no-tokens', 'write prompt-level aggregates only (no token rows, no per-prompt maps)'),
+      .option('--no-tokens', 'write prompt-level aggregates only (no token rows, no per-prompt maps)')
+      .option('--force-new', 'discard the traces of an earlier run in --out (with other settings) and start over'),
   ).action(async (o: FtriOpts) => {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
     if (!SCOPES.includes(o.scope as Scope)) throw new MoteError('E_INPUT', `--scope "${o.scope}" is not one of ${SCOPES.join(', ')}`, { field: '--scope' });
@@ -107,7 +108,7 @@ export function register(program: Command): void {
       const { ranking, summary } = await runFtri({
         model, prompts, outDir: o.out, scope: o.scope as Scope, generate, judge, contrast: o.contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token',
         permutations: o.permutations, bootstrap: o.bootstrap, seed: o.seed, topN: o.topN, maps: o.maps, batchSize: o.batchSize,
-        routerProbs: o.routerProbs, recordTokens: o.tokens, promptSource: o.prompts ?? o.grid, onProgress: bars.onProgress,
+        routerProbs: o.routerProbs, recordTokens: o.tokens, promptSource: o.prompts ?? o.grid, forceNew: o.forceNew, onProgress: bars.onProgress,
       });
       bars.stop();
       printTop(ranking, o.topN);

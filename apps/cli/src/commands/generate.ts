@@ -7,7 +7,7 @@ import { progressBar } from '../progress.js';
 
 interface Opts {
   model: string; prompt?: string; prompts?: string; out?: string; chat?: boolean; maxNewTokens: number; policy?: string;
-  seed?: number; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype?: 'f32' | 'int8' | 'int4';
+  seed?: number; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype?: 'f32' | 'int8' | 'int4'; forceNew?: boolean;
 }
 
 export function register(program: Command): void {
@@ -28,6 +28,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'sequences decoded together', (v) => Number(v), 16)
     .option('--threads <n>', 'onnxruntime threads', (v) => Number(v))
     .option('--dtype <dtype>', 'weight dtype: f32 (default, exact), int8, int4 (cached after the first load)')
+    .option('--force-new', 'discard what an earlier run wrote to --out (with other settings) and start over')
     .action(async (o: Opts) => {
       if (!o.prompt === !o.prompts) throw new MoteError('E_INPUT', 'give exactly one of --prompt TEXT or --prompts FILE.jsonl', { field: '--prompt' });
       if (o.prompts && !o.out) throw new MoteError('E_INPUT', '--prompts needs --out FILE.jsonl for the answers', { field: '--out' });
@@ -41,7 +42,7 @@ export function register(program: Command): void {
         process.stdout.write('\n');
       } else {
         const bar = progressBar('generate');
-        const r = await generateFile(model, { ...sampling, input: o.prompts!, output: o.out!, chat: o.chat, batchSize: o.batchSize, onProgress: (d, t) => bar.update(d, t) });
+        const r = await generateFile(model, { ...sampling, input: o.prompts!, output: o.out!, chat: o.chat, batchSize: o.batchSize, dtype: o.dtype, forceNew: o.forceNew, onProgress: (d, t) => bar.update(d, t) });
         bar.stop();
         process.stderr.write(`wrote ${r.written} answers to ${o.out} (${r.skipped} already there)\n`);
       }

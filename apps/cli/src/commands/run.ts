@@ -21,12 +21,13 @@ export function repoRoot(from = fileURLToPath(import.meta.url)): string {
 }
 
 interface RunOpts {
-  out: string; threads?: number; model?: string; suite?: string; ftriPrompts?: string; target?: string; control?: string; capability?: string;
+  out: string; threads?: number; forceNew?: boolean; model?: string; suite?: string; ftriPrompts?: string; target?: string; control?: string; capability?: string;
 }
 
 function withInputs(cmd: Command): Command {
   return cmd
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
+    .option('--force-new', 'discard what an earlier run with other settings left in --out and start over')
     .option('--model <dir>', "use this checkpoint instead of the experiment's")
     .option('--suite <file>', "use this JSONL eval suite instead of the experiment's")
     .option('--ftri-prompts <file>', "use this JSONL fTRI prompt set instead of the experiment's")
@@ -51,7 +52,7 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
     bar!.update(p.done, Math.max(p.total, 1), p.detail ?? '');
   };
   const t0 = performance.now();
-  const res = await runExperiment(spec, { outDir, onProgress, threads });
+  const res = await runExperiment(spec, { outDir, onProgress, threads, forceNew: o.forceNew });
   (bar as Progress | null)?.stop();
   const a = res.analysis;
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -1,0 +1,70 @@
+// Atomic file writes (unique temp name, fsync, rename, fsync of the folder) and the mapping of Node's file
+// errors to MoteError. Not JSONL (jsonl.ts) and not locking (lock.ts).
+
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname } from 'node:path';
+import { MoteError } from '@mote/tensor-core';
+
+/** A Node file error as a MoteError that names the file, the cause and the fix. */
+export function ioError(e: unknown, file: string, doing: string): MoteError {
+  if (e instanceof MoteError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const fix: Record<string, string> = {
+    ENOENT: doing.startsWith('read') ? 'check the path' : 'create the parent folder first, or check the path',
+    EISDIR: 'give a file path, not a folder',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    ENOSPC: 'free disk space, then rerun (the run resumes)',
+    EDQUOT: 'free disk quota, then rerun (the run resumes)',
+    EACCES: 'check the permissions of the path',
+    EROFS: 'the file system is read-only; choose another path',
+  };
+  const why = code ?? (e as Error)?.message;
+  return new MoteError('E_IO', `cannot ${doing} ${file}: ${why}; fix: ${fix[code ?? ''] ?? 'check the path and rerun'}`, { file });
+}
+
+/** Write all of `data` to an open descriptor (writeSync may write less than asked). */
+export function writeAll(fd: number, data: string | Uint8Array): void {
+  const b = typeof data === 'string' ? Buffer.from(data) : data;
+  for (let off = 0; off < b.byteLength;) off += writeSync(fd, b, off, Math.min(b.byteLength - off, 1 << 30));
+}
+
+/** fsync a folder so a rename or a new file in it survives a power cut (best effort where unsupported). */
+export function fsyncDir(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* some file systems cannot fsync a folder */
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
+/**
+ * Write a file atomically: readers see the old content or the new, never a part. Two writers of one file
+ * never share a temp name.
+ * @example
+ * writeAtomic('out/summary.json', JSON.stringify({ ok: true }) + '\n');
+ */
+export function writeAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${dirname(file)}/.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, 'wx');
+    writeAll(fd, data);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== null) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw ioError(e, file, 'write');
+  }
+  fsyncDir(dirname(file));
+}
+
+/** Whether a name is a temp file of writeAtomic (left behind by a kill; safe to delete on resume). */
+export const isAtomicTemp = (name: string): boolean => /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/.test(name);
