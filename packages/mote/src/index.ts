@@ -14,6 +14,7 @@ export {
   SCOPE_NAMES,
 } from './policy.js';
 export type { ValidateOptions } from './policy.js';
+export { policyFiles, loadPolicies, parseScope, parseMode, parseCounts, describePolicy, loadAvoid } from './policy-args.js';
 export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies, loadRanking } from './builders.js';
 export type { RankedExpert, PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
 export { mulberry32, shuffleInPlace } from './rng.js';
