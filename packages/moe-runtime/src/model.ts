@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildHead, buildMoeBlock, moeKernelFeeds, Weights } from './graphs.js';
-import { modelInfo, specFromDir } from './load.js';
+import { checkSizesFit, modelInfo, specFromDir } from './load.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
 import { route } from './routing.js';
@@ -82,6 +82,7 @@ export class Model implements MoeModel {
     const spec = specFromDir(abs);
     const tokenizer = await loadTokenizer(abs, opts.chatTemplate);
     const ckpt = SafetensorsCheckpoint.open(abs);
+    checkSizesFit(spec, ckpt.totalBytes(), abs);
     const w = new Weights(ckpt, abs);
     const cache = WeightCache.open(abs, opts.dtype ?? 'f32', opts.cache);
     try {

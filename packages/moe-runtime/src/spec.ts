@@ -105,6 +105,12 @@ export class ConfigReader {
     if (typeof v !== 'number' || !Number.isFinite(v)) this.bad(field, v, 'a finite number');
     return v;
   }
+  /** a finite number > 0 (eps, theta, scales) */
+  pos(field: string, fallback?: number): number {
+    const v = this.num(field, fallback);
+    if (!(v > 0)) this.bad(field, v, 'a finite number > 0');
+    return v;
+  }
   bool(field: string, fallback?: boolean): boolean {
     const v = this.raw[field] ?? fallback;
     if (typeof v !== 'boolean') this.bad(field, v, 'true or false');
@@ -137,7 +143,7 @@ export class ConfigReader {
 
 /** Default RoPE / YaRN from the HF config (4.x style rope_theta + rope_scaling). */
 export function ropeFromConfig(c: ConfigReader, dim: number): RopeSpec {
-  const theta = c.num('rope_theta', 10000);
+  const theta = c.pos('rope_theta', 10000);
   const rs = c.raw.rope_scaling as Record<string, unknown> | null | undefined;
   const type = rs ? (rs.rope_type ?? rs.type) : undefined;
   if (!rs || type === 'default' || type === undefined) return { kind: 'default', theta, dim };

@@ -24,6 +24,6 @@ export function deepseekV2(c: ConfigReader): ModelSpec {
   return {
     ...base,
     attention: { kind: 'mla', qkNorm: 'none', clipQkv: null, slidingWindow: Array.from({ length: base.layerCount }, () => null), sinks: false, scale: 1, mla },
-    router: { scoring: 'softmax', normTopK: false, scaling: c.num('routed_scaling_factor', 1), groups },
+    router: { scoring: 'softmax', normTopK: false, scaling: c.pos('routed_scaling_factor', 1), groups },
   };
 }

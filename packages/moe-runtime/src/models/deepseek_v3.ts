@@ -27,7 +27,7 @@ export function deepseekBase(c: ConfigReader, ropeInterleave: boolean): Omit<Mod
   const moeLayers = Array.from({ length: layerCount }, (_, l) => l).filter((l) => l >= firstDense);
   return {
     modelType: c.modelType, file: c.file, hidden, vocab: c.int('vocab_size'), layerCount,
-    heads, kvHeads: heads, headDim: mla.qkNopeDim + mla.qkRopeDim, rmsEps: c.num('rms_norm_eps', 1e-6),
+    heads, kvHeads: heads, headDim: mla.qkNopeDim + mla.qkRopeDim, rmsEps: c.pos('rms_norm_eps', 1e-6),
     rope: ropeFromConfig(c, mla.qkRopeDim),
     bosTokenId: c.optInt('bos_token_id'), eosTokenIds: c.idList('eos_token_id'), padTokenId: c.optInt('pad_token_id'),
     maxPositions: c.int('max_position_embeddings', 4096),
@@ -65,7 +65,7 @@ export function deepseekV3(c: ConfigReader): ModelSpec {
     ...base,
     attention: { kind: 'mla', qkNorm: 'none', clipQkv: null, slidingWindow: Array.from({ length: base.layerCount }, () => null), sinks: false, scale: mscale * mscale, mla },
     // HF ignores scoring_func / topk_method for V3: always sigmoid + correction bias + noaux_tc groups
-    router: { scoring: 'sigmoid', normTopK: c.bool('norm_topk_prob', true), scaling: c.num('routed_scaling_factor', 2.5), groups: { count: groups, topkGroup, score: 'top2sum' } },
+    router: { scoring: 'sigmoid', normTopK: c.bool('norm_topk_prob', true), scaling: c.pos('routed_scaling_factor', 2.5), groups: { count: groups, topkGroup, score: 'top2sum' } },
     weights: {
       ...base.weights,
       layer: (l) => ({ ...base.weights.layer(l), correctionBias: `${P(l)}.mlp.gate.e_score_correction_bias` }),

@@ -24,7 +24,7 @@ export function gptOss(c: ConfigReader): ModelSpec {
     sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
     router: { scoring: 'topk_softmax', normTopK: false, scaling: 1 },
     // HF's eager experts hard-code alpha 1.702 and limit 7.0; configs carry the same limit as swiglu_limit
-    activation: { kind: 'gptoss', alpha: 1.702, limit: c.num('swiglu_limit', 7) },
+    activation: { kind: 'gptoss', alpha: 1.702, limit: c.pos('swiglu_limit', 7) },
     expertBias: true,
     weights: llamaWeights((l) => ({
       attn: { ...llamaAttentionNames(l), qNorm: undefined, kNorm: undefined, sinks: `${P(l)}.self_attn.sinks` },
