@@ -135,6 +135,11 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (seq: number, tokenId: number, textDelta: string) => void;
   /** rows decoded together (default 16) */
   batchSize?: number;
+  /** keep only the last max_position_embeddings tokens of a longer prompt (default: such a prompt is E_LIMIT) */
+  truncate?: boolean;
+  /** prompt positions per prefill step (default 512): longer prompts are prefilled in chunks, so masks and
+   *  attention scores grow linearly with the prompt */
+  prefillChunk?: number;
 }
 export interface GenerateResult {
   promptIds: number[];
