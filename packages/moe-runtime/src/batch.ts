@@ -2,13 +2,14 @@
 // ({"id","prompt","output"} per line), written as results arrive and resumed without redoing lines.
 
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { MoteError } from '@mote/tensor-core';
+import { assertRegularFile, MoteError } from '@mote/tensor-core';
 import type { GenerateOptions, MoeModel } from './types.js';
 
 export interface PromptLine { id: string; prompt: string; [k: string]: unknown }
 
 export function readPromptFile(file: string): PromptLine[] {
   if (!existsSync(file)) throw new MoteError('E_INPUT', `prompt file ${file} does not exist`, { file });
+  assertRegularFile(file, 'E_INPUT', 'prompt file');
   const out: PromptLine[] = [];
   const seen = new Set<string>();
   readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
@@ -29,6 +30,7 @@ export function readPromptFile(file: string): PromptLine[] {
 /** Ids already complete in an output file; a torn last line (crash mid-write) is cut off. */
 export function completedIds(out: string): Set<string> {
   if (!existsSync(out)) return new Set();
+  assertRegularFile(out, 'E_INPUT', 'output file');
   const text = readFileSync(out, 'utf8');
   const lines = text.split('\n');
   const done = new Set<string>();

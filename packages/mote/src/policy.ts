@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { MoteError } from '@mote/tensor-core';
+import { asMoteError, MoteError } from '@mote/tensor-core';
 import type { Intervention, InterventionMode, ModelInfo, Policy, TokenScope } from '@mote/moe-runtime';
 
 export const INTERVENTION_MODES = ['exclude', 'drop', 'force', 'scale', 'bias'] as const satisfies readonly InterventionMode[];
@@ -281,8 +281,12 @@ export function loadPolicy(file: string, info?: ModelInfo): Policy {
 
 /** Write a policy as pretty JSON (one intervention per line), creating the folder. */
 export function writePolicy(file: string, policy: Policy): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, formatPolicy(policy));
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, formatPolicy(policy));
+  } catch (e) {
+    throw asMoteError(e, file);
+  }
 }
 
 /** Policy JSON with one intervention per line: readable and diff-friendly. */

@@ -38,7 +38,7 @@ export function isMoteError(e: unknown, code?: MoteErrorCode): e is MoteError {
 
 const IO_FIX: Record<string, (path: string) => string> = {
   ENOSPC: (p) => `no space left on the device while writing ${p}; fix: free disk space or write to another folder`,
-  EDQUOT: (p) => `disk quota exceeded while writing ${p}; fix: free space or write to another folder`,
+  EDQUOT: (p) => `disk quota exceeded while writing ${p}; fix: free disk space or write to another folder`,
   ENOENT: (p) => `${p} does not exist (or a folder above it is missing); fix: check the path, or create the folder first`,
   EISDIR: (p) => `${p} is a folder where a file is expected; fix: give a file path`,
   ENOTDIR: (p) => `a part of ${p} is a file where a folder is expected; fix: check the path`,
@@ -51,17 +51,17 @@ const IO_FIX: Record<string, (path: string) => string> = {
 
 /**
  * Any thrown value as a MoteError: MoteErrors pass through; Node file-system errors become E_IO naming the
- * path and the fix; out-of-memory errors E_LIMIT; anything else E_INTERNAL (a bug: the message says so).
+ * path (err.path, else `path`: the file the caller was reading or writing) and the fix; out-of-memory errors E_LIMIT; anything else E_INTERNAL (a bug: the message says so).
  * @example
  *   try { writeFileSync('/dev/full', 'x'); } catch (e) { console.log(asMoteError(e).code); } // 'E_IO'
  */
-export function asMoteError(e: unknown): MoteError {
+export function asMoteError(e: unknown, path?: string): MoteError {
   if (e instanceof MoteError) return e;
   const err = e as NodeJS.ErrnoException;
   const code = typeof err?.code === 'string' ? err.code : undefined;
   if (code && IO_FIX[code]) {
-    const path = err.path ?? '(unknown path)';
-    return new MoteError('E_IO', `${IO_FIX[code](path)} (${code}${err.syscall ? ` in ${err.syscall}` : ''})`, { file: err.path });
+    const where = err.path ?? path ?? 'a file (the system did not say which)';
+    return new MoteError('E_IO', `${IO_FIX[code](where)} (${code}${err.syscall ? ` in ${err.syscall}` : ''})`, { file: err.path ?? path });
   }
   const msg = e instanceof Error ? e.message : String(e);
   if (code === 'ERR_WORKER_OUT_OF_MEMORY' || /Array buffer allocation failed|Invalid typed array length|Invalid array length|out of memory/i.test(msg))
