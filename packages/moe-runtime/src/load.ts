@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertRegularFile, MoteError } from '@mote/tensor-core';
 import { ConfigReader, type ModelSpec, type RawConfig } from './spec.js';
-import { ARCHITECTURES } from './models/index.js';
+import { ARCHITECTURES, CONFIG_FIELDS } from './models/index.js';
+import { checkConfigFields } from './config-fields.js';
 import type { ModelInfo } from './types.js';
 import { paramCount as paramCountOf } from './params.js';
 
@@ -36,6 +37,7 @@ export function specFromDir(dir: string): ModelSpec {
   if (!build) {
     throw new MoteError('E_ARCH_UNKNOWN', `model_type ${JSON.stringify(type)} in ${file} is not supported; supported: ${Object.keys(ARCHITECTURES).sort().join(', ')}`, { file, field: 'model_type' });
   }
+  if (Object.hasOwn(CONFIG_FIELDS, type as string)) checkConfigFields(raw, CONFIG_FIELDS[type as string], file, type as string);
   const spec = build(new ConfigReader(raw, file, type as string));
   const bad = (field: string, v: unknown, want: string) => {
     throw new MoteError('E_CONFIG_INVALID', `${field} must be ${want} in ${file} of ${type}, got ${JSON.stringify(v)}; fix config.json`, { file, field });

@@ -35,8 +35,9 @@ export function baseSpec(c: ConfigReader): Pick<ModelSpec, 'modelType' | 'file' 
   };
 }
 
-export const gqaAttention = (c: ConfigReader, qkNorm: 'none' | 'head' | 'full', layerCount: number) => ({
-  kind: 'gqa' as const, qkNorm, clipQkv: c.has('clip_qkv') ? c.pos('clip_qkv') : null,
+/** GQA attention without windows or sinks; `clipQkv` only where HF's modelling code reads clip_qkv (olmoe). */
+export const gqaAttention = (c: ConfigReader, qkNorm: 'none' | 'head' | 'full', layerCount: number, clipQkv = false) => ({
+  kind: 'gqa' as const, qkNorm, clipQkv: clipQkv && c.has('clip_qkv') ? c.pos('clip_qkv') : null,
   slidingWindow: Array.from({ length: layerCount }, () => null), sinks: false, scale: 1,
 });
 

@@ -3,7 +3,12 @@
 // `sliding_window` (when set) narrows every layer's attention to the last W keys, as HF's mask does.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
+import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, gqaAttention, llamaWeights, P } from './common.js';
+
+export const fields: ConfigFieldTable = {
+  ...COMMON_FIELDS, head_dim: 'read', intermediate_size: 'read', num_local_experts: 'read', num_experts_per_tok: 'read', sliding_window: 'read',
+};
 
 export function mixtral(c: ConfigReader): ModelSpec {
   const base = baseSpec(c);
