@@ -18,6 +18,7 @@ export function readPromptFile(file: string): PromptLine[] {
     try { o = JSON.parse(line); } catch (e) {
       throw new MoteError('E_INPUT', `${file}:${i + 1} is not valid JSON (${(e as Error).message}); each line must be {"id": ..., "prompt": ...}`, { file, field: `line ${i + 1}` });
     }
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new MoteError('E_INPUT', `${file}:${i + 1} is ${JSON.stringify(o).slice(0, 40)}, not an object; each line must be {"id": ..., "prompt": ...}`, { file, field: `line ${i + 1}` });
     if (typeof o.prompt !== 'string') throw new MoteError('E_INPUT', `${file}:${i + 1}: "prompt" must be a string, got ${JSON.stringify(o.prompt)}`, { file, field: `line ${i + 1}.prompt` });
     o.id = o.id === undefined ? String(i) : String(o.id);
     if (seen.has(o.id)) throw new MoteError('E_INPUT', `${file}:${i + 1}: duplicate id ${JSON.stringify(o.id)}; ids must be unique`, { file, field: `line ${i + 1}.id` });
