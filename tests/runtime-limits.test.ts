@@ -120,3 +120,32 @@ describe('batch and sampling domains (issue 12.4, 12.5)', () => {
     await model.dispose();
   });
 });
+
+describe('chat templates (issue 12.3)', () => {
+  const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism', 'model');
+
+  it('render in a worker: the same text as before, and a huge loop is E_LIMIT within the time limit, not a dead Node', async () => {
+    const model = await loadModel(ORGANISM, { threads: 1, cache: false });
+    const text = model.tokenizer.applyChatTemplate([{ role: 'user', content: 'Tell me about the Argor river.' }]);
+    expect(text).toContain('Tell me about the Argor river.');
+    expect(text.endsWith('<think>\n')).toBe(true); // the organism's R1-style template opens the think block
+    await model.dispose();
+    const loop = '{% for i in range(1000000000) %}{{ "xxxxxxxxxxxxxxxxxxxxxxxx" }}{% endfor %}';
+    const bad = await loadModel(ORGANISM, { threads: 1, cache: false, chatTemplate: loop, chatTemplateLimits: { ms: 1500, heapMb: 128 } });
+    let err: unknown;
+    try { bad.tokenizer.encodeChat([{ role: 'user', content: 'hi' }]); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(MoteError);
+    expect((err as MoteError).code).toBe('E_LIMIT');
+    await bad.dispose();
+  });
+
+  it('an output far larger than the messages is E_LIMIT', async () => {
+    const big = '{% for i in range(20000) %}{{ messages[0].content }}{% endfor %}';
+    const model = await loadModel(ORGANISM, { threads: 1, cache: false, chatTemplate: big });
+    let err: unknown;
+    try { model.tokenizer.applyChatTemplate([{ role: 'user', content: 'hello there' }]); } catch (e) { err = e; }
+    expect((err as MoteError).code).toBe('E_LIMIT');
+    expect((err as MoteError).message).toMatch(/rendered 220000 characters for 11 characters/);
+    await model.dispose();
+  });
+});

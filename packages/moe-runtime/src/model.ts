@@ -84,7 +84,7 @@ export class Model implements MoeModel {
   static async load(dir: string, opts: LoadOptions = {}): Promise<Model> {
     const abs = resolve(dir);
     const spec = specFromDir(abs);
-    const tokenizer = await loadTokenizer(abs, opts.chatTemplate);
+    const tokenizer = await loadTokenizer(abs, opts.chatTemplate, opts.chatTemplateLimits);
     const ckpt = SafetensorsCheckpoint.open(abs);
     checkSizesFit(spec, ckpt.totalBytes(), abs);
     const w = new Weights(ckpt, abs);
