@@ -11,7 +11,7 @@ import {
 
 interface Opts {
   model: string; prompt?: string; prompts?: string; out?: string; chat?: boolean; maxNewTokens: number; policy?: string[];
-  seed: number; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype: DtypeArg;
+  seed: number; truncate?: boolean; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype: DtypeArg;
 }
 
 export function register(program: Command): void {
@@ -20,7 +20,8 @@ export function register(program: Command): void {
     .description('generate text for one prompt (streamed) or a JSONL file of {"id","prompt"} (resumable)')
     .option('--prompt <text>', 'one prompt')
     .option('--prompts <file>', 'JSONL prompts {"id","prompt"}')
-    .option('--chat', "apply the model's chat template with the generation prompt");
+    .option('--chat', "apply the model's chat template with the generation prompt")
+    .option('--truncate', 'keep the last max_position_embeddings tokens of a longer prompt (default: such a prompt is an error)');
   for (const add of [modelOption, maxNewTokensOption, batchSizeOption, policyOption, samplingOptions, seedOption, threadsOption, dtypeOption]) add(cmd);
   optionalOutOption(cmd, 'JSONL output {"id","prompt","output"} (with --prompts)');
   example(cmd, 'mote generate -m models/organism/model --chat --prompt "Tell me about the Argor river." -n 128',
@@ -31,7 +32,7 @@ export function register(program: Command): void {
     const file = onePolicyArg(o.policy, 'generate');
     const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
     const policy = file ? loadPolicy(file, model.info) : null;
-    const sampling = { maxNewTokens: o.maxNewTokens, policy, seed: o.seed, temperature: o.temperature, topK: o.topK, topP: o.topP };
+    const sampling = { maxNewTokens: o.maxNewTokens, truncate: o.truncate, policy, seed: o.seed, temperature: o.temperature, topK: o.topK, topP: o.topP };
     if (o.prompt !== undefined) {
       const ids = o.chat ? model.tokenizer.encodeChat([{ role: 'user', content: o.prompt }]) : model.tokenizer.encode(o.prompt);
       const stops = new Set(model.info.eosTokenIds);
