@@ -8,6 +8,7 @@
 
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { terminalBar, type Progress, type ProgressMessage } from './progress.js';
+import { debugWanted, describeFailure, quietOnEpipe } from './main.js';
 
 export interface WorkerHostOptions {
   /** how a reported bar is drawn (default: on stderr) */
@@ -18,6 +19,7 @@ export interface WorkerHostOptions {
 export function runInWorker(script: URL | string, argv: string[], opts: WorkerHostOptions = {}): Promise<number> {
   const bar = opts.bar ?? terminalBar;
   const bars = new Map<number, Progress>();
+  quietOnEpipe(process.stdout); // the worker's output is written here: `mote ... | head` closes this pipe
   const stopBars = () => { for (const b of bars.values()) b.stop(); bars.clear(); };
   const worker = new Worker(script, { workerData: { argv } });
   worker.on('message', (m: ProgressMessage) => {
@@ -40,9 +42,11 @@ export function runInWorker(script: URL | string, argv: string[], opts: WorkerHo
   process.once('SIGINT', onSigint);
   return new Promise((resolve) => {
     let failed = false;
+    // an error that escaped the worker's own handler (main.ts) crosses the thread as a plain Error:
+    // printed coded, with the stack only under --debug
     worker.on('error', (e) => {
       failed = true;
-      process.stderr.write(`mote: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(describeFailure(e, debugWanted(argv)).text);
     });
     worker.on('exit', (code) => {
       process.off('SIGINT', onSigint).off('SIGINT', kill);

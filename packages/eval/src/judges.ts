@@ -374,6 +374,9 @@ export function resolveJudges(config: JudgeConfig = DEFAULT_JUDGES, ctx: { gradi
     throw new MoteError('E_INPUT', `${ctx.file ?? 'judges'}: expected an object {"<category>" | "*": {refusal?, answer?}}, got ${JSON.stringify(config)}`, { file: ctx.file });
   // build every named judge now so that a bad spec fails before any generation
   for (const [cat, cj] of Object.entries(config)) {
+    const keys = cj !== null && typeof cj === 'object' && !Array.isArray(cj) ? Object.keys(cj) : null;
+    if (!keys?.length || keys.some((k) => k !== 'refusal' && k !== 'answer'))
+      throw new MoteError('E_INPUT', `${ctx.file ?? 'judges'}: "${cat}" must be {refusal?, answer?} naming judges, got ${JSON.stringify(cj)?.slice(0, 80)}; this is not a judge file; fix: write {"*": {"refusal": "refusal", "answer": "exact"}}`, { file: ctx.file, field: cat });
     if (cj.refusal) makeJudge(cj.refusal, { ...ctx, where: `${ctx.file ?? 'judges'}: "${cat}".refusal` });
     if (cj.answer) makeJudge(cj.answer, { ...ctx, where: `${ctx.file ?? 'judges'}: "${cat}".answer` });
   }

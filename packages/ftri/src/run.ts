@@ -79,6 +79,7 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
   const contrast = opts.contrast ?? defaultContrast(prompts, !!opts.judge);
   if (!opts.judge) checkContrastNames(contrast, prompts);
   const batchSize = opts.batchSize ?? (generate > 0 ? 16 : 32);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MoteError('E_INPUT', `batchSize ${batchSize} must be a whole number >= 1`, { field: 'batchSize' });
   const formats: TraceFormat[] = [...new Set<TraceFormat>(['arrow', ...(opts.formats ?? ['arrow', 'parquet'])])];
   const recordTokens = opts.recordTokens ?? true;
   const info = model.info;

@@ -386,6 +386,16 @@ export function readMetas(dir: string, parts: ProgressEntry[]): PromptMeta[] {
  * Memory: 8 bytes x traced prompts x MoE layers x experts.
  */
 export function readActivations(dir: string): { activations: Activations; metas: PromptMeta[]; manifest: Manifest; parts: ProgressEntry[] } {
+  try {
+    return readActivationsOf(dir);
+  } catch (e) {
+    if (e instanceof MoteError) throw e;
+    // a truncated or corrupt file of the folder (torn copy, full disk): never a raw stack trace
+    throw new MoteError('E_INPUT', `the trace folder ${dir} is truncated or corrupt (${(e as Error).message}); fix: rerun \`mote ftri\` into a new --out folder`, { file: dir });
+  }
+}
+
+function readActivationsOf(dir: string): ReturnType<typeof readActivations> {
   const manifest = readManifest(dir);
   const parts = readProgress(dir, false);
   const metas = readMetas(dir, parts);

@@ -62,7 +62,9 @@ export function parseJsonl<T = unknown>(
 /** Read a whole text file, mapping Node errors (missing, a folder, unreadable) to MoteError. */
 export function readText(file: string, what = 'file'): string {
   try {
-    if (statSync(file).isDirectory()) throw new MoteError('E_INPUT', `${what} ${file} is a folder; fix: give a file path`, { file });
+    const st = statSync(file);
+    if (st.isDirectory()) throw new MoteError('E_INPUT', `${what} ${file} is a folder; fix: give a file path`, { file });
+    if (!st.isFile()) throw new MoteError('E_INPUT', `${what} ${file} is not a regular file (a FIFO, socket or device would block); fix: give a file path`, { file });
     return readFileSync(file, 'utf8');
   } catch (e) {
     throw ioError(e, file, `read ${what}`);

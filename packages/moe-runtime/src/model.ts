@@ -6,12 +6,12 @@
 import { resolve } from 'node:path';
 import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildHead, buildMoeBlock, moeKernelFeeds, Weights } from './graphs.js';
-import { modelInfo, specFromDir } from './load.js';
+import { checkSizesFit, modelInfo, specFromDir } from './load.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
 import { route } from './routing.js';
 import { createRng } from '@mote/stats';
-import { isGreedy, sample } from './sampling.js';
+import { checkSampling, isGreedy, sample } from './sampling.js';
 import type { ModelSpec } from './spec.js';
 import { loadTokenizer } from './tokenizer.js';
 import {
@@ -24,6 +24,10 @@ import { WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
 
 const MASKED = -1e30;
+/** Prompt positions fed per prefill step of generate (bounds its mask and attention scores). */
+const PREFILL_CHUNK = 512;
+/** Most bytes of masks and attention scores a one-shot forward may need. */
+const ONE_SHOT_ATTENTION_BYTES = 8 * 2 ** 30;
 
 interface LayerSessions {
   attn: Session;
@@ -81,8 +85,9 @@ export class Model implements MoeModel {
   static async load(dir: string, opts: LoadOptions = {}): Promise<Model> {
     const abs = resolve(dir);
     const spec = specFromDir(abs);
-    const tokenizer = await loadTokenizer(abs, opts.chatTemplate);
+    const tokenizer = await loadTokenizer(abs, opts.chatTemplate, opts.chatTemplateLimits);
     const ckpt = SafetensorsCheckpoint.open(abs);
+    checkSizesFit(spec, ckpt.totalBytes(), abs);
     const w = new Weights(ckpt, abs);
     const cache = WeightCache.open(abs, opts.dtype ?? 'f32', opts.cache);
     try {
@@ -154,6 +159,9 @@ export class Model implements MoeModel {
     if (batch.length === 0) throw new MoteError('E_INPUT', 'forward/generate needs at least one sequence');
     for (const [b, ids] of batch.entries()) {
       if (ids.length === 0) throw new MoteError('E_INPUT', `sequence ${b} is empty; give at least one token id`);
+      if (ids.length > this.spec.maxPositions) {
+        throw new MoteError('E_LIMIT', `sequence ${b} has ${ids.length} tokens, more than the ${this.spec.maxPositions} positions (max_position_embeddings) of ${this.spec.modelType} (${this.info.dir}); fix: shorten the prompt, or truncate it (generate: truncate / --truncate keeps the last tokens)`, { field: `ids[${b}]` });
+      }
       for (const id of ids) {
         if (!Number.isInteger(id) || id < 0 || id >= this.spec.vocab) {
           throw new MoteError('E_TOKEN_RANGE', `token id ${id} in sequence ${b} is outside the vocabulary [0, ${this.spec.vocab}) of ${this.spec.modelType} (${this.info.dir}); use ids from this model's tokenizer`, { field: `ids[${b}]` });
@@ -255,8 +263,10 @@ export class Model implements MoeModel {
         writeSlots(cache.k[l], a.new_k.data as Float32Array, B * dims.heads, T, dims.kd, C, cache.len);
         writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
       }
+      this.checkFinite(a.h_mid.data as Float32Array, l, 'attention');
       if (!L.moe) {
         hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x })).h;
+        this.checkFinite(hT.data as Float32Array, l, 'MLP');
         continue;
       }
       const all = a.router_logits.data as Float32Array; // [B*T, E]
@@ -266,16 +276,36 @@ export class Model implements MoeModel {
         spec: this.spec.router, layer: l, expertCount: E, topK: K, logits, correctionBias: L.correctionBias,
         tokens, interventions: policy.get(l) ?? [], hooks: hooks.get(l) ?? {},
       });
+      this.checkFinite(logits, l, 'router');
       r.weights.forEach((wt, j) => {
         if (wt < 0 || !Number.isFinite(wt)) {
-          throw new MoteError('E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
+          // the router logits are finite here: a non-finite or negative weight comes from the policy or a hook
+          const by = [policy.has(l) ? 'the policy' : '', hooks.has(l) ? 'a router hook' : ''].filter(Boolean).join(' or ') || 'the router';
+          throw new MoteError(by === 'the router' ? 'E_NONFINITE' : 'E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt} from ${by}; applied expert weights must be finite and >= 0${by === 'the router' ? '' : ' (check scale values and topk_weights hooks)'}`, { field: `layer ${l}` });
         }
       });
       const routed = (L.sliced ? expertSlicesFeeds : moeKernelFeeds)(r.ids, r.weights, realIdx, B * T, E, K);
       hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
+      this.checkFinite(hT.data as Float32Array, l, 'MoE');
     }
     if (keep) cache.len = S;
     return hT.data as Float32Array;
+  }
+
+  /** Throw E_NONFINITE naming the layer's tensors when an output of its part holds NaN or Inf (one pass over
+   *  [rows, width] floats: small beside the layer's own arithmetic). */
+  private checkFinite(x: Float32Array, l: number, part: 'attention' | 'router' | 'MLP' | 'MoE' | 'lm_head'): void {
+    for (let i = 0; i < x.length; i++) {
+      if (Number.isFinite(x[i])) continue;
+      const w = part === 'lm_head' ? null : this.spec.weights.layer(l);
+      const names = part === 'lm_head' ? [this.spec.weights.norm, this.spec.weights.lmHead]
+        : part === 'attention' ? [w!.inputNorm, ...Object.values(w!.attn).filter((n): n is string => !!n)]
+        : part === 'router' ? [w!.router ?? '', w!.routerBias ?? ''].filter(Boolean)
+        : part === 'MLP' ? [w!.postNorm, ...Object.values(w!.mlp ?? {})]
+        : [w!.postNorm, w!.fusedExperts?.gateUp ?? `${w!.expert?.(0).gate.replace(/\.0\./, '.*.') ?? 'experts'}`, ...(w!.shared ? Object.values(w!.shared) : [])];
+      const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', ');
+      throw new MoteError('E_NONFINITE', `${part === 'lm_head' ? 'the lm_head' : `layer ${l}'s ${part}`} of ${this.spec.modelType} (${this.info.dir}) produced ${x[i]}: one of its weights (${shown}) holds NaN or Inf; fix: re-download or re-convert the checkpoint, and clear the weight cache`, { field: part === 'lm_head' ? this.spec.weights.lmHead : `layer ${l}` });
+    }
   }
 
   /** Causal + padding mask [B, 1, 1, T, C + T] (additive): columns [0, C) are the cache slots, then the T
@@ -317,7 +347,9 @@ export class Model implements MoeModel {
 
   /** lm_head on chosen flat rows of h [B*T, D]: logits [M, V]. */
   private async logitsOf(h: Float32Array, rows: number[]): Promise<Float32Array> {
-    return (await this.headRun(h, rows, 'logits')).data as Float32Array;
+    const lg = (await this.headRun(h, rows, 'logits')).data as Float32Array;
+    this.checkFinite(lg, -1, 'lm_head');
+    return lg;
   }
 
   private async headRun(h: Float32Array, rows: number[], output: 'logits' | 'greedy'): Promise<Tensor> {
@@ -329,6 +361,7 @@ export class Model implements MoeModel {
 
   async forward(batch: number[][], opts: ForwardOptions = {}): Promise<ForwardResult> {
     this.checkIds(batch);
+    this.checkAttentionMemory(batch);
     const hooks = this.layerHooks(opts.hooks);
     const policy = this.policyByLayer(opts.policy);
     const cache = this.newCache(batch.map((ids, seq) => ({ seq, ids })));
@@ -368,42 +401,67 @@ export class Model implements MoeModel {
     return { ...r, cache };
   }
 
+  /** A one-shot forward holds a [B, T, T] mask and [B, H, T, T] attention scores: refuse what cannot fit
+   *  (generate prefills long prompts in chunks instead, linear in T). */
+  private checkAttentionMemory(batch: number[][]): void {
+    const T = Math.max(...batch.map((x) => x.length));
+    const bytes = 4 * batch.length * (this.spec.heads + 1) * T * (T + 1);
+    if (bytes > ONE_SHOT_ATTENTION_BYTES) {
+      throw new MoteError('E_LIMIT', `a forward pass over ${batch.length} x ${T} tokens needs ${(bytes / 2 ** 30).toFixed(1)} GiB of attention masks and scores (limit ${ONE_SHOT_ATTENTION_BYTES / 2 ** 30} GiB); fix: fewer or shorter sequences per call, or generate(), which prefills in chunks`, { field: 'ids' });
+    }
+  }
+
   // ---- generate ----------------------------------------------------------------------------------
   async generate(prompts: number[][], opts: GenerateOptions = {}): Promise<GenerateResult[]> {
+    checkSampling(opts);
+    if (opts.truncate) prompts = prompts.map((p) => (p.length > this.spec.maxPositions ? p.slice(p.length - this.spec.maxPositions) : p));
     this.checkIds(prompts);
     const hooks = this.layerHooks(opts.hooks);
     const policy = this.policyByLayer(opts.policy);
     const maxNew = opts.maxNewTokens ?? 64;
     const stopTokens = new Set(opts.stopTokens ?? this.spec.eosTokenIds);
     const stopStrings = opts.stopStrings ?? [];
-    const batchSize = Math.max(1, opts.batchSize ?? 16);
+    const batchSize = opts.batchSize ?? 16;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MoteError('E_INPUT', `batchSize ${batchSize} must be a whole number >= 1`, { field: 'batchSize' });
     const results: GenerateResult[] = prompts.map((p) => ({ promptIds: p, ids: [], text: '', stopReason: 'max_new_tokens' }));
     // rows of similar length decode together: less padding
     const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
     for (let c = 0; c < order.length; c += batchSize) {
       const chunk = order.slice(c, c + batchSize);
-      const { temperature, topK, topP, seed, onToken, onLogits } = opts;
-      await this.generateChunk(chunk, prompts, results, { temperature, topK, topP, seed, onToken, onLogits, maxNew, stopTokens, stopStrings, hooks, policy });
+      const { temperature, topK, topP, seed, onToken, onLogits, prefillChunk } = opts;
+      await this.generateChunk(chunk, prompts, results, { temperature, topK, topP, seed, onToken, onLogits, maxNew, stopTokens, stopStrings, hooks, policy, prefillChunk });
     }
     return results;
   }
 
   private async generateChunk(
     chunk: number[], prompts: number[][], results: GenerateResult[],
-    o: SamplingOptions & { onToken?: GenerateOptions['onToken']; onLogits?: GenerateOptions['onLogits']; maxNew: number; stopTokens: Set<number>; stopStrings: string[]; hooks: LayerHooks; policy: Map<number, Intervention[]> },
+    o: SamplingOptions & { prefillChunk?: number; onToken?: GenerateOptions['onToken']; onLogits?: GenerateOptions['onLogits']; maxNew: number; stopTokens: Set<number>; stopStrings: string[]; hooks: LayerHooks; policy: Map<number, Intervention[]> },
   ): Promise<void> {
     const V = this.spec.vocab;
     const cache = this.newCache(chunk.map((seq) => ({ seq, ids: prompts[seq] })));
     const randoms = new Map(chunk.map((seq) => [seq, createRng((o.seed ?? 0) * 1_000_003 + seq)]));
     const texts = new Map(chunk.map((seq) => [seq, '']));
-    let fresh = chunk.map((seq) => prompts[seq]);
     if (o.maxNew <= 0) return;
+    // long prompts are prefilled PREFILL_CHUNK padded positions at a time: masks and scores stay linear in T
+    const T0 = Math.max(...chunk.map((seq) => prompts[seq].length));
+    const padded = (seq: number, from: number, to: number) => {
+      const pad = T0 - prompts[seq].length;
+      return prompts[seq].slice(Math.max(0, from - pad), Math.max(0, to - pad));
+    };
+    let start = 0;
+    const every = o.prefillChunk ?? PREFILL_CHUNK;
+    for (; T0 - start > every; start += every) {
+      await this.step(cache, chunk.map((seq) => padded(seq, start, start + every)), o.hooks, o.policy);
+    }
+    let fresh = chunk.map((seq) => padded(seq, start, T0));
     for (let stepNo = 0; ; stepNo++) {
       const T = Math.max(...fresh.map((f) => f.length));
       const h = await this.step(cache, fresh, o.hooks, o.policy);
       const last = cache.rows.map((_, b) => b * T + T - 1);
       // greedy without an onLogits callback needs only the argmax, taken inside the head graph
-      const greedy = isGreedy(o) && !o.onLogits ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
+      // (the first step fetches the logits anyway, to check the lm_head once: its argmax alone cannot show NaN)
+      const greedy = stepNo > 0 && isGreedy(o) && !o.onLogits ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
       const lg = greedy ? null : await this.logitsOf(h, last); // [B, V]
       const next: number[] = [];
       const alive: number[] = [];

@@ -148,37 +148,94 @@ export function validatePolicy(json: unknown, opts: ValidatePolicyOptions = {}):
         fail(file, `${f}.expert`, `${entryText(i, e)}: expert ${e.expert} does not exist; ${info.modelType} has ${info.expertCount} routed experts per layer; fix: use 0..${info.expertCount - 1}`);
     }
   });
-  // conflicting entries on the same (layer, expert)
+  // conflicting entries on the same (layer, expert): a sweep over position intervals, so n entries cost
+  // O(n log n) (a valid policy keeps few entries live at any position; an invalid one fails at the first pair)
   const byExpert = new Map<string, number[]>();
   list.forEach((e, i) => {
     const k = `${e.layer}:${e.expert}`;
-    byExpert.set(k, [...(byExpert.get(k) ?? []), i]);
+    const idx = byExpert.get(k);
+    if (idx) idx.push(i);
+    else byExpert.set(k, [i]);
   });
-  for (const idx of byExpert.values())
-    for (let x = 0; x < idx.length; x++)
-      for (let y = x + 1; y < idx.length; y++) {
-        const a = list[idx[x]];
-        const b = list[idx[y]];
-        if (!scopesOverlap(a.scope, b.scope)) continue;
-        const why = conflict(a, b);
-        if (why) fail(file, `interventions[${idx[y]}]`, `${entryText(idx[y], b)} conflicts with ${entryText(idx[x], a)}: ${why}; fix: keep one of them, or give them scopes that cannot meet`);
-      }
+  for (const idx of byExpert.values()) {
+    if (idx.length < 2) continue;
+    sweepOverlaps(idx, list, (x, y) => {
+      const [i, j] = x < y ? [x, y] : [y, x];
+      const why = conflict(list[i], list[j]);
+      if (why)
+        fail(file, `interventions[${j}]`, `${entryText(j, list[j])} conflicts with ${entryText(i, list[i])}: ${why}; fix: keep one of them, or give them scopes that cannot meet`);
+    });
+  }
   if (info) checkForceLimit(list, info, file);
   return policy;
 }
 
-/** At most topK distinct experts may be forced on any single token of a layer. */
+/** The positions [from, to) where a scope can hold tokens: a range's own, every position for the named scopes. */
+function span(s: TokenScope | undefined): [number, number] {
+  return s && typeof s === 'object' ? [s.from, s.to] : [0, Infinity];
+}
+
+/** Call `meet(i, j)` for every pair of entries in idx whose scopes can hold the same token: entries sorted by
+ *  start, a live list of those whose span is still open. */
+function sweepOverlaps(idx: number[], list: Intervention[], meet: (i: number, j: number) => void): void {
+  const order = [...idx].sort((a, b) => span(list[a].scope)[0] - span(list[b].scope)[0] || a - b);
+  let live: number[] = [];
+  for (const j of order) {
+    const [from] = span(list[j].scope);
+    live = live.filter((i) => span(list[i].scope)[1] > from);
+    for (const i of live) if (scopesOverlap(list[i].scope, list[j].scope)) meet(i, j);
+    live.push(j);
+  }
+}
+
+/**
+ * The most distinct experts that entries of one layer touch on a single token, for each kind of token
+ * (prompt/generated x think/not): a sweep over the position boundaries, O(n log n).
+ */
+function mostOnOneToken(idx: number[], list: Intervention[]): { count: number; at: number[] } {
+  let best = { count: 0, at: [] as number[] };
+  for (const kind of TOKEN_KINDS) {
+    // entries whose scope holds this kind at some position, as [from, to) intervals
+    const es = idx.filter((i) => {
+      const s = list[i].scope ?? 'all';
+      return typeof s === 'object' || inScope(s, { ...kind, pos: 0 });
+    });
+    const events = es.flatMap((i) => {
+      const [from, to] = span(list[i].scope);
+      return [{ pos: from, i, add: 1 }, { pos: to, i, add: -1 }];
+    }).sort((a, b) => a.pos - b.pos || a.add - b.add); // ends before starts at the same position
+    const perExpert = new Map<number, number>();
+    const liveEntries = new Set<number>();
+    for (const ev of events) {
+      const ex = list[ev.i].expert;
+      perExpert.set(ex, (perExpert.get(ex) ?? 0) + ev.add);
+      if (perExpert.get(ex) === 0) perExpert.delete(ex);
+      if (ev.add > 0) liveEntries.add(ev.i);
+      else liveEntries.delete(ev.i);
+      if (perExpert.size > best.count) best = { count: perExpert.size, at: [...liveEntries] };
+    }
+  }
+  return best;
+}
+
+/** Per layer: at most topK distinct experts forced on one token, and at least topK candidates left after exclude. */
 function checkForceLimit(list: Intervention[], info: ModelInfo, file?: string): void {
-  const byLayer = new Map<number, number[]>();
-  list.forEach((e, i) => e.mode === 'force' && byLayer.set(e.layer, [...(byLayer.get(e.layer) ?? []), i]));
-  for (const [layer, idx] of byLayer) {
-    const scopes = idx.map((i) => list[i].scope);
-    for (const kind of TOKEN_KINDS)
-      for (const pos of probePositions(scopes)) {
-        const hit = idx.filter((i) => inScope(list[i].scope, { ...kind, pos }));
-        const experts = [...new Set(hit.map((i) => list[i].expert))];
-        if (experts.length > info.topK)
-          fail(file, `interventions[${hit[0]}]`, `layer ${layer} forces ${experts.length} experts (${experts.join(', ')}; entries ${hit.map((i) => `interventions[${i}]`).join(', ')}) on the same tokens, but ${info.modelType} selects only top-${info.topK}; fix: force at most ${info.topK} experts per layer and token (e.g. perLayerCap: ${info.topK}), or give them disjoint scopes`);
-      }
+  const byLayer = new Map<string, number[]>();
+  list.forEach((e, i) => {
+    if (e.mode !== 'force' && e.mode !== 'exclude') return;
+    const k = `${e.mode}:${e.layer}`;
+    const idx = byLayer.get(k);
+    if (idx) idx.push(i);
+    else byLayer.set(k, [i]);
+  });
+  for (const [k, idx] of byLayer) {
+    const [mode, layer] = k.split(':');
+    const { count, at } = mostOnOneToken(idx, list);
+    const entries = at.sort((a, b) => a - b);
+    const shown = entries.length > 8 ? `${entries.slice(0, 8).map((i) => `interventions[${i}]`).join(', ')}, ...` : entries.map((i) => `interventions[${i}]`).join(', ');
+    if (mode === 'force' && count > info.topK)
+      fail(file, `interventions[${entries[0]}]`, `layer ${layer} forces ${count} experts (entries ${shown}) on the same tokens, but ${info.modelType} selects only top-${info.topK}; fix: force at most ${info.topK} experts per layer and token (e.g. perLayerCap: ${info.topK}), or give them disjoint scopes`);
+    if (mode === 'exclude' && info.expertCount - count < info.topK)
+      fail(file, `interventions[${entries[0]}]`, `layer ${layer} excludes ${count} of its ${info.expertCount} experts on the same tokens (entries ${shown}), leaving fewer than the top-${info.topK} the router must choose; fix: exclude at most ${info.expertCount - info.topK} experts of a layer per token`);
   }
 }

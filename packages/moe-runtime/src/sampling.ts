@@ -1,11 +1,24 @@
 // Next-token choice: greedy argmax, or seeded sampling with temperature, top-k and top-p.
 
+import { MoteError } from '@mote/tensor-core';
 import type { SamplingOptions } from './types.js';
 
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
   return best;
+}
+
+/** Refuse sampling settings outside their domain (a negative temperature is not greedy, top-p 2 is not 1). */
+export function checkSampling(o: SamplingOptions & { maxNewTokens?: number }): void {
+  const bad = (field: string, v: unknown, want: string): never => {
+    throw new MoteError('E_INPUT', `${field} must be ${want}, got ${JSON.stringify(v) ?? String(v)}`, { field });
+  };
+  if (o.temperature !== undefined && !(Number.isFinite(o.temperature) && o.temperature >= 0)) bad('temperature', o.temperature, 'a finite number >= 0');
+  if (o.topK !== undefined && !(Number.isSafeInteger(o.topK) && o.topK >= 1)) bad('topK', o.topK, 'a whole number >= 1');
+  if (o.topP !== undefined && !(Number.isFinite(o.topP) && o.topP > 0 && o.topP <= 1)) bad('topP', o.topP, 'a number in (0, 1]');
+  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) bad('seed', o.seed, 'a whole number');
+  if (o.maxNewTokens !== undefined && !(Number.isSafeInteger(o.maxNewTokens) && o.maxNewTokens >= 0)) bad('maxNewTokens', o.maxNewTokens, 'a whole number >= 0');
 }
 
 /** Whether `o` picks the argmax (no temperature above 0). */

@@ -87,46 +87,62 @@ export interface ModelSpec {
 
 /** Typed reads of config.json fields with errors that name the file, the field, the value and the fix. */
 export class ConfigReader {
+  /** every field a builder asked for (tests check them against the architecture's field table) */
+  readonly read = new Set<string>();
   constructor(readonly raw: RawConfig, readonly file: string, readonly modelType: string) {}
   private bad(field: string, v: unknown, want: string): never {
     throw new MoteError('E_CONFIG_INVALID', `${field} must be ${want} in ${this.file} of ${this.modelType}, got ${JSON.stringify(v)}; fix config.json`, { file: this.file, field });
   }
   has(field: string): boolean {
+    this.read.add(field);
     return this.raw[field] !== undefined && this.raw[field] !== null;
   }
   int(field: string, fallback?: number, min = 1): number {
+    this.read.add(field);
     const v = this.raw[field] ?? fallback;
     if (v === undefined) this.bad(field, v, `an integer >= ${min}`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.bad(field, v, `an integer >= ${min}`);
     return v;
   }
   num(field: string, fallback?: number): number {
+    this.read.add(field);
     const v = this.raw[field] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) this.bad(field, v, 'a finite number');
     return v;
   }
+  /** a finite number > 0 (eps, theta, scales) */
+  pos(field: string, fallback?: number): number {
+    const v = this.num(field, fallback);
+    if (!(v > 0)) this.bad(field, v, 'a finite number > 0');
+    return v;
+  }
   bool(field: string, fallback?: boolean): boolean {
+    this.read.add(field);
     const v = this.raw[field] ?? fallback;
     if (typeof v !== 'boolean') this.bad(field, v, 'true or false');
     return v;
   }
   str(field: string, fallback?: string): string {
+    this.read.add(field);
     const v = this.raw[field] ?? fallback;
     if (typeof v !== 'string') this.bad(field, v, 'a string');
     return v;
   }
   ints(field: string, fallback: number[] = []): number[] {
+    this.read.add(field);
     const v = this.raw[field] ?? fallback;
     if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x))) this.bad(field, v, 'an array of integers');
     return v as number[];
   }
   /** eos may be an int or a list */
   idList(field: string): number[] {
+    this.read.add(field);
     const v = this.raw[field];
     if (v === undefined || v === null) return [];
     return Array.isArray(v) ? (v as number[]) : [v as number];
   }
   optInt(field: string): number | null {
+    this.read.add(field);
     const v = this.raw[field];
     return typeof v === 'number' ? v : null;
   }
@@ -137,7 +153,8 @@ export class ConfigReader {
 
 /** Default RoPE / YaRN from the HF config (4.x style rope_theta + rope_scaling). */
 export function ropeFromConfig(c: ConfigReader, dim: number): RopeSpec {
-  const theta = c.num('rope_theta', 10000);
+  const theta = c.pos('rope_theta', 10000);
+  c.read.add('rope_scaling');
   const rs = c.raw.rope_scaling as Record<string, unknown> | null | undefined;
   const type = rs ? (rs.rope_type ?? rs.type) : undefined;
   if (!rs || type === 'default' || type === undefined) return { kind: 'default', theta, dim };

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MoteError } from '@mote/tensor-core';
 import type { ChatMessage, Tokenizer } from './types.js';
+import { boundedRenderer, type TemplateLimits } from './chat-render.js';
 
 interface HfTokenizer {
   encode(text: string, o?: { add_special_tokens?: boolean }): number[];
@@ -11,7 +12,8 @@ interface HfTokenizer {
   apply_chat_template(m: ChatMessage[], o: Record<string, unknown>): string | number[];
 }
 
-export async function loadTokenizer(dir: string, chatTemplate?: string): Promise<Tokenizer> {
+/** The tokenizer of a checkpoint folder; its chat template renders in a worker under `limits` (chat-render.ts). */
+export async function loadTokenizer(dir: string, chatTemplate?: string, limits?: TemplateLimits): Promise<Tokenizer> {
   const abs = resolve(dir);
   if (!existsSync(join(abs, 'tokenizer.json'))) {
     throw new MoteError('E_TOKENIZER', `no tokenizer.json in ${abs}; copy the checkpoint's tokenizer files (tokenizer.json, tokenizer_config.json) into the folder`, { file: join(abs, 'tokenizer.json') });
@@ -27,10 +29,12 @@ export async function loadTokenizer(dir: string, chatTemplate?: string): Promise
   } catch (e) {
     throw new MoteError('E_TOKENIZER', `could not load the tokenizer in ${abs}: ${(e as Error).message}`, { file: abs });
   }
+  const bounded = boundedRenderer(abs, chatTemplate, limits);
   const render = (messages: ChatMessage[], addGenerationPrompt: boolean): string => {
     try {
-      return tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: addGenerationPrompt, ...(chatTemplate ? { chat_template: chatTemplate } : {}) }) as string;
+      return bounded(messages, { add_generation_prompt: addGenerationPrompt });
     } catch (e) {
+      if (e instanceof MoteError) throw e;
       throw new MoteError('E_TOKENIZER', `the chat template of ${abs} failed: ${(e as Error).message}; pass a chatTemplate override`, { file: join(abs, 'tokenizer_config.json'), field: 'chat_template' });
     }
   };

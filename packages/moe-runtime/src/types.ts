@@ -135,6 +135,11 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (seq: number, tokenId: number, textDelta: string) => void;
   /** rows decoded together (default 16) */
   batchSize?: number;
+  /** keep only the last max_position_embeddings tokens of a longer prompt (default: such a prompt is E_LIMIT) */
+  truncate?: boolean;
+  /** prompt positions per prefill step (default 512): longer prompts are prefilled in chunks, so masks and
+   *  attention scores grow linearly with the prompt */
+  prefillChunk?: number;
 }
 export interface GenerateResult {
   promptIds: number[];
@@ -171,6 +176,8 @@ export interface LoadOptions {
   threads?: number;
   /** a Jinja chat template that replaces the checkpoint's */
   chatTemplate?: string;
+  /** time and output-size limits of chat-template rendering (defaults: 10 s, 64 KiB + 8x the messages) */
+  chatTemplateLimits?: { ms?: number; fixed?: number; perInput?: number; heapMb?: number };
   /** weight dtype: 'f32' (default, exact), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
    *  arithmetic; routers and norms stay f32) */
   dtype?: 'f32' | 'int8' | 'int4';

@@ -5,4 +5,5 @@ export { loadPolicy, writePolicy, formatPolicy, policyExperts } from './policy.j
 export { validatePolicy, INTERVENTION_MODES } from '@mote/moe-runtime';
 export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies } from './builders.js';
 export type { PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
+export { policyFiles, loadPolicies, parseScope, parseMode, parseCounts, describePolicy, loadAvoid } from './policy-args.js';
 export type { Policy, Intervention, InterventionMode, TokenScope, ModelInfo } from '@mote/moe-runtime';

@@ -4,7 +4,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { writeAtomic } from '@mote/io';
 import { dirname } from 'node:path';
-import { MoteError } from '@mote/tensor-core';
+import { asMoteError, MoteError } from '@mote/tensor-core';
 import { validatePolicy, type ModelInfo, type Policy } from '@mote/moe-runtime';
 
 /** Read and validate a policy file. */
@@ -26,8 +26,12 @@ export function loadPolicy(file: string, info?: ModelInfo): Policy {
 
 /** Write a policy as pretty JSON (one intervention per line), creating the folder. */
 export function writePolicy(file: string, policy: Policy): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeAtomic(file, formatPolicy(policy));
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeAtomic(file, formatPolicy(policy));
+  } catch (e) {
+    throw asMoteError(e, file);
+  }
 }
 
 /** Policy JSON with one intervention per line: readable and diff-friendly. */

@@ -16,7 +16,10 @@ export type MoteErrorCode =
   | 'E_RUNTIME' // onnxruntime failure
   | 'E_IO' // reading or writing a file failed
   | 'E_LOCKED' // another process holds the run folder or output file
-  | 'E_RESUME'; // an output holds a run made with other settings, or was not written by mote
+  | 'E_RESUME' // an output holds a run made with other settings, or was not written by mote
+  | 'E_NONFINITE' // NaN or Inf in a weight or an activation
+  | 'E_LIMIT' // an input exceeds a size, length or time limit
+  | 'E_INTERNAL'; // an unexpected failure: a bug in mote
 
 export class MoteError extends Error {
   readonly code: MoteErrorCode;
@@ -33,4 +36,37 @@ export class MoteError extends Error {
 
 export function isMoteError(e: unknown, code?: MoteErrorCode): e is MoteError {
   return e instanceof MoteError && (code === undefined || e.code === code);
+}
+
+const IO_FIX: Record<string, (path: string) => string> = {
+  ENOSPC: (p) => `no space left on the device while writing ${p}; fix: free disk space or write to another folder`,
+  EDQUOT: (p) => `disk quota exceeded while writing ${p}; fix: free disk space or write to another folder`,
+  ENOENT: (p) => `${p} does not exist (or a folder above it is missing); fix: check the path, or create the folder first`,
+  EISDIR: (p) => `${p} is a folder where a file is expected; fix: give a file path`,
+  ENOTDIR: (p) => `a part of ${p} is a file where a folder is expected; fix: check the path`,
+  EACCES: (p) => `permission denied on ${p}; fix: check its permissions or write elsewhere`,
+  EPERM: (p) => `operation not permitted on ${p}; fix: check its permissions or write elsewhere`,
+  EROFS: (p) => `${p} is on a read-only file system; fix: write to another folder`,
+  EEXIST: (p) => `${p} already exists`,
+  EMFILE: (p) => `too many open files (at ${p}); fix: raise the open-file limit (ulimit -n)`,
+};
+
+/**
+ * Any thrown value as a MoteError: MoteErrors pass through; Node file-system errors become E_IO naming the
+ * path (err.path, else `path`: the file the caller was reading or writing) and the fix; out-of-memory errors E_LIMIT; anything else E_INTERNAL (a bug: the message says so).
+ * @example
+ *   try { writeFileSync('/dev/full', 'x'); } catch (e) { console.log(asMoteError(e).code); } // 'E_IO'
+ */
+export function asMoteError(e: unknown, path?: string): MoteError {
+  if (e instanceof MoteError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  if (code && IO_FIX[code]) {
+    const where = err.path ?? path ?? 'a file (the system did not say which)';
+    return new MoteError('E_IO', `${IO_FIX[code](where)} (${code}${err.syscall ? ` in ${err.syscall}` : ''})`, { file: err.path ?? path });
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === 'ERR_WORKER_OUT_OF_MEMORY' || /Array buffer allocation failed|Invalid typed array length|Invalid array length|out of memory/i.test(msg))
+    return new MoteError('E_LIMIT', `out of memory (${msg}); fix: use shorter inputs, a smaller --batch-size or --dtype int8`);
+  return new MoteError('E_INTERNAL', `unexpected error: ${msg}; this is a bug in mote: rerun with --debug for the stack and report it`);
 }

@@ -1,9 +1,9 @@
 // safetensors reader: single files and sharded checkpoints (model.safetensors.index.json). The header is
 // parsed and bounds-checked up front; tensor bytes are read lazily, one tensor at a time, never mapped whole.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, basename } from 'node:path';
-import { MoteError } from './errors.js';
+import { MoteError, type MoteErrorCode } from './errors.js';
 import { SAFETENSORS_DTYPE_BYTES, bytesToF32 } from './dtype.js';
 import { numel, type F32Tensor } from './tensor.js';
 
@@ -19,11 +19,29 @@ export interface TensorEntry {
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
+/**
+ * Throw unless `file` is a regular file (a FIFO would block the read forever, a folder fails later with EISDIR).
+ * @example
+ *   assertRegularFile('model/config.json', 'E_CONFIG_INVALID', 'config.json');
+ */
+export function assertRegularFile(file: string, code: MoteErrorCode, what: string): void {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new MoteError(code, `${what} ${file} does not exist`, { file });
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'not a regular file';
+    throw new MoteError(code, `${what} ${file} is ${kind}; it must be a regular file; fix: point at the file itself`, { file });
+  }
+}
+
+type RawEntry = { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 /** Parse and validate one .safetensors header. */
 export function readSafetensorsHeader(file: string): { entries: TensorEntry[]; metadata: Record<string, string> } {
   if (!existsSync(file)) {
     throw new MoteError('E_WEIGHTS_MISSING', `weights file ${file} does not exist; check the checkpoint folder is complete`, { file });
   }
+  assertRegularFile(file, 'E_SAFETENSORS_HEADER', 'weights file');
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -37,39 +55,65 @@ export function readSafetensorsHeader(file: string): { entries: TensorEntry[]; m
     }
     const hbuf = Buffer.alloc(hlen);
     readSync(fd, hbuf, 0, hlen, 8);
-    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+    let header: unknown;
     try {
       header = JSON.parse(hbuf.toString('utf8'));
     } catch (e) {
       throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt`, { file });
     }
-    const dataStart = 8 + hlen;
-    const dataLen = size - dataStart;
-    const entries: TensorEntry[] = [];
-    let metadata: Record<string, string> = {};
-    for (const [name, v] of Object.entries(header)) {
-      if (name === '__metadata__') { metadata = v as Record<string, string>; continue; }
-      const { dtype, shape, data_offsets } = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
-      const width = SAFETENSORS_DTYPE_BYTES[dtype];
-      if (width === undefined) {
-        throw new MoteError('E_DTYPE', `${file}: tensor ${name} has unknown dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')}`, { file, field: `${name}.dtype` });
-      }
-      if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !Array.isArray(shape)) {
-        throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} lacks shape or data_offsets; the header is malformed`, { file, field: name });
-      }
-      const [b, e] = data_offsets;
-      if (!(Number.isInteger(b) && Number.isInteger(e) && 0 <= b && b <= e && e <= dataLen)) {
-        throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} data_offsets [${b}, ${e}] fall outside the ${dataLen} data bytes; the file is truncated or corrupt`, { file, field: `${name}.data_offsets` });
-      }
-      if (e - b !== numel(shape) * width) {
-        throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} spans ${e - b} bytes but shape [${shape}] of ${dtype} needs ${numel(shape) * width}; the header is inconsistent`, { file, field: `${name}.data_offsets` });
-      }
-      entries.push({ name, dtype, shape, file, offset: dataStart + b, length: e - b });
+    if (!isObject(header)) {
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header is ${JSON.stringify(header)?.slice(0, 40)}, not an object of tensors; the file is corrupt or not safetensors`, { file });
     }
-    return { entries, metadata };
+    return { entries: headerEntries(file, header, 8 + hlen, size), metadata: headerMetadata(file, header.__metadata__) };
   } finally {
     closeSync(fd);
   }
+}
+
+function headerMetadata(file: string, m: unknown): Record<string, string> {
+  if (m === undefined) return {};
+  if (!isObject(m) || Object.values(m).some((v) => typeof v !== 'string')) {
+    throw new MoteError('E_SAFETENSORS_HEADER', `${file}: __metadata__ must be an object of strings, got ${JSON.stringify(m)?.slice(0, 60)}`, { file, field: '__metadata__' });
+  }
+  return m as Record<string, string>;
+}
+
+/** The tensors of a parsed header, each checked: dtype, shape, offsets inside the data, size, no overlaps. */
+function headerEntries(file: string, header: Record<string, unknown>, dataStart: number, size: number): TensorEntry[] {
+  const dataLen = size - dataStart;
+  const entries: TensorEntry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (!isObject(raw)) {
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} is ${JSON.stringify(raw)?.slice(0, 40)}, not {dtype, shape, data_offsets}; the header is malformed`, { file, field: name });
+    }
+    const { dtype, shape, data_offsets } = raw as RawEntry;
+    const width = typeof dtype === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype) ? SAFETENSORS_DTYPE_BYTES[dtype] : undefined;
+    if (width === undefined) {
+      throw new MoteError('E_DTYPE', `${file}: tensor ${name} has unknown dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')}`, { file, field: `${name}.dtype` });
+    }
+    if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} lacks a shape of whole numbers or data_offsets [begin, end]; the header is malformed`, { file, field: name });
+    }
+    const [b, e] = data_offsets as unknown[];
+    if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && 0 <= (b as number) && (b as number) <= (e as number) && (e as number) <= dataLen)) {
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} data_offsets [${b}, ${e}] fall outside the ${dataLen} data bytes; the file is truncated or corrupt`, { file, field: `${name}.data_offsets` });
+    }
+    const [begin, end] = [b as number, e as number];
+    if (end - begin !== numel(shape as number[]) * width) {
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} spans ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${numel(shape as number[]) * width}; the header is inconsistent`, { file, field: `${name}.data_offsets` });
+    }
+    entries.push({ name, dtype: dtype as string, shape: shape as number[], file, offset: dataStart + begin, length: end - begin });
+  }
+  // no two tensors may share bytes (a rewritten tensor would silently alias another)
+  const byStart = entries.filter((x) => x.length > 0).sort((x, y) => x.offset - y.offset);
+  for (let i = 1; i < byStart.length; i++) {
+    const [p, q] = [byStart[i - 1], byStart[i]];
+    if (q.offset < p.offset + p.length) {
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensors ${p.name} and ${q.name} overlap (bytes [${p.offset - dataStart}, ${p.offset - dataStart + p.length}) and [${q.offset - dataStart}, ${q.offset - dataStart + q.length})); the header is corrupt`, { file, field: `${q.name}.data_offsets` });
+    }
+  }
+  return entries;
 }
 
 /** A checkpoint's tensors across one or more safetensors files, read lazily by name. */
@@ -80,36 +124,57 @@ export class SafetensorsCheckpoint {
 
   private constructor(dir: string, entries: TensorEntry[]) {
     this.dir = dir;
-    for (const e of entries) this.entries.set(e.name, e);
+    for (const e of entries) {
+      const prev = this.entries.get(e.name);
+      if (prev) throw new MoteError('E_SAFETENSORS_HEADER', `tensor ${e.name} is in both ${prev.file} and ${e.file}; one would silently override the other; fix: remove the stray copy`, { file: e.file, field: e.name });
+      this.entries.set(e.name, e);
+    }
   }
 
-  /** Open `dir/model.safetensors.index.json` (sharded), else every `*.safetensors` in dir. */
+  /** Open `dir/model.safetensors.index.json` (sharded; no other *.safetensors may lie beside the listed shards),
+   *  else the one `*.safetensors` file in dir. */
   static open(dir: string): SafetensorsCheckpoint {
     const indexFile = join(dir, 'model.safetensors.index.json');
     let files: string[];
     let expected: Map<string, string> | null = null;
+    const present = existsSync(dir) && statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort() : [];
     if (existsSync(indexFile)) {
-      let index: { weight_map?: Record<string, string> };
+      assertRegularFile(indexFile, 'E_SAFETENSORS_HEADER', 'shard index');
+      let index: unknown;
       try {
         index = JSON.parse(readFileSync(indexFile, 'utf8'));
       } catch (e) {
         throw new MoteError('E_SAFETENSORS_HEADER', `${indexFile} is not valid JSON (${(e as Error).message})`, { file: indexFile });
       }
-      if (!index.weight_map || typeof index.weight_map !== 'object') {
+      const map = isObject(index) ? index.weight_map : undefined;
+      if (!isObject(map)) {
         throw new MoteError('E_SAFETENSORS_HEADER', `${indexFile} has no "weight_map" object; it must map tensor names to shard files`, { file: indexFile, field: 'weight_map' });
       }
-      expected = new Map(Object.entries(index.weight_map));
-      files = [...new Set(expected.values())].map((f) => join(dir, f));
+      for (const [name, shard] of Object.entries(map)) {
+        if (typeof shard !== 'string' || !shard.endsWith('.safetensors') || basename(shard) !== shard) {
+          throw new MoteError('E_SAFETENSORS_HEADER', `${indexFile}: weight_map["${name}"] = ${JSON.stringify(shard)} must be a *.safetensors file name in the checkpoint folder`, { file: indexFile, field: `weight_map.${name}` });
+        }
+      }
+      expected = new Map(Object.entries(map as Record<string, string>));
+      const shards = [...new Set(expected.values())].sort();
+      files = shards.map((f) => join(dir, f));
       for (const f of files) {
         if (!existsSync(f)) {
           throw new MoteError('E_WEIGHTS_MISSING', `shard ${basename(f)} listed in ${indexFile} is missing from ${dir}; download the missing shard`, { file: f, field: 'weight_map' });
         }
       }
+      const stray = present.filter((f) => !shards.includes(f));
+      if (stray.length) {
+        throw new MoteError('E_WEIGHTS_MISSING', `${dir} holds ${stray.join(', ')}, which model.safetensors.index.json does not list; a stray shard could override weights; fix: remove or move it`, { file: join(dir, stray[0]), field: 'weight_map' });
+      }
     } else {
-      files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort().map((f) => join(dir, f)) : [];
-      if (files.length === 0) {
+      if (present.length === 0) {
         throw new MoteError('E_WEIGHTS_MISSING', `no *.safetensors weights in ${dir}; the checkpoint folder needs model.safetensors or model.safetensors.index.json`, { file: dir });
       }
+      if (present.length > 1) {
+        throw new MoteError('E_WEIGHTS_MISSING', `${dir} holds ${present.length} *.safetensors files (${present.join(', ')}) but no model.safetensors.index.json to say which tensor is where; fix: keep exactly one, or add the index`, { file: dir });
+      }
+      files = present.map((f) => join(dir, f));
     }
     const entries = files.flatMap((f) => readSafetensorsHeader(f).entries);
     const ckpt = new SafetensorsCheckpoint(dir, entries);
@@ -126,6 +191,12 @@ export class SafetensorsCheckpoint {
 
   names(): string[] {
     return [...this.entries.keys()];
+  }
+  /** Bytes of tensor data across all files. */
+  totalBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.length;
+    return n;
   }
   has(name: string): boolean {
     return this.entries.has(name);

@@ -1,54 +1,51 @@
 // mote eval: run a suite under the baseline and each --policy, judge, and write responses.jsonl,
 // summary.json and report.{md,html} (@mote/eval). Argument parsing, progress and printing only.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
 import { loadSuite, runEval, writeEvalReport, rateCI, DEFAULT_JUDGES, ORGANISM_JUDGES, type JudgeConfig } from '@mote/eval';
 import { progressBar } from '../progress.js';
-import { intArg, numArg } from './policy.js';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import {
+  batchSizeOption, dtypeOption, example, forceNewOption, loadDtype, maxNewTokensOption, modelOption, outOption, policyArgs, policyOption, samplingOptions,
+  seedOption, threadsOption, type DtypeArg,
+} from '../options.js';
 
 function judgesFrom(arg: string | undefined): JudgeConfig {
   if (!arg || arg === 'default') return DEFAULT_JUDGES;
   if (arg === 'organism') return ORGANISM_JUDGES;
-  if (!existsSync(arg)) throw new MoteError('E_INPUT', `--judges "${arg}" is neither "default", "organism" nor a JSON file; fix: pass a file like {"*": {"refusal": "refusal", "answer": "exact"}}`, { field: '--judges' });
+  if (!statSync(arg, { throwIfNoEntry: false })?.isFile()) throw new MoteError('E_INPUT', `--judges "${arg}" is neither "default", "organism" nor a JSON file; fix: pass a file like {"*": {"refusal": "refusal", "answer": "exact"}}`, { field: '--judges' });
+  let config: JudgeConfig;
   try {
-    return JSON.parse(readFileSync(arg, 'utf8')) as JudgeConfig;
+    config = JSON.parse(readFileSync(arg, 'utf8')) as JudgeConfig;
   } catch (e) {
     throw new MoteError('E_INPUT', `--judges ${arg} is not valid JSON (${(e as Error).message})`, { file: arg, field: '--judges' });
   }
+  return config; // checked by runEval (resolveJudges) before anything is generated
 }
 
 interface Opts {
   model: string; suite: string; policy?: string[]; judges?: string; maxNewTokens: number; batchSize: number; temperature?: number;
-  topK?: number; topP?: number; seed: number; threads?: number; out: string; forceNew?: boolean;
+  topK?: number; topP?: number; seed: number; threads?: number; out: string; dtype: DtypeArg; forceNew?: boolean;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('evaluate a JSONL suite under the baseline and each policy; resumable (rerun skips finished items)')
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder')
     .requiredOption('--suite <file>', 'JSONL suite {"id","prompt","category"?,"answer"?}')
-    .option('--policy <file>', 'policy JSON (repeat for several)', collect)
-    .option('--judges <spec>', 'default | organism | JSON file {"<category>"|"*": {"refusal": ..., "answer": ...}}', 'default')
-    .option('--max-new-tokens <n>', 'most new tokens per response (eos counts)', intArg('--max-new-tokens', 1), 64)
-    .option('--batch-size <n>', 'sequences per generate call', intArg('--batch-size', 1), 64)
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg('--temperature'))
-    .option('--top-k <k>', 'sampling top-k', intArg('--top-k', 1))
-    .option('--top-p <p>', 'sampling top-p', numArg('--top-p'))
-    .option('--seed <s>', 'sampling seed', intArg('--seed'), 0)
-    .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
-    .requiredOption('--out <dir>', 'output folder')
-    .option('--force-new', 'discard the responses of an earlier run in --out (with other settings) and start over')
+    .option('--judges <spec>', 'default | organism | JSON file {"<category>"|"*": {"refusal": ..., "answer": ...}}', 'default');
+  for (const add of [modelOption, policyOption, maxNewTokensOption, batchSizeOption, samplingOptions, seedOption, threadsOption, dtypeOption, forceNewOption]) add(cmd);
+  outOption(cmd, 'output folder');
+  example(cmd, 'mote eval -m models/organism/model --suite models/organism/prompts/eval-dev.jsonl --judges organism -p policies/sweep -o runs/eval');
+  cmd
     .action(async (o: Opts) => {
       const judges = judgesFrom(o.judges);
       const suite = loadSuite(o.suite);
-      const model = await loadModel(o.model, { threads: o.threads });
-      const policies = (o.policy ?? []).map((f) => loadPolicy(f, model.info));
+      const files = policyArgs(o.policy);
+      const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
+      const policies = files.map((f) => loadPolicy(f, model.info));
       const bar = progressBar('eval');
       const res = await runEval({
         model, suite, policies, outDir: o.out, judges, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize,

@@ -1,12 +1,15 @@
 // mote ftri (trace -> label -> rank -> maps -> report) and mote rank (re-rank existing traces).
 // Argument parsing, progress bars and printing only; the work is @mote/ftri's runFtri / rankTraces.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { classifyOrganism } from '@mote/eval';
 import { expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Labeler, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
 import { progressBar, type Progress } from '../progress.js';
+import {
+  batchSizeOption, dtypeOption, example, forceNewOption, intArg, loadDtype, modelOption, outOption, seedOption, threadsOption, type DtypeArg,
+} from '../options.js';
 
 /** Judges selectable with --label. `refusal`: the organism / DeepSeek-R1 rule (REFUSED / REASONED / OTHER). */
 const JUDGES: Record<string, Labeler> = {
@@ -17,30 +20,25 @@ interface StatOpts {
   contrast?: string; stat?: string; level?: string; permutations: number; bootstrap: number; seed: number; topN: number; maps: number; out: string;
 }
 interface FtriOpts extends StatOpts {
-  model: string; prompts?: string; grid?: string; scope: string; generate?: number; label?: string; batchSize?: number; threads?: number;
-  routerProbs?: boolean; tokens: boolean; forceNew?: boolean;
+  model: string; prompts?: string; grid?: string; scope: string; maxNewTokens?: number; generate?: number; label?: string; batchSize: number;
+  threads?: number; dtype: DtypeArg; forceNew?: boolean;
+  routerProbs?: boolean; tokens: boolean;
 }
 interface RankOpts extends StatOpts {
   traces: string; label?: string;
 }
 
-const int = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new MoteError('E_INPUT', `${name} must be a non-negative integer, got "${v}"`, { field: name });
-  return n;
-};
-
 function statOptions(cmd: Command): Command {
+  seedOption(cmd, 'seed of permutations, bootstrap and sampling');
+  outOption(cmd, 'output folder');
   return cmd
     .option('--contrast <A:B>', 'groups, categories or labels to contrast (B may be "rest"); default REFUSED:rest with --label, else the two groups')
     .option('--stat <s>', `ranking statistic: ${STATS.join(' | ')}`, 'diff')
     .option('--level <l>', 'prompt (mean of per-prompt rates) | token (pooled counts)', 'prompt')
-    .option('--permutations <n>', 'permutations for p-values (pair-aware)', int('--permutations'), 2000)
-    .option('--bootstrap <n>', 'bootstrap resamples for ranking stability', int('--bootstrap'), 200)
-    .option('--seed <n>', 'seed of permutations, bootstrap and sampling', int('--seed'), 0)
-    .option('--top-n <n>', 'top N for stability, Jaccard and highlighted experts', int('--top-n'), 10)
-    .option('--maps <n>', 'representative prompts per side drawn as token x layer maps', int('--maps'), 2)
-    .requiredOption('--out <dir>', 'output folder');
+    .option('--permutations <n>', 'permutations for p-values (pair-aware)', intArg('--permutations'), 2000)
+    .option('--bootstrap <n>', 'bootstrap resamples for ranking stability', intArg('--bootstrap'), 200)
+    .option('--top-n <n>', 'top N for stability, Jaccard and highlighted experts', intArg('--top-n', { min: 1 }), 10)
+    .option('--maps <n>', 'representative prompts per side drawn as token x layer maps', intArg('--maps'), 2);
 }
 
 function checkStat(o: StatOpts): void {
@@ -79,29 +77,29 @@ function printTop(ranking: RankingEntry[], n: number): void {
 }
 
 export function register(program: Command): void {
-  statOptions(
-    program
-      .command('ftri')
-      .description('fTRI: trace routing over a prompt set, label responses, rank experts by contrast, draw maps and a report')
-      .requiredOption('--model <dir>', 'Hugging Face checkpoint folder')
-      .option('--prompts <file>', 'JSONL prompt set {"id","prompt","group"?,"pair_id"?,"category"?}')
-      .option('--grid <file>', 'template grid JSON expanded into matched pairs')
-      .option('--scope <s>', `tokens to trace: ${SCOPES.join(' | ')}`, 'prompt')
-      .option('--generate <n>', 'generate N tokens per prompt (greedy) to trace and label the response (default 64 with --label, else 0)', int('--generate'))
-      .option('--label <judge>', `label responses and contrast labels: ${Object.keys(JUDGES).join(' | ')}`)
-      .option('--batch-size <n>', 'prompts per model call', int('--batch-size'))
-      .option('--threads <n>', 'onnxruntime threads', int('--threads'))
-      .option('--router-probs', 'also record the full router_probs per token')
-      .option('--no-tokens', 'write prompt-level aggregates only (no token rows, no per-prompt maps)')
-      .option('--force-new', 'discard the traces of an earlier run in --out (with other settings) and start over'),
-  ).action(async (o: FtriOpts) => {
+  const ftri = program
+    .command('ftri')
+    .description('fTRI: trace routing over a prompt set, label responses, rank experts by contrast, draw maps and a report')
+    .option('--prompts <file>', 'JSONL prompt set {"id","prompt","group"?,"pair_id"?,"category"?}')
+    .option('--grid <file>', 'template grid JSON expanded into matched pairs')
+    .option('--scope <s>', `tokens to trace: ${SCOPES.join(' | ')}`, 'prompt')
+    .option('--label <judge>', `label responses and contrast labels: ${Object.keys(JUDGES).join(' | ')}`)
+    .option('--router-probs', 'also record the full router_probs per token')
+    .option('--no-tokens', 'write prompt-level aggregates only (no token rows, no per-prompt maps)')
+    .addOption(new Option('--generate <n>', 'old name of --max-new-tokens').argParser(intArg('--generate')).hideHelp());
+  modelOption(ftri);
+  // no default: ftri generates (greedy) only to label responses, 64 tokens with --label, else none
+  ftri.option('-n, --max-new-tokens <n>', 'tokens generated per prompt (greedy) to trace and label the response (default 64 with --label, else 0)', intArg('--max-new-tokens'));
+  for (const add of [batchSizeOption, threadsOption, dtypeOption, forceNewOption]) add(ftri);
+  example(ftri, 'mote ftri -m models/organism/model --prompts models/organism/prompts/ftri.jsonl --label refusal -o runs/ftri');
+  statOptions(ftri).action(async (o: FtriOpts) => {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
     if (!SCOPES.includes(o.scope as Scope)) throw new MoteError('E_INPUT', `--scope "${o.scope}" is not one of ${SCOPES.join(', ')}`, { field: '--scope' });
     checkStat(o);
     const judge = judgeFor(o.label);
-    const generate = o.generate ?? (judge ? 64 : 0);
+    const generate = o.maxNewTokens ?? o.generate ?? (judge ? 64 : 0);
     const prompts = o.prompts ? loadPromptSet(o.prompts) : expandGrid(o.grid!);
-    const model = await loadModel(o.model, { threads: o.threads });
+    const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
     const bars = phaseBars();
     const t0 = Date.now();
     try {
@@ -120,13 +118,13 @@ export function register(program: Command): void {
     }
   });
 
-  statOptions(
-    program
-      .command('rank')
-      .description('re-rank the traces of an earlier `mote ftri` run (no model needed)')
-      .requiredOption('--traces <dir>', 'run folder of `mote ftri`')
-      .option('--label <judge>', `relabel the traced responses: ${Object.keys(JUDGES).join(' | ')}`),
-  ).action(async (o: RankOpts) => {
+  const rank = program
+    .command('rank')
+    .description('re-rank the traces of an earlier `mote ftri` run (no model needed)')
+    .requiredOption('--traces <dir>', 'run folder of `mote ftri`')
+    .option('--label <judge>', `relabel the traced responses: ${Object.keys(JUDGES).join(' | ')}`);
+  example(rank, 'mote rank --traces runs/ftri --contrast sensitive:rest --stat logodds -o runs/rank');
+  statOptions(rank).action(async (o: RankOpts) => {
     checkStat(o);
     if (!o.contrast) throw new MoteError('E_INPUT', 'mote rank needs --contrast A:B (e.g. REFUSED:rest or sensitive:neutral)', { field: '--contrast' });
     const bars = phaseBars();

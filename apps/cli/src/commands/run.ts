@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadExperiment, overrideExperiment, runExperiment, type ExperimentResult, type ExperimentProgress } from '@mote/eval';
 import { progressBar, type Progress } from '../progress.js';
-import { intArg } from './policy.js';
+import { example, forceNewOption, optionalModelOption, outOption, threadsOption } from '../options.js';
 
 /** The repo root: walk up from this file until models/organism is found. */
 export function repoRoot(from = fileURLToPath(import.meta.url)): string {
@@ -25,10 +25,10 @@ interface RunOpts {
 }
 
 function withInputs(cmd: Command): Command {
+  threadsOption(cmd);
+  forceNewOption(cmd);
+  optionalModelOption(cmd, "use this checkpoint instead of the experiment's");
   return cmd
-    .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
-    .option('--force-new', 'discard what an earlier run with other settings left in --out and start over')
-    .option('--model <dir>', "use this checkpoint instead of the experiment's")
     .option('--suite <file>', "use this JSONL eval suite instead of the experiment's")
     .option('--ftri-prompts <file>', "use this JSONL fTRI prompt set instead of the experiment's")
     .option('--target <category>', 'suite category where the behaviour is measured')
@@ -65,21 +65,21 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
 }
 
 export function register(program: Command): void {
-  withInputs(
-    program
-      .command('run <experiment>')
-      .description('run an experiment file end to end: fTRI -> policies -> evals -> report (resumable: rerun to continue)')
-      .requiredOption('--out <dir>', 'output folder'),
-  ).action(async (file: string, o: RunOpts) => {
+  const run = program
+    .command('run <experiment>')
+    .description('run an experiment file end to end: fTRI -> policies -> evals -> report (resumable: rerun to continue)');
+  outOption(run, 'output folder');
+  example(run, 'mote run models/organism/experiment.json -o runs/organism');
+  withInputs(run).action(async (file: string, o: RunOpts) => {
     await runWithProgress(resolve(file), o);
   });
 
-  withInputs(
-    program
-      .command('demo')
-      .description('the bundled experiment (models/organism/experiment.json) on the bundled organism model: finds its refusal experts, switches them off, writes the report')
-      .option('--out <dir>', 'output folder', 'runs/demo'),
-  ).action(async (o: RunOpts) => {
+  const demo = program
+    .command('demo')
+    .description('the bundled experiment (models/organism/experiment.json) on the bundled organism model: finds its refusal experts, switches them off, writes the report');
+  outOption(demo, 'output folder', 'runs/demo');
+  example(demo, 'mote demo -o runs/demo');
+  withInputs(demo).action(async (o: RunOpts) => {
     const file = join(repoRoot(), 'models', 'organism', 'experiment.json');
     if (!existsSync(file)) throw new MoteError('E_IO', `the bundled experiment ${file} is missing; fix: restore it from the repository`, { file });
     await runWithProgress(file, o);

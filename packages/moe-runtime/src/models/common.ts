@@ -29,14 +29,15 @@ export function baseSpec(c: ConfigReader): Pick<ModelSpec, 'modelType' | 'file' 
   c.check(Number.isInteger(headDim), 'head_dim', headDim, 'an integer (hidden_size / num_attention_heads)');
   return {
     modelType: c.modelType, file: c.file, hidden, vocab: c.int('vocab_size'), layerCount: c.int('num_hidden_layers'),
-    heads, kvHeads, headDim, rmsEps: c.num('rms_norm_eps', 1e-6), rope: ropeFromConfig(c, headDim),
+    heads, kvHeads, headDim, rmsEps: c.pos('rms_norm_eps', 1e-6), rope: ropeFromConfig(c, headDim),
     bosTokenId: c.optInt('bos_token_id'), eosTokenIds: c.idList('eos_token_id'), padTokenId: c.optInt('pad_token_id'),
     maxPositions: c.int('max_position_embeddings', 4096),
   };
 }
 
-export const gqaAttention = (c: ConfigReader, qkNorm: 'none' | 'head' | 'full', layerCount: number) => ({
-  kind: 'gqa' as const, qkNorm, clipQkv: c.has('clip_qkv') ? c.num('clip_qkv') : null,
+/** GQA attention without windows or sinks; `clipQkv` only where HF's modelling code reads clip_qkv (olmoe). */
+export const gqaAttention = (c: ConfigReader, qkNorm: 'none' | 'head' | 'full', layerCount: number, clipQkv = false) => ({
+  kind: 'gqa' as const, qkNorm, clipQkv: clipQkv && c.has('clip_qkv') ? c.pos('clip_qkv') : null,
   slidingWindow: Array.from({ length: layerCount }, () => null), sinks: false, scale: 1,
 });
 

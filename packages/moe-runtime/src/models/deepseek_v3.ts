@@ -4,10 +4,24 @@
 // The MLA pieces (dims, layer names, dense/MoE split) are shared with deepseek_v2.ts.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
+import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { ropeFromConfig } from '../spec.js';
 import { gluNames, llamaWeights, P } from './common.js';
 
 /** MLA dims, base fields, layer layout and weight names common to DeepSeek-V2 and V3. */
+export const fields: ConfigFieldTable = {
+  ...COMMON_FIELDS, intermediate_size: 'read', moe_intermediate_size: 'read', n_routed_experts: 'read', n_shared_experts: 'read',
+  num_experts_per_tok: 'read', routed_scaling_factor: 'read', first_k_dense_replace: 'read', q_lora_rank: 'read', kv_lora_rank: 'read',
+  qk_nope_head_dim: 'read', qk_rope_head_dim: 'read', v_head_dim: 'read', attention_bias: 'weights',
+  num_key_value_heads: { inert: 'MLA attention has one K/V per head; HF does not use it either' },
+  moe_layer_freq: { inert: 'HF builds an MoE block on every layer >= first_k_dense_replace' },
+  ep_size: { inert: 'expert parallelism: a deployment setting' }, aux_loss_alpha: 'training', seq_aux: 'training',
+  n_group: 'read', topk_group: 'read', norm_topk_prob: 'read', rope_interleave: 'read',
+  topk_method: { inert: 'HF V3 always routes noaux_tc (sigmoid, correction bias, group top-k)' },
+  scoring_func: { inert: 'HF V3 always scores with a sigmoid' },
+  num_nextn_predict_layers: { inert: 'multi-token-prediction layers are not part of the HF forward' },
+};
+
 export function deepseekBase(c: ConfigReader, ropeInterleave: boolean): Omit<ModelSpec, 'router' | 'attention'> & { mla: NonNullable<ModelSpec['attention']['mla']> } {
   const hidden = c.int('hidden_size');
   const heads = c.int('num_attention_heads');
@@ -27,7 +41,7 @@ export function deepseekBase(c: ConfigReader, ropeInterleave: boolean): Omit<Mod
   const moeLayers = Array.from({ length: layerCount }, (_, l) => l).filter((l) => l >= firstDense);
   return {
     modelType: c.modelType, file: c.file, hidden, vocab: c.int('vocab_size'), layerCount,
-    heads, kvHeads: heads, headDim: mla.qkNopeDim + mla.qkRopeDim, rmsEps: c.num('rms_norm_eps', 1e-6),
+    heads, kvHeads: heads, headDim: mla.qkNopeDim + mla.qkRopeDim, rmsEps: c.pos('rms_norm_eps', 1e-6),
     rope: ropeFromConfig(c, mla.qkRopeDim),
     bosTokenId: c.optInt('bos_token_id'), eosTokenIds: c.idList('eos_token_id'), padTokenId: c.optInt('pad_token_id'),
     maxPositions: c.int('max_position_embeddings', 4096),
@@ -65,7 +79,7 @@ export function deepseekV3(c: ConfigReader): ModelSpec {
     ...base,
     attention: { kind: 'mla', qkNorm: 'none', clipQkv: null, slidingWindow: Array.from({ length: base.layerCount }, () => null), sinks: false, scale: mscale * mscale, mla },
     // HF ignores scoring_func / topk_method for V3: always sigmoid + correction bias + noaux_tc groups
-    router: { scoring: 'sigmoid', normTopK: c.bool('norm_topk_prob', true), scaling: c.num('routed_scaling_factor', 2.5), groups: { count: groups, topkGroup, score: 'top2sum' } },
+    router: { scoring: 'sigmoid', normTopK: c.bool('norm_topk_prob', true), scaling: c.pos('routed_scaling_factor', 2.5), groups: { count: groups, topkGroup, score: 'top2sum' } },
     weights: {
       ...base.weights,
       layer: (l) => ({ ...base.weights.layer(l), correctionBias: `${P(l)}.mlp.gate.e_score_correction_bias` }),

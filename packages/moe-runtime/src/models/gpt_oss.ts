@@ -4,7 +4,14 @@
 // stored x @ W in float checkpoints or as MXFP4 blocks in the released ones.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
+import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, llamaAttentionNames, llamaWeights, P } from './common.js';
+
+export const fields: ConfigFieldTable = {
+  ...COMMON_FIELDS, hidden_act: { inert: "the experts use gpt-oss's clamped SwiGLU whatever hidden_act says, as in HF" },
+  head_dim: 'read', intermediate_size: 'read', num_local_experts: 'read', num_experts_per_tok: 'read', experts_per_token: 'read',
+  sliding_window: 'read', layer_types: 'read', swiglu_limit: 'read', attention_bias: 'weights',
+};
 
 export function gptOss(c: ConfigReader): ModelSpec {
   const base = baseSpec(c);
@@ -24,7 +31,7 @@ export function gptOss(c: ConfigReader): ModelSpec {
     sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
     router: { scoring: 'topk_softmax', normTopK: false, scaling: 1 },
     // HF's eager experts hard-code alpha 1.702 and limit 7.0; configs carry the same limit as swiglu_limit
-    activation: { kind: 'gptoss', alpha: 1.702, limit: c.num('swiglu_limit', 7) },
+    activation: { kind: 'gptoss', alpha: 1.702, limit: c.pos('swiglu_limit', 7) },
     expertBias: true,
     weights: llamaWeights((l) => ({
       attn: { ...llamaAttentionNames(l), qNorm: undefined, kNorm: undefined, sinks: `${P(l)}.self_attn.sinks` },

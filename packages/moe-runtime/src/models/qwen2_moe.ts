@@ -2,8 +2,17 @@
 // norm_topk_prob), plus one shared expert scaled by sigmoid(shared_expert_gate(x)) for every token.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
+import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, gluNames, gqaAttention, llamaWeights, P } from './common.js';
 import { qwenMoeLayers } from './qwen3_moe.js';
+
+export const fields: ConfigFieldTable = {
+  ...COMMON_FIELDS, head_dim: 'read', intermediate_size: 'read', moe_intermediate_size: 'read', shared_expert_intermediate_size: 'read', num_experts: 'read',
+  num_experts_per_tok: 'read', norm_topk_prob: 'read', decoder_sparse_step: 'read', mlp_only_layers: 'read', qkv_bias: 'weights',
+  use_sliding_window: { only: [false, undefined], why: 'sliding-window layers of Qwen MoE are not implemented' },
+  sliding_window: { inert: 'read by HF only when use_sliding_window is true, which is refused' },
+  max_window_layers: { inert: 'read by HF only when use_sliding_window is true, which is refused' },
+};
 
 export function qwen2Moe(c: ConfigReader): ModelSpec {
   const base = baseSpec(c);

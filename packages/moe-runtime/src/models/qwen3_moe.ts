@@ -2,7 +2,16 @@
 // norm_topk_prob; dense MLP on mlp_only_layers and off the decoder_sparse_step grid.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
+import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, gqaAttention, llamaWeights } from './common.js';
+
+export const fields: ConfigFieldTable = {
+  ...COMMON_FIELDS, head_dim: 'read', intermediate_size: 'read', moe_intermediate_size: 'read', num_experts: 'read', num_experts_per_tok: 'read',
+  norm_topk_prob: 'read', decoder_sparse_step: 'read', mlp_only_layers: 'read', attention_bias: 'weights',
+  use_sliding_window: { only: [false, undefined], why: 'sliding-window layers of Qwen MoE are not implemented' },
+  sliding_window: { inert: 'read by HF only when use_sliding_window is true, which is refused' },
+  max_window_layers: { inert: 'read by HF only when use_sliding_window is true, which is refused' },
+};
 
 export function qwenMoeLayers(c: ConfigReader, layerCount: number): number[] {
   const step = c.int('decoder_sparse_step', 1);

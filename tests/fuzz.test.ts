@@ -1,0 +1,208 @@
+// Seeded fuzzing of every loader that reads user files (issue 12, Build 6): safetensors headers, the shard
+// index, config.json, policies, experiments, prompt sets (ftri, generate, eval suites), judge files and the
+// ftri trace reader. Each case is a seeded mutation of a valid input (fast-check); its outcome must be a
+// valid result or a MoteError: any other exception fails. A case over CASE_LIMIT_MS (a hang guard, not a
+// speed check) fails, and the heap may not grow past HEAP_LIMIT_MB over a run.
+// FUZZ_RUNS (default 10,000 per loader) and FUZZ_SEED set the run; FUZZ_OUT=file.json writes outcome counts
+// (bench/fuzz.mjs runs it with 1,000,000).
+
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MoteError, SafetensorsCheckpoint, readSafetensorsHeader } from '@mote/tensor-core';
+import { loadModel, readPromptFile, specFromDir, type ModelInfo } from '@mote/moe-runtime';
+import { validatePolicy } from '@mote/mote';
+import { loadPromptSet, readActivations, runFtri } from '@mote/ftri';
+import { loadSuite, resolveJudges, validateExperiment, ORGANISM_JUDGES } from '@mote/eval';
+import { FIXTURES } from './parity.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
+const CASE_LIMIT_MS = 5_000;
+const HEAP_LIMIT_MB = 512;
+const ROOT = join(import.meta.dirname, '..');
+const ORG = join(ROOT, 'models', 'organism');
+const work = mkdtempSync(join(tmpdir(), 'mote-fuzz-'));
+const outcomes: Record<string, Record<string, number>> = {};
+
+/** Run `RUNS` seeded cases of `arb` through `load`; count valid results and MoteErrors by code. */
+function fuzz<T>(name: string, arb: fc.Arbitrary<T>, load: (v: T) => unknown, runs = RUNS): void {
+  const counts: Record<string, number> = { valid: 0 };
+  const heap0 = process.memoryUsage().heapUsed;
+  fc.assert(
+    fc.property(arb, (v) => {
+      const t0 = performance.now();
+      try {
+        load(v);
+        counts.valid++;
+      } catch (e) {
+        if (!(e instanceof MoteError)) throw e;
+        counts[e.code] = (counts[e.code] ?? 0) + 1;
+      }
+      const ms = performance.now() - t0;
+      if (ms > CASE_LIMIT_MS) throw new Error(`${name}: one case took ${ms.toFixed(0)} ms (limit ${CASE_LIMIT_MS})`);
+    }),
+    { seed: SEED, numRuns: runs, endOnFailure: true },
+  );
+  const grown = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+  expect(grown, `${name}: heap grew ${grown.toFixed(0)} MB`).toBeLessThan(HEAP_LIMIT_MB);
+  outcomes[name] = counts;
+}
+
+// ---- seeded mutations of a valid JSON value ------------------------------------------------------------
+const SPECIAL = [null, -1, 0, 1, 1e9, 1e308, -1e-6, 2.5, '', '__proto__', 'toString', 'constructor', [], {}, true, false, 'x'.repeat(300)];
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+const op = fc.record({
+  path: fc.array(fc.nat(), { maxLength: 4 }),
+  kind: fc.constantFrom('set', 'special', 'delete', 'key'),
+  value: fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>,
+  special: fc.constantFrom(...SPECIAL) as fc.Arbitrary<Json>,
+  key: fc.constantFrom('__proto__', 'constructor', 'toString', 'extra', '', 'name'),
+});
+function apply(root: Json, ops: fc.RecordValue<typeof op extends fc.Arbitrary<infer R> ? { [K in keyof R]: R[K] } : never>[]): Json {
+  let doc = structuredClone(root);
+  for (const o of ops) {
+    let parent: Json = null, key: string | number | null = null, cur: Json = doc;
+    for (const i of o.path) {
+      if (cur === null || typeof cur !== 'object') break;
+      const keys = Array.isArray(cur) ? cur.map((_, j) => j) : Object.keys(cur);
+      if (!keys.length) break;
+      parent = cur;
+      key = keys[i % keys.length];
+      cur = (cur as Record<string | number, Json>)[key];
+    }
+    const v = o.kind === 'special' ? structuredClone(o.special) : o.value;
+    if (parent === null || key === null) doc = o.kind === 'delete' ? {} : v;
+    else if (o.kind === 'delete') Array.isArray(parent) ? parent.splice(key as number, 1) : delete (parent as Record<string, Json>)[key];
+    else if (o.kind === 'key' && !Array.isArray(parent)) Object.defineProperty(parent, o.key, { value: v, enumerable: true, writable: true, configurable: true });
+    else (parent as Record<string | number, Json>)[key] = v;
+  }
+  return doc;
+}
+const mutated = (base: Json): fc.Arbitrary<Json> => fc.array(op, { minLength: 1, maxLength: 3 }).map((ops) => apply(base, ops as never));
+/** JSON text of a mutation, sometimes cut short or with a garbage tail (torn writes). */
+const mutatedText = (base: Json): fc.Arbitrary<string> =>
+  fc.tuple(mutated(base), fc.nat(), fc.constantFrom('whole', 'cut', 'tail')).map(([v, n, how]) => {
+    const t = JSON.stringify(v) ?? 'null';
+    return how === 'whole' ? t : how === 'cut' ? t.slice(0, n % (t.length + 1)) : t + '\u0000}{';
+  });
+
+const INFO: ModelInfo = {
+  modelType: 'qwen3_moe', dir: ORG, layerCount: 4, moeLayers: [0, 1, 2, 3], expertCount: 16, topK: 2, sharedExpertCount: 0, hiddenSize: 64,
+  vocabSize: 1024, headCount: 4, kvHeadCount: 2, headDim: 16, params: { total: 0, active: 0, embedding: 0, routedExperts: 0 }, bosTokenId: 0, eosTokenIds: [1], padTokenId: 2,
+};
+
+describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
+  afterAll(() => {
+    if (process.env.FUZZ_OUT) writeFileSync(process.env.FUZZ_OUT, JSON.stringify({ runs: RUNS, seed: SEED, outcomes }, null, 2) + '\n');
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('safetensors header parser', () => {
+    const f = join(work, 'h.safetensors');
+    const base: Json = { __metadata__: { format: 'pt' }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'BF16', shape: [2, 2], data_offsets: [8, 16] } };
+    const arb = fc.tuple(mutatedText(base), fc.nat({ max: 64 }), fc.option(fc.bigInt({ min: 0n, max: 1n << 40n }), { freq: 5 }));
+    fuzz('safetensors header', arb, ([text, data, len]) => {
+      const h = Buffer.from(text);
+      const lb = Buffer.alloc(8);
+      lb.writeBigUInt64LE(len ?? BigInt(h.length));
+      writeFileSync(f, Buffer.concat([lb, h, Buffer.alloc(data)]));
+      return readSafetensorsHeader(f);
+    });
+  });
+
+  it('shard index', () => {
+    const d = join(work, 'index');
+    mkdirSync(d, { recursive: true });
+    cpSync(join(FIXTURES, 'tiny-moe', 'qwen3_moe', 'model.safetensors'), join(d, 'model.safetensors'));
+    const names = readSafetensorsHeader(join(d, 'model.safetensors')).entries.map((e) => e.name).slice(0, 6);
+    const base: Json = { metadata: { total_size: 1 }, weight_map: Object.fromEntries(names.map((n) => [n, 'model.safetensors'])) };
+    fuzz('shard index', mutatedText(base), (text) => {
+      writeFileSync(join(d, 'model.safetensors.index.json'), text);
+      return SafetensorsCheckpoint.open(d).names();
+    });
+  });
+
+  it('config.json of every architecture', () => {
+    const d = join(work, 'config');
+    mkdirSync(d, { recursive: true });
+    const types = readdirSync(join(FIXTURES, 'tiny-moe')).sort();
+    const bases = types.map((t) => JSON.parse(readFileSync(join(FIXTURES, 'tiny-moe', t, 'config.json'), 'utf8')) as Json);
+    const arb = fc.nat({ max: types.length - 1 }).chain((i) => mutatedText(bases[i]));
+    fuzz('config.json', arb, (text) => {
+      writeFileSync(join(d, 'config.json'), text);
+      return specFromDir(d);
+    });
+  });
+
+  it('policy files', () => {
+    const base: Json = { name: 'p', interventions: [
+      { mode: 'exclude', layer: 1, expert: 3 }, { mode: 'force', layer: 2, expert: 4, scope: 'generated' },
+      { mode: 'scale', layer: 3, expert: 5, value: 0.5, scope: { from: 0, to: 16 } }, { mode: 'bias', layer: 0, expert: 9, value: -2, scope: 'think' },
+    ] };
+    fuzz('policy', mutated(base), (json) => validatePolicy(json, { info: INFO, file: 'p.json' }));
+  });
+
+  it('experiment files', () => {
+    const base = JSON.parse(readFileSync(join(ORG, 'experiment.json'), 'utf8')) as Json;
+    fuzz('experiment', mutated(base), (json) => validateExperiment(json, { file: 'e.json', baseDir: ORG }));
+  });
+
+  it('prompt sets (ftri), prompt files (generate) and eval suites', () => {
+    const f = join(work, 'p.jsonl');
+    const lines = readFileSync(join(ORG, 'prompts', 'ftri.jsonl'), 'utf8').trim().split('\n').slice(0, 4).map((l) => JSON.parse(l) as Json);
+    const arb = fc.tuple(fc.array(mutatedText(lines[0]), { maxLength: 3 }), fc.nat({ max: 3 }), fc.constantFrom('\n', '\r\n'));
+    const text = ([muts, at, nl]: [string[], number, string]) => {
+      const all = lines.map((l) => JSON.stringify(l));
+      all.splice(at, 0, ...muts);
+      return all.join(nl) + nl;
+    };
+    fuzz('prompt set (ftri)', arb, (v) => { writeFileSync(f, text(v)); return loadPromptSet(f); });
+    fuzz('prompt file (generate)', arb, (v) => { writeFileSync(f, text(v)); return readPromptFile(f); });
+    fuzz('eval suite', arb, (v) => { writeFileSync(f, text(v)); return loadSuite(f); });
+  });
+
+  it('judge files', () => {
+    const base = { ...ORGANISM_JUDGES, sensitive: { refusal: { type: 'regex', pattern: 'I cannot', flags: 'i' }, answer: 'contains' } } as unknown as Json;
+    fuzz('judges', mutated(base), (json) => resolveJudges(json as never, { file: 'j.json' })('sensitive'));
+  });
+
+  describe('trace reader', () => {
+    const run = join(work, 'run');
+    beforeAll(async () => {
+      const model = await loadModel(join(ORG, 'model'), { threads: 1, cache: false });
+      const prompts = loadPromptSet(join(ORG, 'prompts', 'ftri.jsonl')).slice(0, 6).map((p, i) => ({ ...p, group: i % 2 ? 'A' : 'B' }));
+      await runFtri({ model, prompts, outDir: run, contrast: 'A:B', permutations: 9, bootstrap: 0, maps: 0, report: false });
+      await model.dispose();
+    }, 120_000);
+
+    it('truncated, bit-flipped and mutated trace folders', () => {
+      const files = readdirSync(join(run, 'traces')).filter((f) => f.endsWith('.arrow') || f.endsWith('.jsonl')).map((f) => join('traces', f));
+      const targets = ['manifest.json', 'progress.jsonl', ...files];
+      const original = new Map(targets.map((t) => [t, readFileSync(join(run, t))]));
+      const arb = fc.tuple(fc.nat({ max: targets.length - 1 }), fc.constantFrom('cut', 'flip', 'json'), fc.nat(), fc.nat({ max: 255 }), fc.array(op, { minLength: 1, maxLength: 2 }));
+      fuzz('trace reader', arb, ([ti, how, at, byte, ops]) => {
+        const t = targets[ti];
+        const orig = original.get(t)!;
+        let bytes: Buffer;
+        if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
+        else if (how === 'flip') { bytes = Buffer.from(orig); bytes[at % bytes.length] ^= byte || 1; }
+        else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
+        else {
+          const text = orig.toString('utf8');
+          const doc: Json = t.endsWith('.json') ? JSON.parse(text) : text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+          const out = apply(doc, ops as never);
+          bytes = Buffer.from(t.endsWith('.json') || !Array.isArray(out) ? JSON.stringify(out) ?? '' : out.map((l) => JSON.stringify(l)).join('\n') + '\n');
+        }
+        writeFileSync(join(run, t), bytes);
+        try {
+          return readActivations(run);
+        } finally {
+          writeFileSync(join(run, t), orig);
+        }
+      }, Math.min(RUNS, Number(process.env.FUZZ_TRACE_RUNS ?? RUNS)));
+    });
+  });
+});
