@@ -172,10 +172,16 @@ export interface LoadOptions {
   /** a Jinja chat template that replaces the checkpoint's */
   chatTemplate?: string;
   /** weight dtype: 'f32' (default, exact), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
-   *  arithmetic; routers and norms stay f32) */
-  dtype?: 'f32' | 'int8' | 'int4';
+   *  arithmetic; routers and norms stay f32), or 'auto': f32 if it fits in the memory available, else int8,
+   *  else int4 (the choice goes to `log`). Any load that cannot fit fails first with E_MEMORY
+   *  ($MOTE_MEMORY_LIMIT overrides the memory available, e.g. `8G`). */
+  dtype?: 'f32' | 'int8' | 'int4' | 'auto';
   /** weight cache folder, or false for none (default: $MOTE_CACHE, else ~/.cache/mote; MOTE_CACHE=off disables) */
   cache?: string | boolean;
+  /** re-hash every weight byte against the cache entry before using it (the key itself samples) */
+  verify?: boolean;
+  /** where the dtype choice and warnings go (default: stderr, prefixed `mote: `) */
+  log?: (line: string) => void;
   /** let onnxruntime's idle pool threads spin between runs (default off) */
   spinning?: boolean;
 }

@@ -14,6 +14,8 @@ export type MoteErrorCode =
   | 'E_INPUT' // bad user input (prompt files, options)
   | 'E_TOKENIZER' // tokenizer or chat template could not be loaded
   | 'E_RUNTIME' // onnxruntime failure
+  | 'E_MEMORY' // a load needs more memory than the process may use (checked before allocating)
+  | 'E_WEIGHTS_NONFINITE' // a weight tensor holds NaN or Inf
   | 'E_IO'; // reading or writing a file failed
 
 export class MoteError extends Error {
