@@ -4,6 +4,7 @@
 // which is how decode reads weights). ReduceSum alone under-reads this machine by about 2x. Each is the
 // best of several samples taken while other processes leave the cores alone (quiet.mjs).
 
+import { readFileSync } from 'node:fs';
 import { GraphBuilder, Session } from '@mote/tensor-core';
 import { bestQuiet } from './quiet.mjs';
 
@@ -38,4 +39,12 @@ export async function measureMachine(threads) {
   }
   const [bandwidthKernel, bandwidth] = Object.entries(bw).reduce((m, e) => (e[1] > m[1] ? e : m));
   return { flops, bandwidth, bandwidthKernel, reduceSum: bw.ReduceSum, kernels: bw, gemmForeign: tg.foreign };
+}
+
+/** The CPU's SIMD / matrix instruction-set features that decide which kernels engines use (/proc/cpuinfo). */
+export function cpuFeatures() {
+  let flags = [];
+  try { flags = (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(' '); } catch { /* not linux */ }
+  const want = /^(sse4_2|avx|avx2|fma|f16c|avx512(f|bw|vl|dq|_vnni|_bf16|_fp16|vbmi)|avx_vnni|amx_(tile|int8|bf16))$/;
+  return flags.filter((f) => want.test(f));
 }
