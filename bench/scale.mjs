@@ -4,7 +4,7 @@
 // process (job.mjs) for its own peak RSS, checked against the target 1.1 x cache bytes + 1 GB; then
 // llama.cpp on the same weights, timed in the same process as mote (ratios), where the GGUF writer knows
 // the architecture. Writes bench-out/scale.json after every row and skips rows already there (resume).
-// Env: MOTE_SCALE_MODELS=olmoe,qwen3,... (default all), MOTE_SCALE_LLAMA=0 (skip llama.cpp),
+// Env: MOTE_SCALE_MODELS=olmoe,qwen3,deepseek,gptoss (default all), MOTE_SCALE_DTYPES=int4,int8, MOTE_SCALE_LLAMA=0 (skip llama.cpp),
 // MOTE_BENCH_THREADS, MOTE_BENCH_DIR. Not a correctness test: random weights.
 
 import { spawnSync } from 'node:child_process';
@@ -35,6 +35,7 @@ const MODELS = [
   ['gptoss', 'gpt-oss-20b', 24, ['int4'], false],
 ];
 const pick = process.env.MOTE_SCALE_MODELS?.split(',');
+const pickDtypes = process.env.MOTE_SCALE_DTYPES?.split(',');
 const GGUF_TYPE = { f32: 'f32', int8: 'q8_0', int4: 'q4_0' };
 
 function job(spec) {
@@ -59,7 +60,7 @@ function checkpointBytes(shape, layers) {
   writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...SHAPES[shape], num_hidden_layers: layers }));
   const spec = specFromDir(tmp);
   rmSync(tmp, { recursive: true, force: true });
-  return { bf16: (spec.params ? 0 : 0) + 2 * paramTotal(spec), int4: estimateMemory(spec, 'int4').cache, spec };
+  return { bf16: 2 * paramTotal(spec), int4: estimateMemory(spec, 'int4').cache, spec };
 }
 function paramTotal(s) {
   const D = s.hidden, expert = 3 * D * s.moeIntermediate, shared = s.sharedExpertCount ? 3 * D * s.sharedIntermediate : 0;
@@ -84,7 +85,7 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
   if (need(layers).total + 10 * GB > freeDisk(ROOT)) { log(`${id}: disk too short even for ${layers} layers; skipped`); continue; }
   const name = `${shape}-${layers}l`;
   const dir = join(OUT, name);
-  const todo = dtypes.filter((d) => !results.rows.some((r) => r.model === name && r.dtype === d));
+  const todo = dtypes.filter((d) => (!pickDtypes || pickDtypes.includes(d)) && !results.rows.some((r) => r.model === name && r.dtype === d));
   if (!todo.length) continue;
   let t = performance.now();
   writeSynthetic(dir, shape, layers, join(ROOT, 'models', 'organism', 'model'));
@@ -120,7 +121,7 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
     log(`${name} ${dtype}: ${JSON.stringify(row)}`);
     rmSync(cache, { recursive: true, force: true });
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.MOTE_SCALE_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
 }
 
 const tab = results.rows.map((r) => ({
