@@ -112,3 +112,18 @@ export async function wasmReadBandwidth(workers, reps = 5) {
   await Promise.all(ws.map((w) => w.terminate()));
   return best;
 }
+
+/** llama.cpp's CPU backend as node-llama-cpp loads it: binary build, and llama_print_system_info (its ISA paths). */
+export async function llamaBackend() {
+  process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
+  try {
+    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const info = (llama.systemInfo ?? '').split('|').map((x) => x.trim()).filter((x) => /= 1$|CPU/.test(x)).join(', ');
+    const out = `${llama.buildType ?? 'prebuilt'} build${info ? `; ${info}` : ''}`;
+    await llama.dispose();
+    return out;
+  } catch (e) {
+    return `unavailable (${e.message.slice(0, 80)})`;
+  }
+}

@@ -167,6 +167,13 @@ for (const [shape, layers, dtypes] of MATRIX) {
   }
 }
 
+// batched decode: fTRI, eval and `mote run` decode many prompts at once; batch 1 is the interactive case
+const [bShape, bLayers, bDtypes] = MATRIX[0];
+const bDtype = bDtypes.includes('int4') ? 'int4' : bDtypes[0];
+const bName = `${bShape}-${bLayers}l`;
+log(`batched decode ${bName} ${bDtype}`);
+const batched = job({ kind: 'batch', dir: join(OUT, bName), dtype: bDtype, cache: join(OUT, 'cache', `${bName}-${bDtype}`), gguf: join(OUT, bName, `model-${GGUF_TYPE[bDtype]}.gguf`), batches: [1, 8, 32, 64] });
+
 log('accuracy on the organism');
 const organismAccuracy = job({ kind: 'accuracy', dir: join(ORGANISM, 'model'), prompts: join(ORGANISM, 'prompts', 'eval-dev.jsonl'), dtypes: ['int8', 'int4'], cache: join(OUT, 'cache', 'organism'), gen: 24 });
 
@@ -175,11 +182,18 @@ const lines = [];
 const say = (s = '') => { lines.push(s); console.log(s); };
 say(`mote bench — ${THREADS} threads, prompt ${PROMPT} tokens, decode ${DECODE} greedy tokens (batch 1), ${new Date().toISOString()}`);
 say(`machine (same run): f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s (MatMul 2048^3), memory read ${fmt(machine.bandwidth / 1e9)} GB/s (best of: ${Object.entries(machine.kernels).map(([k, v]) => `${k} ${fmt(v / 1e9, 2)}`).join(', ')})`);
-say(`cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; llama.cpp: node-llama-cpp prebuilt CPU backend (${llamaBackend()})`);
+say(`cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; llama.cpp (node-llama-cpp CPU backend): ${await llamaBackend()}`);
 console.table(rows);
 lines.push(JSON.stringify(rows, null, 1));
 for (const n of notes) say(`  ${n}`);
 say('ratios: llama.cpp time / mote time at equal bits (> 1 = mote faster); bounds: GEMM FLOP/s / FLOPs per prompt token, bandwidth / weight bytes per decoded token');
+say(`batched decode, ${bName} ${bDtype}: total tokens/s over B sequences of 16 prompt tokens, ${DECODE} greedy tokens each (llama.cpp: B parallel sequences in one context)`);
+const btab = batched.error ? [{ error: batched.error }] : Object.keys(batched.mote).map((B) => ({
+  batch: Number(B), 'mote tok/s': fmt(batched.mote[B].tokS), 'llama.cpp tok/s': fmt(batched.llama[B]?.tokS),
+  ratio: `${fmt(batched.mote[B].tokS / batched.llama[B]?.tokS, 2)}x`, 'foreign cores': fmt(Math.max(batched.mote[B].foreign, batched.llama[B]?.foreign ?? 0), 2),
+}));
+console.table(btab);
+lines.push(JSON.stringify(btab, null, 1));
 say('accuracy vs f32 (teacher-forced next-token top-1 agreement, mean KL(f32||q) in nats, routing top-k overlap):');
 const acc = [];
 for (const [label, a] of [['organism (227 eval-dev prompts + 24 f32 greedy tokens)', organismAccuracy], [`synthetic ${synthAccuracy?.name} (random weights, 4x48 tokens)`, synthAccuracy]]) {
@@ -207,5 +221,5 @@ if (boundViolations.length) {
   process.exitCode = 3;
 }
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, batched, boundViolations, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');

@@ -28,6 +28,8 @@ export const experimentSchema = z.strictObject({
   model: z.string().min(1),
   /** onnxruntime threads (default: all cores) */
   threads: z.number().int().positive().optional(),
+  /** weight dtype (default auto: f32 if it fits in memory, else int8, else int4); the resolved one is in results.json */
+  dtype: z.enum(['f32', 'int8', 'int4', 'auto']).optional(),
   /** the eval suite (JSONL) */
   suite: z.string().min(1),
   /** judges per category ("*" = fallback); default: generic refusal judge + exact match */
@@ -178,6 +180,8 @@ export interface RunExperimentOptions {
   /** an already loaded model (otherwise spec.model is loaded) */
   model?: MoeModel;
   threads?: number;
+  /** overrides the experiment's dtype */
+  dtype?: 'f32' | 'int8' | 'int4' | 'auto';
 }
 export interface ExperimentResult {
   outDir: string;
@@ -278,7 +282,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
 
   progress({ stage: 'load', done: 0, total: 1, detail: spec.model });
   let t = now();
-  const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads }));
+  const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads, dtype: opts.dtype ?? spec.dtype ?? 'auto' }));
   const suite = loadSuite(spec.suite);
   const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
   const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
@@ -374,7 +378,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   const report = await writeExperimentReport(outDir, analysis, { timings, model: model.info, previousRuns: prev.length });
   timings.report = now() - t;
   timings.total = now() - t0;
-  writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...analysis, timings }, null, 1) + '\n');
+  writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...analysis, dtype: model.info.dtype ?? null, timings }, null, 1) + '\n');
   writeFileSync(join(outDir, 'timings.json'), JSON.stringify([...prev, timings], null, 1) + '\n');
   progress({ stage: 'report', done: 1, total: 1, detail: report.html });
   if (!opts.model) await model.dispose();

@@ -177,6 +177,7 @@ export class Model implements MoeModel {
       }
       const model = new Model(spec, tokenizer, layers, sessions[2 * spec.layerCount], t.embed(), ropeTables(spec.rope), abs);
       model.cache = cache.stats;
+      model.info.dtype = cache.dtype;
       return model;
     } catch (e) {
       await Promise.all(sessions.map((s) => s.release()));

@@ -83,6 +83,8 @@ export interface ModelInfo {
   kvHeadCount: number;
   headDim: number;
   params: { total: number; active: number; embedding: number; routedExperts: number };
+  /** the weight dtype this load resolved to (LoadOptions.dtype, 'auto' resolved); absent for models not loaded by loadModel */
+  dtype?: 'f32' | 'int8' | 'int4';
   bosTokenId: number | null;
   eosTokenIds: number[];
   padTokenId: number | null;
