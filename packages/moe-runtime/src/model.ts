@@ -89,9 +89,9 @@ export class Model implements MoeModel {
     const abs = resolve(dir);
     const spec = specFromDir(abs);
     const log = opts.log ?? ((line: string) => { process.stderr.write(`mote: ${line}\n`); });
-    const want = opts.dtype ?? 'f32';
+    const want = (opts.dtype ?? (process.env.MOTE_DTYPE || 'f32')) as WeightDtype | 'auto';
     if (want !== 'auto' && !WEIGHT_DTYPES.includes(want)) {
-      throw new MoteError('E_INPUT', `dtype ${JSON.stringify(want)} is not supported; use one of auto, ${WEIGHT_DTYPES.join(', ')}`, { field: 'dtype' });
+      throw new MoteError('E_INPUT', `dtype ${JSON.stringify(want)}${opts.dtype ? '' : ' (from $MOTE_DTYPE)'} is not supported; use one of auto, ${WEIGHT_DTYPES.join(', ')}`, { field: 'dtype' });
     }
     const root = cacheRoot(opts.cache);
     const path = (d: WeightDtype) => (!root ? 'uncached' : WeightCache.has(abs, d, opts.cache) ? 'cached' : 'cold');

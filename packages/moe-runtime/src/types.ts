@@ -173,7 +173,7 @@ export interface LoadOptions {
   threads?: number;
   /** a Jinja chat template that replaces the checkpoint's */
   chatTemplate?: string;
-  /** weight dtype: 'f32' (default, exact), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
+  /** weight dtype: 'f32' (default, exact; $MOTE_DTYPE overrides the default), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
    *  arithmetic; routers and norms stay f32), or 'auto': f32 if it fits in the memory available, else int8,
    *  else int4 (the choice goes to `log`). Any load that cannot fit fails first with E_MEMORY
    *  ($MOTE_MEMORY_LIMIT overrides the memory available, e.g. `8G`). */
