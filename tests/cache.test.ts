@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../apps/cli/src/main.js';
 import { checkpointHash, listCache, loadModel, removeCache } from '@mote/moe-runtime';
 import { readSafetensorsHeader } from '@mote/tensor-core';
 
@@ -156,7 +157,18 @@ describe('weight cache', () => {
     }
     expect(removeCache({ cache: own, match: 'int8' }).map((e) => e.dtype)).toEqual(['int8']);
     expect(listCache(own).map((e) => e.dtype)).toEqual(['f32']);
-    removeCache({ cache: own, all: true });
+    // the CLI prints the same entries and removes them
+    let out = '';
+    const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out += a.join(' ') + '\n'; });
+    try {
+      await main(['node', 'mote', 'cache', 'ls', '--cache', own]);
+      expect(out).toMatch(new RegExp(`^${ls[0].key.slice(0, 12)}  f32 .* ready .* ${TINY}\n1 entries, `));
+      out = '';
+      await main(['node', 'mote', 'cache', 'rm', '--all', '--cache', own]);
+      expect(out).toMatch(/^removed .*\n1 entries removed, /);
+    } finally {
+      spy.mockRestore();
+    }
     expect(listCache(own)).toEqual([]);
     expect(readdirSync(own)).toEqual([]);
     rmSync(own, { recursive: true, force: true });
