@@ -51,6 +51,8 @@ function job(spec) {
   }
 }
 
+/** bytes of the files under p whose name passes keep */
+const sumFiles = (p, keep) => { const s = statSync(p); return s.isDirectory() ? readdirSync(p).reduce((n, e) => n + sumFiles(join(p, e), keep), 0) : keep(p.split('/').pop()) ? s.size : 0; };
 const du = (p) => { const s = statSync(p); return s.isDirectory() ? readdirSync(p).reduce((n, e) => n + du(join(p, e)), 0) : s.size; };
 const freeDisk = (p) => { const s = statfsSync(p); return Number(s.bavail) * Number(s.bsize); };
 /** bf16 checkpoint bytes of a shape at a depth, from the spec of its config (no weights written yet) */
@@ -72,16 +74,24 @@ function paramTotal(s) {
 mkdirSync(OUT, { recursive: true });
 const resultsFile = join(OUT, '..', 'scale.json');
 const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : { rows: [] };
-const save = () => writeFileSync(resultsFile, JSON.stringify(results, null, 1));
+/** merge this run's rows into the file (another bench:scale process may have added rows meanwhile) */
+const save = () => {
+  const cur = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')).rows : [];
+  const key = (r) => `${r.model} ${r.dtype}`;
+  const mine = new Set(results.rows.map(key));
+  results.rows = [...cur.filter((r) => !mine.has(key(r))), ...results.rows];
+  writeFileSync(resultsFile, JSON.stringify(results, null, 1));
+};
 results.cpu = { model: cpus()[0]?.model, cores: cpus().length, features: cpuFeatures() };
 log(`cpu: ${results.cpu.model}, ${results.cpu.cores} cores, ${THREADS} threads; ISA: ${results.cpu.features.join(' ')}`);
 
 for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
   if (pick && !pick.includes(id)) continue;
-  let layers = released;
+  const forced = Number(process.env.MOTE_SCALE_LAYERS?.split(',').find((x) => x.startsWith(`${id}=`))?.split('=')[1]);
+  let layers = forced || released;
   const need = (L) => { const b = checkpointBytes(shape, L); return { ...b, total: b.bf16 + 2.2 * b.int4 }; };
   // full depth if bf16 + cache + GGUF fit the disk with 10 GB to spare, else half depth (linear extrapolation)
-  if (need(layers).total + 10 * GB > freeDisk(ROOT)) layers = Math.ceil(released / 2);
+  if (!forced && need(layers).total + 10 * GB > freeDisk(ROOT)) layers = Math.ceil(released / 2);
   if (need(layers).total + 10 * GB > freeDisk(ROOT)) { log(`${id}: disk too short even for ${layers} layers; skipped`); continue; }
   const name = `${shape}-${layers}l`;
   const dir = join(OUT, name);
@@ -107,6 +117,10 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
       rmSync(gguf, { force: true });
     }
     const target = 1.1 * cacheBytes + GB;
+    // per decoder layer bytes of the entry: the part that grows with depth (for the linear extrapolation)
+    const layerBytes = existsSync(cache) ? du(cache) - sumFiles(cache, (f) => !/^layer\d+_/.test(f)) : NaN;
+    const perLayer = layerBytes / layers;
+    const extra = (released - layers) * perLayer;
     const row = {
       model: name, released, layers, dtype, cacheGB: cacheBytes / GB, targetGB: target / GB,
       cold: { s: cold.loadS, peakGB: (cold.maxRssMB * 1048576) / GB, error: cold.error },
@@ -115,6 +129,10 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
       mote: pair?.mote ? { prefillTokS: PROMPT / pair.mote.prefillS, decodeTokS: 1 / pair.mote.decodeStepS } : null,
       llama: pair?.llama ? { prefillTokS: PROMPT / pair.llama.prefillS, decodeTokS: 1 / pair.llama.decodeStepS } : null,
       pairError: pair?.error,
+      // at the released depth, linear in the layers: cache + (released - layers) x per-layer bytes; peak the same
+      // (onnxruntime holds each layer's weights once)
+      ...(layers !== released ? { fullDepth: { cacheGB: (cacheBytes + extra) / GB, targetGB: (1.1 * (cacheBytes + extra) + GB) / GB,
+        coldPeakGB: (cold.maxRssMB * 1048576) / GB, cachedPeakGB: (run.maxRssMB * 1048576 + extra) / GB, perLayerGB: perLayer / GB } } : {}),
     };
     results.rows.push(row);
     save();
@@ -130,7 +148,7 @@ const tab = results.rows.map((r) => ({
   'within target': r.within ? 'yes' : 'NO',
   'prefill tok/s mote/llama': r.mote ? `${fmt(r.mote.prefillTokS)}/${fmt(r.llama?.prefillTokS)} (${fmt(r.llama ? r.mote.prefillTokS / r.llama.prefillTokS : NaN, 2)}x)` : '-',
   'decode tok/s mote/llama': r.mote ? `${fmt(r.mote.decodeTokS, 2)}/${fmt(r.llama?.decodeTokS, 2)} (${fmt(r.llama ? r.mote.decodeTokS / r.llama.decodeTokS : NaN, 2)}x)` : '-',
-  ...(r.layers !== r.released ? { note: `${r.layers} of ${r.released} layers: x${fmt(r.released / r.layers, 2)} for layer bytes` } : {}),
+  ...(r.fullDepth ? { [`at ${r.released} layers (linear)`]: `cache ${fmt(r.fullDepth.cacheGB, 2)} GB, cached peak ${fmt(r.fullDepth.cachedPeakGB, 2)} GB, target ${fmt(r.fullDepth.targetGB, 2)} GB` } : {}),
 }));
 console.log(`mote bench:scale — ${results.cpu.model}, ${THREADS} threads, ISA ${results.cpu.features.join(' ')}; prompt ${PROMPT}, decode ${DECODE} (batch 1)`);
 console.table(tab);
