@@ -5,7 +5,7 @@
 // llama.cpp on the same weights, timed in the same process as mote (ratios), where the GGUF writer knows
 // the architecture. Writes bench-out/scale.json after every row and skips rows already there (resume).
 // Env: MOTE_SCALE_MODELS=olmoe,qwen3,deepseek,gptoss (default all), MOTE_SCALE_DTYPES=int4,int8, MOTE_SCALE_LLAMA=0 (skip llama.cpp),
-// MOTE_BENCH_THREADS, MOTE_BENCH_DIR. Not a correctness test: random weights.
+// MOTE_SCALE_LAYERS=qwen3=24 (depth override), MOTE_SCALE_RESULTS (results file), MOTE_BENCH_THREADS, MOTE_BENCH_DIR. Not a correctness test: random weights.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
@@ -72,7 +72,7 @@ function paramTotal(s) {
 }
 
 mkdirSync(OUT, { recursive: true });
-const resultsFile = join(OUT, '..', 'scale.json');
+const resultsFile = process.env.MOTE_SCALE_RESULTS ?? join(OUT, '..', 'scale.json');
 const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : { rows: [] };
 /** merge this run's rows into the file (another bench:scale process may have added rows meanwhile) */
 const save = () => {
