@@ -4,8 +4,10 @@
 // process (job.mjs) for its own peak RSS, checked against the target 1.1 x cache bytes + 1 GB; then
 // llama.cpp on the same weights, timed in the same process as mote (ratios), where the GGUF writer knows
 // the architecture. Writes bench-out/scale.json after every row and skips rows already there (resume).
-// Env: MOTE_SCALE_MODELS=olmoe,qwen3,deepseek,gptoss (default all), MOTE_SCALE_DTYPES=int4,int8, MOTE_SCALE_LLAMA=0 (skip llama.cpp),
-// MOTE_SCALE_LAYERS=qwen3=24 (depth override), MOTE_SCALE_RESULTS (results file), MOTE_BENCH_THREADS, MOTE_BENCH_DIR. Not a correctness test: random weights.
+// Env: MOTE_SCALE_MODELS=olmoe,qwen3,deepseek,gptoss (default all), MOTE_SCALE_DTYPES=int4,int8,
+// MOTE_SCALE_LLAMA=0 (skip llama.cpp), MOTE_SCALE_LAYERS=qwen3=24 (depth override), MOTE_SCALE_RESULTS
+// (results file), MOTE_SCALE_KEEP=1 (keep the checkpoint), MOTE_BENCH_THREADS, MOTE_BENCH_DIR.
+// Not a correctness test: random weights.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
