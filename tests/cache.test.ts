@@ -4,6 +4,7 @@
 // warning; an unwritable cache runs without one; non-finite weights are refused naming the tensor;
 // `cache ls|rm`; cache: false builds in memory.
 
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,6 +129,33 @@ describe('weight cache', () => {
     expect(log.join('\n')).toMatch(/warning: the weight cache .* is not writable .*running without a cache/);
     expect(a.cache).toEqual({ hit: false, dir: null, dtype: 'f32' });
     rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('a full cache disk runs without a cache, with a warning: too little free space up front, ENOSPC mid-write', async (ctx) => {
+    const mnt = mkdtempSync(join(tmpdir(), 'mote-full-'));
+    // a small tmpfs is a full disk; mounting needs root (CAP_SYS_ADMIN): skipped where that is not available
+    const mount = (size: string) => spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]).status === 0;
+    if (!mount('64k')) { rmSync(mnt, { recursive: true, force: true }); ctx.skip(); return; }
+    try {
+      const ref = await logitsOf(TINY, { cache: false, dtype: 'int8' });
+      let log: string[] = [];
+      const a = await logitsOf(TINY, { cache: mnt, dtype: 'int8', log: (l) => log.push(l) });
+      expect(log.join('\n')).toMatch(/warning: the weight cache .* has [\d.]+ GB free but the int8 entry needs about [\d.]+ GB; running without a cache/);
+      expect(a.cache).toEqual({ hit: false, dir: null, dtype: 'int8' });
+      expect(a.logits).toEqual(ref.logits);
+      spawnSync('umount', [mnt]);
+      // enough for the up-front check (1.05 x the estimate), not for the files in 4 KiB pages: ENOSPC while writing
+      expect(mount('616k')).toBe(true);
+      log = [];
+      const b = await logitsOf(TINY, { cache: mnt, dtype: 'int8', log: (l) => log.push(l) });
+      expect(log.join('\n')).toMatch(/warning: writing the weight cache .* failed \(ENOSPC\); running without a cache/);
+      expect(b.cache).toEqual({ hit: false, dir: null, dtype: 'int8' });
+      expect(b.logits).toEqual(ref.logits);
+      expect(readdirSync(mnt).flatMap((k) => readdirSync(join(mnt, k)))).toEqual([]); // the partial entry is gone
+    } finally {
+      spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
   });
 
   it('NaN or Inf in a weight is E_WEIGHTS_NONFINITE naming the tensor, at build time', async () => {
