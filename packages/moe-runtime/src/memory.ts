@@ -27,7 +27,7 @@ export interface MemoryEstimate {
   cache: number;
   /** peak bytes of a cached load: SLACK x weights + HEADROOM */
   cached: number;
-  /** peak bytes of a cold load: the conversion holds one layer's f32 weights (plus a transposed copy) */
+  /** peak bytes of a cold load: the conversion holds one layer's f32 weights at a time */
   cold: number;
   /** peak bytes of a load without a cache: the sessions so far plus the layer being built */
   uncached: number;
@@ -56,8 +56,10 @@ export function estimateMemory(spec: ModelSpec, dtype: WeightDtype): MemoryEstim
   const weights = Math.ceil((ffn * bits('ffn', dtype) + attn * bits('attn', dtype) + f32 * 32) / 8);
   const cache = weights + spec.vocab * D * 4;
   const cached = Math.ceil(SLACK * weights) + HEADROOM;
-  const cold = Math.max(cached, largestLayer * 4 * 2 + HEADROOM);
-  return { weights, cache, cached, cold, uncached: cached + largestLayer * 4 * 2 };
+  // a conversion holds one layer's f32 weights once (each is dropped when quantised) plus one expert's
+  // transposed copy and its quantised bytes: 1.25 x the layer covers them
+  const building = Math.ceil(largestLayer * 4 * 1.25);
+  return { weights, cache, cached, cold: Math.max(cached, building + HEADROOM), uncached: cached + building };
 }
 
 /** Parse a byte count: 123, 8G, 8GiB, 512M, 1.5T (binary multiples). */
