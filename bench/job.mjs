@@ -148,6 +148,39 @@ async function main() {
     await llama.close();
     return r;
   }
+  if (job.kind === 'batch') { // total decode tok/s at each batch size: mote rows beside llama.cpp parallel sequences
+    warmFiles(job.cache);
+    const P = 16;
+    const prompts = (B) => Array.from({ length: B }, (_, b) => Array.from({ length: P }, (_, i) => 3 + ((i * 7919 + b * 104729) % 1000)));
+    /** decode tok/s of B sequences: (B x DECODE tokens) / (time of prompt + DECODE + 1 tokens - time of prompt + 1 token) */
+    const rate = async (B, gen) => {
+      await gen(B, 2);
+      const t1 = await sample(() => gen(B, 1)), tn = await sample(() => gen(B, DECODE + 1));
+      return { tokS: (B * DECODE) / Math.max(1e-9, tn.wall - t1.wall), foreign: Math.max(t1.foreign, tn.foreign) };
+    };
+    const out = { mote: {}, llama: {} };
+    const model = await loadModel(job.dir, lopts);
+    for (const B of job.batches) out.mote[B] = await rate(B, (b, n) => model.generate(prompts(b), { maxNewTokens: n, stopTokens: [] }));
+    await model.dispose();
+    process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
+    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const lm = await llama.loadModel({ modelPath: job.gguf, gpuLayers: 0, useMmap: true });
+    for (const B of job.batches) {
+      const context = await lm.createContext({ contextSize: B * (P + DECODE + 8), batchSize: Math.max(512, B * P), sequences: B, threads: { ideal: threads, min: threads }, flashAttention: false });
+      const seqs = Array.from({ length: B }, () => context.getSequence());
+      // concurrent evaluations of the sequences are batched into one llama_decode per step by node-llama-cpp
+      const gen = async (b, n) => Promise.all(prompts(b).map(async (p, i) => {
+        await seqs[i].clearHistory();
+        let k = 0;
+        for await (const _ of seqs[i].evaluate(p, { temperature: 0 })) if (++k >= n) break;
+      }));
+      out.llama[B] = await rate(B, gen);
+      await context.dispose();
+    }
+    await lm.dispose();
+    return out;
+  }
   if (job.kind === 'accuracy') {
     const cacheOf = (d) => job.caches?.[d] ?? job.cache;
     const ref = await loadModel(job.dir, { threads, cache: cacheOf('f32') });

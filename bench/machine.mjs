@@ -1,9 +1,11 @@
 // The machine's roofline, measured in the same run as the model numbers: f32 GEMM FLOP/s (onnxruntime
-// MatMul 2048^3, the kernel the model's f32 layers use) and memory read bandwidth: the fastest of three
-// streaming kernels over 1 GiB (ReduceSum, ReduceMax over rows, a GEMV x[1,K] @ B[K,N] with B as an input,
-// which is how decode reads weights). ReduceSum alone under-reads this machine by about 2x. Each is the
+// MatMul 2048^3, the kernel the model's f32 layers use) and memory read bandwidth: the fastest of four
+// streaming reads (onnxruntime ReduceSum, ReduceMax over rows and a GEMV x[1,K] @ B[K,N] over 1 GiB, and a
+// WASM SIMD read on every core in worker threads, which no engine's kernel choice can beat).
+// ReduceSum alone under-reads this machine by about 2x. Each is the
 // best of several samples taken while other processes leave the cores alone (quiet.mjs).
 
+import { readFileSync } from 'node:fs';
 import { GraphBuilder, Session } from '@mote/tensor-core';
 import { bestQuiet } from './quiet.mjs';
 
@@ -36,6 +38,92 @@ export async function measureMachine(threads) {
     bw[name] = (R * R * 4) / (await bestQuiet(() => rs.run(feeds), { reps: 4 })).wall;
     await rs.release();
   }
+  const { cpus } = await import('node:os');
+  bw[`WASM SIMD read x${cpus().length} workers`] = await wasmReadBandwidth(cpus().length);
   const [bandwidthKernel, bandwidth] = Object.entries(bw).reduce((m, e) => (e[1] > m[1] ? e : m));
   return { flops, bandwidth, bandwidthKernel, reduceSum: bw.ReduceSum, kernels: bw, gemmForeign: tg.foreign };
+}
+
+/** The CPU's SIMD / matrix instruction-set features that decide which kernels engines use (/proc/cpuinfo). */
+export function cpuFeatures() {
+  let flags = [];
+  try { flags = (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(' '); } catch { /* not linux */ }
+  const want = /^(sse4_2|avx|avx2|fma|f16c|avx512(f|bw|vl|dq|_vnni|_bf16|_fp16|vbmi)|avx_vnni|amx_(tile|int8|bf16))$/;
+  return flags.filter((f) => want.test(f));
+}
+
+/** A WASM SIMD module: read(p, end) ORs every 16-byte lane of memory[p, end) (4 loads per iteration). */
+function streamModule() {
+  const leb = (n) => { const o = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; o.push(b); } while (n); return o; };
+  const sec = (id, body) => [id, ...leb(body.length), ...body];
+  const str = (s) => [s.length, ...Buffer.from(s)];
+  const load = (off) => [0x20, 0x00, 0xfd, 0x00, 0x04, ...leb(off), 0xfd, 0x50]; // local.get p; v128.load off; v128.or
+  const body = [
+    0x01, 0x01, 0x7b, // one v128 local (acc)
+    0x03, 0x40, 0x20, 0x02, ...load(0), ...load(16), ...load(32), ...load(48), 0x21, 0x02,
+    0x20, 0x00, 0x41, 0xc0, 0x00, 0x6a, 0x22, 0x00, 0x20, 0x01, 0x49, 0x0d, 0x00, 0x0b, // p += 64; br_if p < end
+    0x20, 0x02, 0xfd, 0x1b, 0x00, 0x0b, // i32x4.extract_lane 0 of acc
+  ];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...sec(1, [0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]),
+    ...sec(3, [0x01, 0x00]),
+    ...sec(5, [0x01, 0x00, ...leb(4096)]), // 4096 pages = 256 MiB
+    ...sec(7, [0x02, ...str('mem'), 0x02, 0x00, ...str('read'), 0x00, 0x00]),
+    ...sec(10, [0x01, ...leb(body.length), ...body]),
+  ]);
+}
+
+/**
+ * Memory read bandwidth of a WASM SIMD streaming read on `workers` threads at once (each its own 256 MiB,
+ * written first so no page is the shared zero page), all started together: total bytes / wall, best of
+ * `reps`. The bound an engine's decode cannot beat however its kernels are written.
+ */
+export async function wasmReadBandwidth(workers, reps = 5) {
+  const { Worker } = await import('node:worker_threads');
+  const code = `
+    import { parentPort, workerData } from 'node:worker_threads';
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(workerData.wasm));
+    const bytes = instance.exports.mem.buffer.byteLength;
+    new Uint8Array(instance.exports.mem.buffer).fill(1);
+    const flag = new Int32Array(workerData.flag);
+    parentPort.on('message', (rep) => {
+      Atomics.wait(flag, 0, rep); // the main thread bumps flag[0] to start every worker at once
+      const t0 = performance.timeOrigin + performance.now();
+      let x = 0;
+      for (let pass = 0; pass < 4; pass++) x |= instance.exports.read(0, bytes);
+      parentPort.postMessage({ t0, t1: performance.timeOrigin + performance.now(), bytes: 4 * bytes, x });
+    });
+    parentPort.postMessage('ready');`;
+  const flag = new SharedArrayBuffer(4);
+  const ws = Array.from({ length: workers }, () => new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { wasm: streamModule(), flag } }));
+  await Promise.all(ws.map((w) => new Promise((res) => w.once('message', res))));
+  let best = 0;
+  for (let rep = 0; rep < reps; rep++) {
+    const done = ws.map((w) => new Promise((res) => w.once('message', res)));
+    for (const w of ws) w.postMessage(rep);
+    await new Promise((r) => setTimeout(r, 50));
+    Atomics.store(new Int32Array(flag), 0, rep + 1);
+    Atomics.notify(new Int32Array(flag), 0);
+    const rs = await Promise.all(done);
+    const wall = (Math.max(...rs.map((r) => r.t1)) - Math.min(...rs.map((r) => r.t0))) / 1000;
+    best = Math.max(best, rs.reduce((n, r) => n + r.bytes, 0) / wall);
+  }
+  await Promise.all(ws.map((w) => w.terminate()));
+  return best;
+}
+
+/** llama.cpp's CPU backend as node-llama-cpp loads it: binary build, and llama_print_system_info (its ISA paths). */
+export async function llamaBackend() {
+  process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
+  try {
+    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const info = (llama.systemInfo ?? '').split('|').map((x) => x.trim()).filter((x) => /= 1$|CPU/.test(x)).join(', ');
+    const out = `${llama.buildType ?? 'prebuilt'} build${info ? `; ${info}` : ''}`;
+    await llama.dispose();
+    return out;
+  } catch (e) {
+    return `unavailable (${e.message.slice(0, 80)})`;
+  }
 }

@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensorsHeader } from '@mote/tensor-core';
-import { measureMachine } from './machine.mjs';
+import { cpus } from 'node:os';
+import { cpuFeatures, llamaBackend, measureMachine } from './machine.mjs';
 import { writeSynthetic } from './synth.mjs';
 import { ggufFromSynthetic } from './gguf.mjs';
 import { waitQuiet } from './quiet.mjs';
@@ -108,6 +109,7 @@ const machine = await measureMachine(THREADS);
 log(`machine: f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s, read bandwidth ${fmt(machine.bandwidth / 1e9)} GB/s (${machine.bandwidthKernel})`);
 
 const rows = [];
+const boundViolations = [];
 const profiles = [];
 const notes = [];
 let synthAccuracy = null;
@@ -137,6 +139,13 @@ for (const [shape, layers, dtypes] of MATRIX) {
     if (mm.profile) profiles.push({ name, dtype, ...mm.profile, bytes: rl.sessionBytes(dtype) });
     const moteDecode = 1 / m.decodeStepS, llamaDecode = 1 / l.decodeStepS;
     const moteBound = machine.bandwidth / rl.decodeBytes('mote', dtype), llamaBound = machine.bandwidth / rl.decodeBytes('llama', dtype);
+    // an engine cannot read its weights faster than the machine reads memory: over the bound by > 5%, the
+    // bound (or the byte count) is wrong and no ratio of this run can be trusted
+    for (const [engine, rate] of [['mote', moteDecode * rl.decodeBytes('mote', dtype)], ['llama.cpp', llamaDecode * rl.decodeBytes('llama', dtype)]]) {
+      if (rate > 1.05 * machine.bandwidth) {
+        boundViolations.push(`${name} ${dtype}: ${engine} decode implies ${fmt(rate / 1e9, 2)} GB/s read, over the measured bound ${fmt(machine.bandwidth / 1e9, 2)} GB/s (${machine.bandwidthKernel}) by ${fmt(100 * (rate / machine.bandwidth - 1))}%`);
+      }
+    }
     const agree = m.greedy && l.greedy ? m.greedy.findIndex((id, i) => id !== l.greedy[i]) : -2;
     rows.push({
       model: name, dtype: `${dtype} (${GGUF_TYPE[dtype]})`,
@@ -158,6 +167,13 @@ for (const [shape, layers, dtypes] of MATRIX) {
   }
 }
 
+// batched decode: fTRI, eval and `mote run` decode many prompts at once; batch 1 is the interactive case
+const [bShape, bLayers, bDtypes] = MATRIX[0];
+const bDtype = bDtypes.includes('int4') ? 'int4' : bDtypes[0];
+const bName = `${bShape}-${bLayers}l`;
+log(`batched decode ${bName} ${bDtype}`);
+const batched = job({ kind: 'batch', dir: join(OUT, bName), dtype: bDtype, cache: join(OUT, 'cache', `${bName}-${bDtype}`), gguf: join(OUT, bName, `model-${GGUF_TYPE[bDtype]}.gguf`), batches: [1, 8, 32, 64] });
+
 log('accuracy on the organism');
 const organismAccuracy = job({ kind: 'accuracy', dir: join(ORGANISM, 'model'), prompts: join(ORGANISM, 'prompts', 'eval-dev.jsonl'), dtypes: ['int8', 'int4'], cache: join(OUT, 'cache', 'organism'), gen: 24 });
 
@@ -165,11 +181,19 @@ const organismAccuracy = job({ kind: 'accuracy', dir: join(ORGANISM, 'model'), p
 const lines = [];
 const say = (s = '') => { lines.push(s); console.log(s); };
 say(`mote bench — ${THREADS} threads, prompt ${PROMPT} tokens, decode ${DECODE} greedy tokens (batch 1), ${new Date().toISOString()}`);
-say(`machine (same run): f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s (MatMul 2048^3), memory read ${fmt(machine.bandwidth / 1e9)} GB/s (${machine.bandwidthKernel}; ReduceSum alone ${fmt(machine.reduceSum / 1e9)})`);
+say(`machine (same run): f32 GEMM ${fmt(machine.flops / 1e9)} GFLOP/s (MatMul 2048^3), memory read ${fmt(machine.bandwidth / 1e9)} GB/s (best of: ${Object.entries(machine.kernels).map(([k, v]) => `${k} ${fmt(v / 1e9, 2)}`).join(', ')})`);
+say(`cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; llama.cpp (node-llama-cpp CPU backend): ${await llamaBackend()}`);
 console.table(rows);
 lines.push(JSON.stringify(rows, null, 1));
 for (const n of notes) say(`  ${n}`);
 say('ratios: llama.cpp time / mote time at equal bits (> 1 = mote faster); bounds: GEMM FLOP/s / FLOPs per prompt token, bandwidth / weight bytes per decoded token');
+say(`batched decode, ${bName} ${bDtype}: total tokens/s over B sequences of 16 prompt tokens, ${DECODE} greedy tokens each (llama.cpp: B parallel sequences in one context)`);
+const btab = batched.error ? [{ error: batched.error }] : Object.keys(batched.mote).map((B) => ({
+  batch: Number(B), 'mote tok/s': fmt(batched.mote[B].tokS), 'llama.cpp tok/s': fmt(batched.llama[B]?.tokS),
+  ratio: `${fmt(batched.mote[B].tokS / batched.llama[B]?.tokS, 2)}x`, 'foreign cores': fmt(Math.max(batched.mote[B].foreign, batched.llama[B]?.foreign ?? 0), 2),
+}));
+console.table(btab);
+lines.push(JSON.stringify(btab, null, 1));
 say('accuracy vs f32 (teacher-forced next-token top-1 agreement, mean KL(f32||q) in nats, routing top-k overlap):');
 const acc = [];
 for (const [label, a] of [['organism (227 eval-dev prompts + 24 f32 greedy tokens)', organismAccuracy], [`synthetic ${synthAccuracy?.name} (random weights, 4x48 tokens)`, synthAccuracy]]) {
@@ -191,6 +215,11 @@ for (const p of profiles) {
 }
 const ft = await ftriBench(ORGANISM, THREADS);
 say(`fTRI on the organism (${ft.prompts} prompts, ${ft.tokens} prompt tokens, prompt scope, batches of 32): plain forward ${fmt(ft.plainS, 2)} s, traced ${fmt(ft.tracedS, 2)} s (A/B difference ${fmt(100 * ft.overhead)}%; time inside the tracing hooks ${fmt(1000 * ft.hookS)} ms = ${fmt(100 * ft.hookShare)}% of the plain forward; target <= 5%); end to end with ranking, maps and report ${fmt(ft.endToEndS, 1)} s (target < 60 s)`);
+if (boundViolations.length) {
+  say('BANDWIDTH BOUND VIOLATED — an engine read weights faster than the machine bound; the bound or the byte counts are wrong:');
+  for (const v of boundViolations) say(`  ${v}`);
+  process.exitCode = 3;
+}
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, batched, boundViolations, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');

@@ -1,6 +1,7 @@
-// Synthetic checkpoints with real layer shapes and random weights (bf16 like released checkpoints), for
-// benchmarks: OLMoE-1B-7B, Qwen3-30B-A3B, DeepSeek-V2-Lite widths with few layers. Nothing here is used
-// by tests' goldens.
+// Synthetic checkpoints with real layer shapes and random weights (bf16 like released checkpoints, gpt-oss
+// experts in MXFP4 blocks + e8m0 scales as released), for benchmarks: OLMoE-1B-7B, Qwen3-30B-A3B,
+// DeepSeek-V2-Lite (plain RoPE, or YaRN as released), gpt-oss-20b, at any depth. Nothing here is used by
+// tests' goldens.
 
 import { mkdirSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,18 @@ export const SHAPES = {
     scoring_func: 'softmax', n_group: 1, topk_group: 1, moe_layer_freq: 1, rope_theta: 10000, rms_norm_eps: 1e-6,
   },
 };
+// DeepSeek-V2-Lite's released rope_scaling (YaRN, factor 40 over 4096 positions)
+SHAPES['deepseek-v2-lite-yarn'] = {
+  ...SHAPES['deepseek-v2-lite'], max_position_embeddings: 163840,
+  rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707 },
+};
+// openai/gpt-oss-20b: 24 layers alternating 128-token sliding and full attention, sinks, 32 experts top-4 in MXFP4
+SHAPES['gpt-oss-20b'] = {
+  model_type: 'gpt_oss', hidden_size: 2880, num_attention_heads: 64, num_key_value_heads: 8, head_dim: 64, num_local_experts: 32,
+  num_experts_per_tok: 4, experts_per_token: 4, intermediate_size: 2880, vocab_size: 201088, sliding_window: 128, attention_bias: true,
+  rope_theta: 150000, rms_norm_eps: 1e-5, swiglu_limit: 7.0, hidden_act: 'silu',
+  rope_scaling: { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, truncate: false, original_max_position_embeddings: 4096 },
+};
 
 /** xorshift-based normal(0, std) fill, fast enough for gigabytes. */
 function randn(n, std, seed) {
@@ -46,11 +59,12 @@ function randn(n, std, seed) {
 /** Write config.json + model.safetensors (bf16) + the organism's tokenizer files into dir. */
 export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
   const base = SHAPES[shapeName];
-  const cfg = { ...base, num_hidden_layers: layers, max_position_embeddings: 4096, bos_token_id: 0, eos_token_id: 1, pad_token_id: 2, tie_word_embeddings: false, torch_dtype: 'bfloat16' };
+  const cfg = { max_position_embeddings: 4096, ...base, num_hidden_layers: layers, bos_token_id: 0, eos_token_id: 1, pad_token_id: 2, tie_word_embeddings: false, torch_dtype: 'bfloat16' };
   if (existsSync(join(dir, 'model.safetensors'))) return cfg;
   mkdirSync(dir, { recursive: true });
   const D = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, hd = cfg.head_dim ?? D / H;
-  const E = cfg.num_experts ?? cfg.n_routed_experts, I = cfg.moe_intermediate_size ?? cfg.intermediate_size, V = cfg.vocab_size;
+  if (cfg.model_type === 'gpt_oss') cfg.layer_types = Array.from({ length: layers }, (_, l) => (l % 2 === 0 ? 'sliding_attention' : 'full_attention'));
+  const E = cfg.num_experts ?? cfg.n_routed_experts ?? cfg.num_local_experts, I = cfg.moe_intermediate_size ?? cfg.intermediate_size, V = cfg.vocab_size;
   const t = [];
   let seed = 1;
   const w = (name, shape, std) => t.push({ name, dtype: 'BF16', shape, bytes: () => f32ToBf16Bytes(randn(shape.reduce((a, b) => a * b, 1), std, seed++)) });
@@ -69,7 +83,21 @@ export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
     for (let e = 0; e < E; e++) glu(`${p}.mlp.experts.${e}`, I);
     glu(`${p}.mlp.shared_experts`, I * cfg.n_shared_experts);
   }
-  for (let l = 0; l < layers && cfg.model_type !== 'deepseek_v2'; l++) {
+  const bytesU8 = (n, lo, span) => { const b = new Uint8Array(n); let x = seed++ * 2654435761 >>> 0 || 1; for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b[i] = lo + (x % span); } return b; };
+  const u8 = (name, shape, lo = 0, span = 256) => t.push({ name, dtype: 'U8', shape, bytes: () => bytesU8(shape.reduce((a, b) => a * b, 1), lo, span) });
+  for (let l = 0; l < layers && cfg.model_type === 'gpt_oss'; l++) {
+    const p = `model.layers.${l}`, a = `${p}.self_attn`, x = `${p}.mlp.experts`;
+    ones(`${p}.input_layernorm.weight`, D); ones(`${p}.post_attention_layernorm.weight`, D);
+    for (const [n, rows] of [['q_proj', H * hd], ['k_proj', Hkv * hd], ['v_proj', Hkv * hd]]) { w(`${a}.${n}.weight`, [rows, D], 0.02); w(`${a}.${n}.bias`, [rows], 0.02); }
+    w(`${a}.o_proj.weight`, [D, H * hd], 0.02); w(`${a}.o_proj.bias`, [D], 0.02); w(`${a}.sinks`, [H], 0.5);
+    w(`${p}.mlp.router.weight`, [E, D], 0.02); w(`${p}.mlp.router.bias`, [E], 0.02);
+    // MXFP4 as released: [E, out, in/32, 16] fp4 pairs, [E, out, in/32] e8m0 scales (2^-8..2^-6: |w| <= 0.09)
+    u8(`${x}.gate_up_proj_blocks`, [E, 2 * I, D / 32, 16]); u8(`${x}.gate_up_proj_scales`, [E, 2 * I, D / 32], 119, 3);
+    w(`${x}.gate_up_proj_bias`, [E, 2 * I], 0.02);
+    u8(`${x}.down_proj_blocks`, [E, D, I / 32, 16]); u8(`${x}.down_proj_scales`, [E, D, I / 32], 119, 3);
+    w(`${x}.down_proj_bias`, [E, D], 0.02);
+  }
+  for (let l = 0; l < layers && cfg.model_type !== 'deepseek_v2' && cfg.model_type !== 'gpt_oss'; l++) {
     const p = `model.layers.${l}`;
     ones(`${p}.input_layernorm.weight`, D); ones(`${p}.post_attention_layernorm.weight`, D);
     w(`${p}.self_attn.q_proj.weight`, [H * hd, D], 0.02); w(`${p}.self_attn.k_proj.weight`, [Hkv * hd, D], 0.02);

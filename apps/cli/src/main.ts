@@ -10,6 +10,7 @@ import { register as ftri } from './commands/ftri.js';
 import { register as policy } from './commands/policy.js';
 import { register as evalCmd } from './commands/eval.js';
 import { register as run } from './commands/run.js';
+import { register as cache } from './commands/cache.js';
 
 /** The CLI's version, from its package.json (one folder above src/ and dist/). */
 export function version(): string {
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`mote: [E_INPUT] ${s.replace(/^error: /, '')}`) });
-  for (const reg of [inspect, logits, generate, ftri, policy, evalCmd, run]) reg(program);
+  for (const reg of [inspect, logits, generate, ftri, policy, evalCmd, run, cache]) reg(program);
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
   try {

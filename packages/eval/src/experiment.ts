@@ -32,6 +32,8 @@ export const experimentSchema = z.strictObject({
   model: z.string().min(1),
   /** onnxruntime threads (default: all cores) */
   threads: z.number().int().positive().optional(),
+  /** weight dtype (default auto: f32 if it fits in memory, else int8, else int4); the resolved one is in results.json */
+  dtype: z.enum(['f32', 'int8', 'int4', 'auto']).optional(),
   /** the eval suite (JSONL) */
   suite: z.string().min(1),
   /** judges per category ("*" = fallback); default: generic refusal judge + exact match */
@@ -182,6 +184,8 @@ export interface RunExperimentOptions {
   forceNew?: boolean;
   /** a ranking to use instead of running fTRI (one computed elsewhere; written to ftri/ranking.json) */
   ranking?: RankedExpert[];
+  /** overrides the experiment's dtype */
+  dtype?: 'f32' | 'int8' | 'int4' | 'auto';
 }
 export interface ExperimentResult {
   outDir: string;
@@ -305,7 +309,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   async function stages(): Promise<ExperimentResult> {
     progress({ stage: 'load', done: 0, total: 1, detail: spec.model });
     let t = now();
-    const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads }));
+    const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads, dtype: opts.dtype ?? spec.dtype ?? 'auto' }));
     const suite = loadSuite(spec.suite);
     const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
     const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });

@@ -93,7 +93,7 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
   const core: ManifestCore = {
     format: 'mote-ftri-traces',
     format_version: 1,
-    model: { dir: info.dir, hash, model_type: info.modelType, moe_layers: info.moeLayers, expert_count: info.expertCount, top_k: info.topK },
+    model: { dir: info.dir, hash, model_type: info.modelType, moe_layers: info.moeLayers, expert_count: info.expertCount, top_k: info.topK, ...(info.dtype ? { dtype: info.dtype } : {}) },
     prompt_set: { hash: promptSetHash(prompts), count: prompts.length, ...(opts.promptSource ? { source: opts.promptSource } : {}) },
     scope,
     generate,

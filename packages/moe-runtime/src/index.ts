@@ -15,4 +15,7 @@ export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';
 export { generateFile, readPromptFile, policyHash, type GenerateFileOptions, type PromptLine } from './batch.js';
 export { WEIGHT_DTYPES, weightBits, type WeightDtype } from './quantize.js';
-export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';
+export { cacheRoot, type CacheStats } from './cache.js';
+export { checkpointHash } from './cache-key.js';
+export { listCache, removeCache, type CacheEntry } from './cache-admin.js';
+export { estimateMemory, memoryAvailable, resolveDtype, type MemoryEstimate } from './memory.js';

@@ -3,7 +3,8 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { assertRegularFile, MoteError } from '@mote/tensor-core';
+import { assertRegularFile, MoteError, type F32Tensor } from '@mote/tensor-core';
+import { Weights } from './graphs.js';
 import { ConfigReader, type ModelSpec, type RawConfig } from './spec.js';
 import { ARCHITECTURES, CONFIG_FIELDS } from './models/index.js';
 import { checkConfigFields } from './config-fields.js';
@@ -75,4 +76,25 @@ export function modelInfo(spec: ModelSpec, dir: string, paramCount: (s: ModelSpe
 export function inspectModel(dir: string): ModelInfo & { spec: ModelSpec } {
   const spec = specFromDir(dir);
   return { ...modelInfo(spec, dir, paramCountOf), spec };
+}
+
+/**
+ * Checkpoint weights that refuse NaN / Inf: every tensor read while building graphs (so once, at cache
+ * build time; cached loads read no checkpoint tensor) is scanned, and a non-finite value is
+ * E_NONFINITE naming the tensor, the first bad index and value.
+ * @example new CheckedWeights(SafetensorsCheckpoint.open(dir), dir).get('lm_head.weight')
+ */
+export class CheckedWeights extends Weights {
+  override get(name: string, shape?: number[]): F32Tensor {
+    const t = super.get(name, shape);
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      const x = d[i];
+      if (x - x !== 0) {
+        throw new MoteError('E_NONFINITE', `tensor ${name} of the checkpoint in ${this.file} holds ${x} at flat index ${i} (of ${d.length}); `
+          + 'the weights are corrupt: re-download or re-export the checkpoint', { file: this.file, field: name });
+      }
+    }
+    return t;
+  }
 }

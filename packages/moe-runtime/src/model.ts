@@ -4,9 +4,11 @@
 // positions), D hidden, E experts, K top-k, V vocab.
 
 import { resolve } from 'node:path';
-import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
+import { MoteError, SafetensorsCheckpoint, Session, type GraphBuilder, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildHead, buildMoeBlock, moeKernelFeeds, Weights } from './graphs.js';
-import { checkSizesFit, modelInfo, specFromDir } from './load.js';
+import { CheckedWeights, checkSizesFit, modelInfo, specFromDir } from './load.js';
+import { estimateMemory, resolveDtype } from './memory.js';
+import { WEIGHT_DTYPES, type WeightDtype } from './quantize.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
 import { route } from './routing.js';
@@ -20,7 +22,7 @@ import {
 } from './types.js';
 import { validatePolicy } from './policy.js';
 import { ATTENTION_BUILDERS } from './attention.js';
-import { WeightCache, type CacheStats, type RowTable } from './cache.js';
+import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
 
 const MASKED = -1e30;
@@ -82,39 +84,113 @@ export class Model implements MoeModel {
     this.thinkCloseId = tokenizer.tokenId('</think>');
   }
 
+  /**
+   * Load: resolve the dtype against the memory available (E_MEMORY before allocating), then on a cache
+   * miss convert every graph straight into the cache (no sessions held meanwhile), then create the
+   * sessions from the cache files. A damaged entry is rebuilt once; a cache that cannot be written
+   * degrades to building in memory.
+   */
   static async load(dir: string, opts: LoadOptions = {}): Promise<Model> {
     const abs = resolve(dir);
     const spec = specFromDir(abs);
+    const log = opts.log ?? ((line: string) => { process.stderr.write(`mote: ${line}\n`); });
+    const want = (opts.dtype ?? (process.env.MOTE_DTYPE || 'f32')) as WeightDtype | 'auto';
+    if (want !== 'auto' && !WEIGHT_DTYPES.includes(want)) {
+      throw new MoteError('E_INPUT', `dtype ${JSON.stringify(want)}${opts.dtype ? '' : ' (from $MOTE_DTYPE)'} is not supported; use one of auto, ${WEIGHT_DTYPES.join(', ')}`, { field: 'dtype' });
+    }
+    const root = cacheRoot(opts.cache);
+    const path = (d: WeightDtype) => (!root ? 'uncached' : WeightCache.has(abs, d, opts.cache) ? 'cached' : 'cold');
+    const choice = resolveDtype(spec, want, abs, path);
+    if (want === 'auto') log(choice.note);
+    const dtype = choice.dtype;
     const tokenizer = await loadTokenizer(abs, opts.chatTemplate, opts.chatTemplateLimits);
-    const ckpt = SafetensorsCheckpoint.open(abs);
-    checkSizesFit(spec, ckpt.totalBytes(), abs);
-    const w = new Weights(ckpt, abs);
-    const cache = WeightCache.open(abs, opts.dtype ?? 'f32', opts.cache);
-    try {
-      const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
-      const build = ATTENTION_BUILDERS[spec.attention.kind];
-      const layers: LayerSessions[] = [];
-      for (let l = 0; l < spec.layerCount; l++) {
-        const moe = spec.moeLayers.includes(l);
-        const attn = await cache.session(`layer${l}_attention`, () => build({ spec, layer: l, w, moe }), sopts(`layer ${l} attention`));
-        const sliced = moe && expertSlicesFit(spec, l);
-        const ffnGraph = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
-        const ffn = await cache.session(`layer${l}_ffn`, ffnGraph, sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
-        const cb = spec.weights.layer(l).correctionBias;
-        const correctionBias = moe && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
-        layers.push({ attn, ffn, moe, sliced, correctionBias });
+    const copen = { cache: opts.cache, verify: opts.verify, log, bytes: estimateMemory(spec, dtype).cache };
+    for (let attempt = 0; ; attempt++) {
+      let cache = WeightCache.open(abs, dtype, copen);
+      if (cache.building) {
+        cache = (await Model.convert(spec, abs, cache)) ? WeightCache.open(abs, dtype, copen) : WeightCache.none(dtype, abs, log);
+        cache.built = true;
       }
-      const head = await cache.session('head', () => buildHead(spec, w), sopts('lm_head'));
-      const embed = cache.rows('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden]));
-      cache.commit();
-      const model = new Model(spec, tokenizer, layers, head, embed, ropeTables(spec.rope), abs);
-      model.cache = cache.stats;
-      return model;
+      try {
+        return await Model.fromCache(spec, abs, tokenizer, cache, opts);
+      } catch (e) {
+        if (!(e instanceof CacheCorrupt) || attempt > 0) throw e instanceof CacheCorrupt ? new MoteError('E_IO', `${e.message}; delete that folder`) : e;
+        log(`warning: ${e.message}; rebuilding the entry`);
+        cache.remove();
+      }
+    }
+  }
+
+  /** The graphs of a model in load order: name, builder, session label. */
+  private static graphs(spec: ModelSpec, w: Weights): { name: string; build: () => GraphBuilder; label: string }[] {
+    const attention = ATTENTION_BUILDERS[spec.attention.kind];
+    const out: { name: string; build: () => GraphBuilder; label: string }[] = [];
+    for (let l = 0; l < spec.layerCount; l++) {
+      const moe = spec.moeLayers.includes(l);
+      out.push({ name: `layer${l}_attention`, build: () => attention({ spec, layer: l, w, moe }), label: `layer ${l} attention` });
+      const sliced = moe && expertSlicesFit(spec, l);
+      const build = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
+      out.push({ name: `layer${l}_ffn`, build, label: `layer ${l} ${moe ? 'MoE' : 'MLP'}` });
+    }
+    out.push({ name: 'head', build: () => buildHead(spec, w), label: 'lm_head' });
+    return out;
+  }
+
+  /** JS-held tensors: name -> reader. */
+  private static tensors(spec: ModelSpec, w: Weights, cache: WeightCache): { correction: (l: number) => Float32Array | null; embed: () => RowTable } {
+    return {
+      correction: (l) => {
+        const cb = spec.weights.layer(l).correctionBias;
+        return spec.moeLayers.includes(l) && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
+      },
+      embed: () => cache.rows('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden])),
+    };
+  }
+
+  /** Cold load: every graph and tensor converted one at a time straight into the cache entry (non-finite
+   *  weights refused here, once). false: the disk refused, nothing cached. */
+  private static async convert(spec: ModelSpec, abs: string, cache: WeightCache): Promise<boolean> {
+    const ckpt = SafetensorsCheckpoint.open(abs);
+    try {
+      checkSizesFit(spec, ckpt.totalBytes(), abs);
+      const w = new CheckedWeights(ckpt, abs);
+      for (const g of Model.graphs(spec, w)) if (!cache.write(g.name, g.build)) return false;
+      const t = Model.tensors(spec, w, cache);
+      for (let l = 0; l < spec.layerCount; l++) t.correction(l);
+      cache.tensor('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden]));
+      return cache.commit();
     } catch (e) {
       cache.abort();
       throw e;
     } finally {
       ckpt.close();
+    }
+  }
+
+  /** Sessions from a cache hit (weights read once, by onnxruntime), or built in memory without a cache. */
+  private static async fromCache(spec: ModelSpec, abs: string, tokenizer: Tokenizer, cache: WeightCache, opts: LoadOptions): Promise<Model> {
+    const ckpt = cache.stats.hit ? null : SafetensorsCheckpoint.open(abs);
+    const sessions: Session[] = [];
+    try {
+      if (ckpt) checkSizesFit(spec, ckpt.totalBytes(), abs);
+      const w = new CheckedWeights(ckpt as SafetensorsCheckpoint, abs); // never read on a hit
+      const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
+      for (const g of Model.graphs(spec, w)) sessions.push(await cache.session(g.name, g.build, sopts(g.label)));
+      const t = Model.tensors(spec, w, cache);
+      const layers: LayerSessions[] = [];
+      for (let l = 0; l < spec.layerCount; l++) {
+        const moe = spec.moeLayers.includes(l);
+        layers.push({ attn: sessions[2 * l], ffn: sessions[2 * l + 1], moe, sliced: moe && expertSlicesFit(spec, l), correctionBias: t.correction(l) });
+      }
+      const model = new Model(spec, tokenizer, layers, sessions[2 * spec.layerCount], t.embed(), ropeTables(spec.rope), abs);
+      model.cache = cache.stats;
+      model.info.dtype = cache.dtype;
+      return model;
+    } catch (e) {
+      await Promise.all(sessions.map((s) => s.release()));
+      throw e;
+    } finally {
+      ckpt?.close();
     }
   }
 

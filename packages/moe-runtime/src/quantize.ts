@@ -52,6 +52,7 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
     inits.push({ name: qName, elem: 'uint8', dims: [N, K / QBLOCK, (QBLOCK * bits) / 8], raw: q.data });
     inits.push({ name: sName, elem: 'float32', dims: [N * (K / QBLOCK)], raw: new Uint8Array(q.scales.buffer) });
     drop.add(b.name);
+    b.raw = undefined; // the f32 bytes go now, not with the graph: a conversion holds one f32 copy of a layer at most
     n.op = 'MatMulNBits';
     n.domain = 'com.microsoft';
     n.inputs = [n.inputs[0], qName, sName];

@@ -83,6 +83,8 @@ export interface ModelInfo {
   kvHeadCount: number;
   headDim: number;
   params: { total: number; active: number; embedding: number; routedExperts: number };
+  /** the weight dtype this load resolved to (LoadOptions.dtype, 'auto' resolved); absent for models not loaded by loadModel */
+  dtype?: 'f32' | 'int8' | 'int4';
   bosTokenId: number | null;
   eosTokenIds: number[];
   padTokenId: number | null;
@@ -178,11 +180,17 @@ export interface LoadOptions {
   chatTemplate?: string;
   /** time and output-size limits of chat-template rendering (defaults: 10 s, 64 KiB + 8x the messages) */
   chatTemplateLimits?: { ms?: number; fixed?: number; perInput?: number; heapMb?: number };
-  /** weight dtype: 'f32' (default, exact), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
-   *  arithmetic; routers and norms stay f32) */
-  dtype?: 'f32' | 'int8' | 'int4';
+  /** weight dtype: 'f32' (default, exact; $MOTE_DTYPE overrides the default), 'int8' / 'int4' (block-32 symmetric, llama.cpp q8_0 / q4_0
+   *  arithmetic; routers and norms stay f32), or 'auto': f32 if it fits in the memory available, else int8,
+   *  else int4 (the choice goes to `log`). Any load that cannot fit fails first with E_MEMORY
+   *  ($MOTE_MEMORY_LIMIT overrides the memory available, e.g. `8G`). */
+  dtype?: 'f32' | 'int8' | 'int4' | 'auto';
   /** weight cache folder, or false for none (default: $MOTE_CACHE, else ~/.cache/mote; MOTE_CACHE=off disables) */
   cache?: string | boolean;
+  /** re-hash every weight byte against the cache entry before using it (the key itself samples) */
+  verify?: boolean;
+  /** where the dtype choice and warnings go (default: stderr, prefixed `mote: `) */
+  log?: (line: string) => void;
   /** let onnxruntime's idle pool threads spin between runs (default off) */
   spinning?: boolean;
 }

@@ -18,6 +18,7 @@ export type MoteErrorCode =
   | 'E_LOCKED' // another process holds the run folder or output file
   | 'E_RESUME' // an output holds a run made with other settings, or was not written by mote
   | 'E_NONFINITE' // NaN or Inf in a weight or an activation
+  | 'E_MEMORY' // a load needs more memory than the process may use (checked before allocating)
   | 'E_LIMIT' // an input exceeds a size, length or time limit
   | 'E_INTERNAL'; // an unexpected failure: a bug in mote
 
