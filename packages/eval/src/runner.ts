@@ -179,7 +179,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
     settings: {
       suite: hashJson(suite.items),
       model: hash,
-      dtype: opts.dtype ?? 'f32',
+      dtype: opts.dtype ?? model.info.dtype ?? 'f32',
       judges: typeof opts.judges === 'function' ? 'custom' : hashJson(opts.judges ?? null),
       maxNewTokens,
       temperature,

@@ -67,7 +67,7 @@ export async function generateFile(model: MoeModel, o: GenerateFileOptions): Pro
     inputs: [o.input],
     forceNew: o.forceNew,
     settings: {
-      model: hash, dtype: o.dtype ?? 'f32', policy: policyHash(o.policy), prompts: hashJson(prompts.map((p) => [p.id, p.prompt])), chat: !!o.chat,
+      model: hash, dtype: o.dtype ?? model.info.dtype ?? 'f32', policy: policyHash(o.policy), prompts: hashJson(prompts.map((p) => [p.id, p.prompt])), chat: !!o.chat,
       maxNewTokens: o.maxNewTokens ?? null, temperature: o.temperature ?? null, topK: o.topK ?? null, topP: o.topP ?? null, seed: o.seed ?? null,
       stopTokens: o.stopTokens ?? null, stopStrings: o.stopStrings ?? null, batchSize: batch,
     },

@@ -40,7 +40,7 @@ export function register(program: Command): void {
       process.stdout.write('\n');
     } else {
       const bar = progressBar('generate');
-      const r = await generateFile(model, { ...sampling, input: o.prompts!, output: o.out!, chat: o.chat, batchSize: o.batchSize, dtype: loadDtype(o.dtype), forceNew: o.forceNew, onProgress: (d, t) => bar.update(d, t) });
+      const r = await generateFile(model, { ...sampling, input: o.prompts!, output: o.out!, chat: o.chat, batchSize: o.batchSize, forceNew: o.forceNew, onProgress: (d, t) => bar.update(d, t) });
       bar.stop();
       process.stderr.write(`wrote ${r.written} answers to ${o.out} (${r.skipped} already there)\n`);
     }
