@@ -1,11 +1,13 @@
-// Multi-head latent attention (DeepSeek-V2/V3) as one ONNX graph per layer, with the same inputs and
-// outputs as buildGqaAttention. Not the absorbed-weights decode trick: the cache holds the expanded
-// per-head K [B, H, S, nope+rope] and V [B, H, S, vd], which is simple and exact.
-// Shapes: B batch, T new tokens, P past tokens, S = P + T, D hidden, H heads, qr q_lora_rank,
-// kvr kv_lora_rank, nd qk_nope_head_dim, rd qk_rope_head_dim, qd = nd + rd, vd v_head_dim.
+// Multi-head latent attention (DeepSeek-V2/V3) as one ONNX graph per layer, in the absorbed form of
+// DeepSeek's reference code (inference/model.py, attn_impl "absorb") and the serving engines: the cache holds
+// one latent per token, [kv_a_norm(c_kv) | rope(k_pe)] (kvr + rd values, shared by all heads), and the
+// up-projection kv_b is folded into the query (q_nope W_UK -> scores against the latent) and the output
+// (attention-weighted latent W_UV -> values). Not the expanded per-head K/V form.
+// Shapes: B batch, T new tokens, C cache slots, D hidden, H heads, qr q_lora_rank, kvr kv_lora_rank,
+// nd qk_nope_head_dim, rd qk_rope_head_dim, qd = nd + rd, vd v_head_dim, L = kvr + rd latent width.
 
 import { GraphBuilder, MoteError, type F32Tensor } from '@mote/tensor-core';
-import { attend, attentionInputs, finishLayerHead, newKvOutputs, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
+import { finishLayerHead, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
 
 /** eps of q_a_layernorm / kv_a_layernorm: HF builds them with the RMSNorm default, not rms_norm_eps */
 const LORA_NORM_EPS = 1e-6;
@@ -28,15 +30,31 @@ function deinterleaveRows(w: F32Tensor, starts: number[], rd: number): F32Tensor
   return { ...w, data: out };
 }
 
+/** Cache dims of an MLA layer: one "head" of the latent width kvr + rd, and no separate values. */
+export function mlaCacheDims(m: { kvLoraRank: number; qkRopeDim: number }): { heads: number; kd: number; vd: number } {
+  return { heads: 1, kd: m.kvLoraRank + m.qkRopeDim, vd: 0 };
+}
+
+/**
+ * Inputs: h [B,T,D], cos/sin [B,T,1,rd], mask [B,1,1,T,C+T] (as every attention graph), past_k [B,1,C,L]: the
+ * cached latents (no past_v). Outputs: h_mid [B,T,D], x [B,T,D], router_logits [N,E] (MoE layers), new_k
+ * [B,1,T,L]: the new tokens' latents, which the runtime writes into its cache.
+ */
 export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions): GraphBuilder {
   const m = spec.attention.mla;
   if (!m) throw new MoteError('E_CONFIG_INVALID', `${spec.modelType} uses MLA attention but its spec has no mla dims (kv_lora_rank, qk_nope_head_dim, ...) in ${spec.file}`, { file: spec.file });
   const { hidden: D, heads: H } = spec;
   const { qLoraRank: qr, kvLoraRank: kvr, qkNopeDim: nd, qkRopeDim: rd, vDim: vd } = m;
   const qd = nd + rd;
+  const L = kvr + rd;
   const lw = spec.weights.layer(layer);
   const a = lw.attn;
-  const g = attentionInputs(`layer${layer}_mla`, { D, rd, kvHeads: H, kd: qd, vd });
+  const g = new GraphBuilder(`layer${layer}_mla`);
+  g.input('h', 'float32', ['B', 'T', D]);
+  g.input('cos', 'float32', ['B', 'T', 1, rd]);
+  g.input('sin', 'float32', ['B', 'T', 1, rd]);
+  g.input('mask', 'float32', ['B', 1, 1, 'T', 'CT']);
+  g.input('past_k', 'float32', ['B', 1, 'C', L]);
 
   // rope rows of q (per head) and of kv_a_proj_with_mqa to de-interleave, when the checkpoint pairs them
   const perm = (t: F32Tensor, starts: number[]) => (m.ropeInterleave ? deinterleaveRows(t, starts, rd) : t);
@@ -60,21 +78,46 @@ export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions
     q = linear(normed, 'q', a.q!, a.qBias, H * qd, D, qStarts); // [B, T, H*qd]
   }
   q = g.reshape(q, [0, 0, H, qd]); // [B, T, H, qd]
-  const qNope = g.slice(q, [0], [nd], [3]); // [B, T, H, nd]
+  const qNope = g.transpose(g.slice(q, [0], [nd], [3]), [0, 2, 1, 3]); // [B, H, T, nd]
   const qRot = rope(g, g.slice(q, [nd], [qd], [3]), 'cos', 'sin', rd); // [B, T, H, rd]
 
-  const ckv = linear(normed, 'kv_a', a.kvA!, a.kvABias, kvr + rd, D, [kvr]); // [B, T, kvr+rd]
+  const ckv = linear(normed, 'kv_a', a.kvA!, a.kvABias, kvr + rd, D, [kvr]); // [B, T, L]
   const latent = rmsNorm(g, g.slice(ckv, [0], [kvr], [2]), g.init('kv_a_norm', w.get(a.kvANorm!, [kvr])), LORA_NORM_EPS); // [B, T, kvr]
-  const kRot = rope(g, g.reshape(g.slice(ckv, [kvr], [kvr + rd], [2]), [0, 0, 1, rd]), 'cos', 'sin', rd); // [B, T, 1, rd]
-  const kv = g.reshape(linear(latent, 'kv_b', a.kvB!, a.kvBBias, H * (nd + vd), kvr, null), [0, 0, H, nd + vd]); // [B, T, H, nd+vd]
-  const kNope = g.slice(kv, [0], [nd], [3]); // [B, T, H, nd]
-  const v = g.slice(kv, [nd], [nd + vd], [3]); // [B, T, H, vd]
-  const kRotH = g.op1('Expand', [kRot, g.constI64([1, 1, H, 1])]); // [B, T, H, rd]: one rope key shared by all heads
-  const qFull = g.concat([qNope, qRot], 3); // [B, T, H, qd]
-  const kFull = g.concat([kNope, kRotH], 3); // [B, T, H, qd]
+  const kRot = rope(g, g.reshape(g.slice(ckv, [kvr], [L], [2]), [0, 0, 1, rd]), 'cos', 'sin', rd); // [B, T, 1, rd]
+  const kNew = g.op1('Unsqueeze', [g.concat([latent, g.reshape(kRot, [0, 0, rd])], 2), g.constI64([1])], {}, undefined, 'new_k'); // [B, 1, T, L]
+  g.output('new_k', 'float32', ['B', 1, 'T', L]);
 
-  const [kT, vT] = newKvOutputs(g, kFull, v, { kvHeads: H, kd: qd, vd }); // [B, H, T, qd], [B, H, T, vd]
-  const out = attend(g, qFull, kT, vT, { H, Hkv: H, G: 1, hd: qd, vd, scale: spec.attention.scale / Math.sqrt(qd) }); // [B, T, H*vd]
+  // kv_b [H*(nd+vd), kvr] as W_UK [H, nd, kvr] and W_UV^T [H, kvr, vd]
+  const kvb = w.get(a.kvB!, [H * (nd + vd), kvr]).data;
+  const wuk = new Float32Array(H * nd * kvr);
+  const wuv = new Float32Array(H * kvr * vd);
+  for (let h = 0; h < H; h++) {
+    wuk.set(kvb.subarray(h * (nd + vd) * kvr, (h * (nd + vd) + nd) * kvr), h * nd * kvr);
+    const v = transpose2d({ dtype: 'float32', shape: [vd, kvr], data: kvb.subarray((h * (nd + vd) + nd) * kvr, (h + 1) * (nd + vd) * kvr) });
+    wuv.set(v.data, h * kvr * vd);
+  }
+  const qAbs = g.matmul(qNope, g.init('kv_b_k', { dtype: 'float32', shape: [H, nd, kvr], data: wuk })); // [B, H, T, kvr]
+  const qLat = g.concat([qAbs, g.transpose(qRot, [0, 2, 1, 3])], 3); // [B, H, T, L]
+  // scores with the heads as columns: the small query is transposed, never the cache
+  const qT = g.transpose(g.reshape(qLat, [0, 1, -1, L]), [0, 1, 3, 2]); // [B, 1, L, H*T]
+  const scoresOf = (k: string) => g.reshape(g.transpose(g.matmul(k, qT), [0, 1, 3, 2]), [0, H, -1, 0]); // [B, H, T, C|T]
+  const scores = g.mul(g.concat([scoresOf('past_k'), scoresOf(kNew)], 3), g.constF32([spec.attention.scale / Math.sqrt(qd)], [])); // [B, H, T, C+T]
+  const probs = g.softmax(g.add(scores, g.op1('Squeeze', ['mask', g.constI64([1])])), 3); // [B, H, T, C+T]
+  const C = g.op1('Shape', ['past_k'], { start: 2, end: 3 }); // [1]
+  const flat = (p: string) => g.reshape(p, [0, 1, -1, 0]); // [B, 1, H*T, C|T]
+  const pPast = flat(g.op1('Slice', [probs, g.constI64([0]), C, g.constI64([3])])); // [B, 1, H*T, C]
+  const pNew = flat(g.op1('Slice', [probs, C, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([3])])); // [B, 1, H*T, T]
+  const ctxL = g.add(g.matmul(pPast, 'past_k'), g.matmul(pNew, kNew)); // [B, 1, H*T, L]: the rope part is dropped below
+  const ctx = g.slice(g.reshape(ctxL, [0, H, -1, L]), [0], [kvr], [3]); // [B, H, T, kvr]
+  let vals = g.matmul(ctx, g.init('kv_b_v', { dtype: 'float32', shape: [H, kvr, vd], data: wuv })); // [B, H, T, vd]
+  // a kv_b bias: its key half adds q.b_k to every score of a row (softmax drops it), its value half adds b_v
+  if (w.has(a.kvBBias)) {
+    const b = w.get(a.kvBBias, [H * (nd + vd)]).data;
+    const bv = new Float32Array(H * vd);
+    for (let h = 0; h < H; h++) bv.set(b.subarray(h * (nd + vd) + nd, (h + 1) * (nd + vd)), h * vd);
+    vals = g.add(vals, g.init('kv_b_v_bias', { dtype: 'float32', shape: [H, 1, vd], data: bv }));
+  }
+  const out = g.reshape(g.transpose(vals, [0, 2, 1, 3]), [0, 0, H * vd]); // [B, T, H*vd]
   const o = g.matmul(out, g.init('o', w.getT(a.o!, [D, H * vd]))); // [B, T, D]
   const oB = w.has(a.oBias) ? g.add(o, g.init('o_bias', w.get(a.oBias, [D]))) : o;
   g.op1('Add', ['h', oB], {}, undefined, 'h_mid');

@@ -21,6 +21,7 @@ import { validatePolicyShape } from './policy.js';
 import { ATTENTION_BUILDERS } from './attention.js';
 import { WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
+import { mlaCacheDims } from './mla.js';
 
 const MASKED = -1e30;
 
@@ -48,8 +49,8 @@ interface Cache {
   rows: Row[];
   len: number; // cached positions (including padding)
   cap: number; // C: slots per row and head (>= 1; slots >= len are masked)
-  k: Float32Array[]; // per layer [B, Hkv, C, kd]
-  v: Float32Array[]; // per layer [B, Hkv, C, vd]
+  k: Float32Array[]; // per layer [B, Hkv, C, kd]; MLA: the latents [B, 1, C, kvr + rd]
+  v: Float32Array[]; // per layer [B, Hkv, C, vd]; MLA: empty (vd = 0)
   kvDims: { heads: number; kd: number; vd: number }[];
 }
 
@@ -177,8 +178,20 @@ export class Model implements MoeModel {
 
   private kvDims(): { heads: number; kd: number; vd: number } {
     const m = this.spec.attention.mla;
-    if (this.spec.attention.kind === 'mla' && m) return { heads: this.spec.heads, kd: m.qkNopeDim + m.qkRopeDim, vd: m.vDim };
+    if (this.spec.attention.kind === 'mla' && m) return mlaCacheDims(m); // the latent only (vd = 0: no values)
     return { heads: this.spec.kvHeads, kd: this.spec.headDim, vd: this.spec.headDim };
+  }
+
+  /**
+   * Bytes the KV cache holds per token and layer (float32): 2 x kv heads x head dim for GQA, the latent
+   * (kv_lora_rank + qk_rope_head_dim) for MLA.
+   * @example
+   *   const m = await loadModel('tests/fixtures/tiny-moe/deepseek_v3');
+   *   m.kvBytesPerToken(); // (kvr + rd) * 4
+   */
+  kvBytesPerToken(): number {
+    const d = this.kvDims();
+    return d.heads * (d.kd + d.vd) * 4;
   }
 
   /** Grow the cache buffers (copying the cached slots) to hold S positions and an eighth (at least 32) spare:
@@ -248,11 +261,12 @@ export class Model implements MoeModel {
         h: hT, ...feedsBase,
         mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
         past_k: { dtype: 'float32', shape: [B, dims.heads, C, dims.kd], data: cache.k[l] },
-        past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] },
+        // MLA caches no values (vd = 0): its graph has no past_v / new_v
+        ...(dims.vd ? { past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] } as Tensor } : {}),
       }, keep ? undefined : L.moe ? NO_KV_MOE : NO_KV);
       if (keep) {
         writeSlots(cache.k[l], a.new_k.data as Float32Array, B * dims.heads, T, dims.kd, C, cache.len);
-        writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
+        if (dims.vd) writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
       }
       if (!L.moe) {
         hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x })).h;
