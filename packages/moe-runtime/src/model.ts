@@ -31,6 +31,8 @@ interface LayerSessions {
   moe: boolean;
   /** the MoE graph is expert slices (experts.ts), fed ids and weights, not onnxruntime's MoE op */
   sliced: boolean;
+  /** the expert-slices graph adds expert biases and takes rowExpert (gpt-oss) */
+  rowExpert: boolean;
   correctionBias: Float32Array | null;
 }
 
@@ -92,12 +94,12 @@ export class Model implements MoeModel {
       for (let l = 0; l < spec.layerCount; l++) {
         const moe = spec.moeLayers.includes(l);
         const attn = await cache.session(`layer${l}_attention`, () => build({ spec, layer: l, w, moe }), sopts(`layer ${l} attention`));
-        const sliced = moe && expertSlicesFit(spec, l);
-        const ffnGraph = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
+        const sliced = moe && expertSlicesFit(spec, l, opts.dtype);
+        const ffnGraph = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w, opts.dtype) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
         const ffn = await cache.session(`layer${l}_ffn`, ffnGraph, sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
         const cb = spec.weights.layer(l).correctionBias;
         const correctionBias = moe && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
-        layers.push({ attn, ffn, moe, sliced, correctionBias });
+        layers.push({ attn, ffn, moe, sliced, rowExpert: ffn.inputNames.includes('rowExpert'), correctionBias });
       }
       const head = await cache.session('head', () => buildHead(spec, w), sopts('lm_head'));
       const embed = cache.rows('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden]));
@@ -284,7 +286,7 @@ export class Model implements MoeModel {
           throw new MoteError('E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
         }
       });
-      const routed = (L.sliced ? expertSlicesFeeds : moeKernelFeeds)(r.ids, r.weights, realIdx, B * T, E, K);
+      const routed = L.sliced ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K, L.rowExpert) : moeKernelFeeds(r.ids, r.weights, realIdx, B * T, E, K);
       hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
     }
     if (keep) cache.len = S;
