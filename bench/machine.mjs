@@ -4,6 +4,8 @@
 // which is how decode reads weights). ReduceSum alone under-reads this machine by about 2x. Each is the
 // best of several samples taken while other processes leave the cores alone (quiet.mjs).
 
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { GraphBuilder, Session } from '@mote/tensor-core';
 import { bestQuiet } from './quiet.mjs';
 
@@ -38,4 +40,13 @@ export async function measureMachine(threads) {
   }
   const [bandwidthKernel, bandwidth] = Object.entries(bw).reduce((m, e) => (e[1] > m[1] ? e : m));
   return { flops, bandwidth, bandwidthKernel, reduceSum: bw.ReduceSum, kernels: bw, gemmForeign: tg.foreign };
+}
+
+/** The CPU's model name, core count and the SIMD features that pick onnxruntime's / llama.cpp's kernels. */
+export function cpuFeatures() {
+  let info = '';
+  try { info = readFileSync('/proc/cpuinfo', 'utf8'); } catch { return `${cpus()[0]?.model ?? 'unknown cpu'} (no /proc/cpuinfo)`; }
+  const flags = new Set((info.match(/^flags\s*:\s*(.*)$/m)?.[1] ?? '').split(/\s+/));
+  const want = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx_vnni', 'amx_tile', 'amx_int8'];
+  return `${cpus()[0]?.model ?? '?'}, ${cpus().length} cpus, ${want.filter((f) => flags.has(f)).join(' ')}`;
 }
