@@ -1,8 +1,9 @@
-// Multi-head latent attention (DeepSeek-V2/V3) as one ONNX graph per layer, in the absorbed form of
-// DeepSeek's reference code (inference/model.py, attn_impl "absorb") and the serving engines: the cache holds
-// one latent per token, [kv_a_norm(c_kv) | rope(k_pe)] (kvr + rd values, shared by all heads), and the
-// up-projection kv_b is folded into the query (q_nope W_UK -> scores against the latent) and the output
-// (attention-weighted latent W_UV -> values). Not the expanded per-head K/V form.
+// Multi-head latent attention (DeepSeek-V2/V3) as one ONNX graph per layer. The cache holds one latent per
+// token, [kv_a_norm(c_kv) | rope(k_pe)] (kvr + rd values, shared by all heads), and attention to it uses the
+// absorbed form of DeepSeek's reference code (inference/model.py, attn_impl "absorb") and the serving engines:
+// kv_b folded into the query (q_nope W_UK -> scores against the latent) and the output (weighted latent W_UV).
+// Among the new tokens themselves (a prefill's T x T block) keys and values are expanded per head, which is
+// cheaper there; both parts share one softmax. Not a per-head K/V cache.
 // Shapes: B batch, T new tokens, C cache slots, D hidden, H heads, qr q_lora_rank, kvr kv_lora_rank,
 // nd qk_nope_head_dim, rd qk_rope_head_dim, qd = nd + rd, vd v_head_dim, L = kvr + rd latent width.
 
@@ -84,7 +85,7 @@ export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions
   const ckv = linear(normed, 'kv_a', a.kvA!, a.kvABias, kvr + rd, D, [kvr]); // [B, T, L]
   const latent = rmsNorm(g, g.slice(ckv, [0], [kvr], [2]), g.init('kv_a_norm', w.get(a.kvANorm!, [kvr])), LORA_NORM_EPS); // [B, T, kvr]
   const kRot = rope(g, g.reshape(g.slice(ckv, [kvr], [L], [2]), [0, 0, 1, rd]), 'cos', 'sin', rd); // [B, T, 1, rd]
-  const kNew = g.op1('Unsqueeze', [g.concat([latent, g.reshape(kRot, [0, 0, rd])], 2), g.constI64([1])], {}, undefined, 'new_k'); // [B, 1, T, L]
+  g.op1('Unsqueeze', [g.concat([latent, g.reshape(kRot, [0, 0, rd])], 2), g.constI64([1])], {}, undefined, 'new_k'); // [B, 1, T, L]
   g.output('new_k', 'float32', ['B', 1, 'T', L]);
 
   // kv_b [H*(nd+vd), kvr] as W_UK [H, nd, kvr] and W_UV^T [H, kvr, vd]
@@ -96,21 +97,31 @@ export function buildMlaAttention({ spec, layer, w, moe }: AttentionGraphOptions
     const v = transpose2d({ dtype: 'float32', shape: [vd, kvr], data: kvb.subarray((h * (nd + vd) + nd) * kvr, (h + 1) * (nd + vd) * kvr) });
     wuv.set(v.data, h * kvr * vd);
   }
+  const scale = g.constF32([spec.attention.scale / Math.sqrt(qd)], []);
+  // against the cache (absorbed): q_nope W_UK and q_pe against each cached latent, the heads as columns so
+  // that the small query is transposed, never the cache
   const qAbs = g.matmul(qNope, g.init('kv_b_k', { dtype: 'float32', shape: [H, nd, kvr], data: wuk })); // [B, H, T, kvr]
   const qLat = g.concat([qAbs, g.transpose(qRot, [0, 2, 1, 3])], 3); // [B, H, T, L]
-  // scores with the heads as columns: the small query is transposed, never the cache
   const qT = g.transpose(g.reshape(qLat, [0, 1, -1, L]), [0, 1, 3, 2]); // [B, 1, L, H*T]
-  const scoresOf = (k: string) => g.reshape(g.transpose(g.matmul(k, qT), [0, 1, 3, 2]), [0, H, -1, 0]); // [B, H, T, C|T]
-  const scores = g.mul(g.concat([scoresOf('past_k'), scoresOf(kNew)], 3), g.constF32([spec.attention.scale / Math.sqrt(qd)], [])); // [B, H, T, C+T]
+  const sPast = g.reshape(g.transpose(g.matmul('past_k', qT), [0, 1, 3, 2]), [0, H, -1, 0]); // [B, H, T, C]
+  // among the new tokens (expanded, as the reference's "naive" form): per-head keys/values from kv_b; the
+  // T x T block of a prefill costs qd + vd per pair here instead of 2 L absorbed
+  const kvN = g.reshape(g.matmul(latent, g.init('kv_b', transpose2d(w.get(a.kvB!, [H * (nd + vd), kvr])))), [0, 0, H, nd + vd]); // [B, T, H, nd+vd]
+  const kNopeN = g.transpose(g.slice(kvN, [0], [nd], [3]), [0, 2, 1, 3]); // [B, H, T, nd]
+  const vN = g.transpose(g.slice(kvN, [nd], [nd + vd], [3]), [0, 2, 1, 3]); // [B, H, T, vd]
+  const kRotH = g.op1('Expand', [g.transpose(kRot, [0, 2, 1, 3]), g.constI64([1, H, 1, 1])]); // [B, H, T, rd]: one rope key for all heads
+  const qFull = g.concat([qNope, g.transpose(qRot, [0, 2, 1, 3])], 3); // [B, H, T, qd]
+  const sNew = g.matmul(qFull, g.transpose(g.concat([kNopeN, kRotH], 3), [0, 1, 3, 2])); // [B, H, T, T]
+  const scores = g.mul(g.concat([sPast, sNew], 3), scale); // [B, H, T, C+T]
   const probs = g.softmax(g.add(scores, g.op1('Squeeze', ['mask', g.constI64([1])])), 3); // [B, H, T, C+T]
   const C = g.op1('Shape', ['past_k'], { start: 2, end: 3 }); // [1]
-  const flat = (p: string) => g.reshape(p, [0, 1, -1, 0]); // [B, 1, H*T, C|T]
-  const pPast = flat(g.op1('Slice', [probs, g.constI64([0]), C, g.constI64([3])])); // [B, 1, H*T, C]
-  const pNew = flat(g.op1('Slice', [probs, C, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([3])])); // [B, 1, H*T, T]
-  const ctxL = g.add(g.matmul(pPast, 'past_k'), g.matmul(pNew, kNew)); // [B, 1, H*T, L]: the rope part is dropped below
-  const ctx = g.slice(g.reshape(ctxL, [0, H, -1, L]), [0], [kvr], [3]); // [B, H, T, kvr]
-  let vals = g.matmul(ctx, g.init('kv_b_v', { dtype: 'float32', shape: [H, kvr, vd], data: wuv })); // [B, H, T, vd]
-  // a kv_b bias: its key half adds q.b_k to every score of a row (softmax drops it), its value half adds b_v
+  const pPast = g.reshape(g.op1('Slice', [probs, g.constI64([0]), C, g.constI64([3])]), [0, 1, -1, 0]); // [B, 1, H*T, C]
+  const pNew = g.op1('Slice', [probs, C, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([3])]); // [B, H, T, T]
+  const ctxPast = g.slice(g.reshape(g.matmul(pPast, 'past_k'), [0, H, -1, L]), [0], [kvr], [3]); // [B, H, T, kvr]: rope part dropped
+  const vPast = g.matmul(ctxPast, g.init('kv_b_v', { dtype: 'float32', shape: [H, kvr, vd], data: wuv })); // [B, H, T, vd]
+  let vals = g.add(vPast, g.matmul(pNew, vN)); // [B, H, T, vd]
+  // a kv_b bias (left out of both forms above): its key half adds q.b_k to every score of a row (softmax drops
+  // it), its value half adds b_v once (the probabilities sum to 1)
   if (w.has(a.kvBBias)) {
     const b = w.get(a.kvBBias, [H * (nd + vd)]).data;
     const bv = new Float32Array(H * vd);
