@@ -12,5 +12,5 @@ export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } fro
 export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';
 export { generateFile, readPromptFile, completedIds, type GenerateFileOptions, type PromptLine } from './batch.js';
-export { WEIGHT_DTYPES, weightBits, type WeightDtype } from './quantize.js';
+export { WEIGHT_DTYPES, weightBits, requantMxfp4, type WeightDtype } from './quantize.js';
 export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';
