@@ -18,7 +18,7 @@ import {
   type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type RouterPoint, type TokenInfo, type Tokenizer,
 } from './types.js';
 import { validatePolicyShape } from './policy.js';
-import { ATTENTION_BUILDERS } from './attention.js';
+import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
 import { WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
 import { mlaCacheDims } from './mla.js';
@@ -27,6 +27,8 @@ const MASKED = -1e30;
 
 interface LayerSessions {
   attn: Session;
+  /** the attention graph for steps of one token a row, where the kind has one (MLA: absorbed) */
+  attnDecode: Session | null;
   ffn: Session;
   moe: boolean;
   /** the MoE graph is expert slices (experts.ts), fed ids and weights, not onnxruntime's MoE op */
@@ -90,16 +92,18 @@ export class Model implements MoeModel {
     try {
       const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
       const build = ATTENTION_BUILDERS[spec.attention.kind];
+      const buildDecode = DECODE_ATTENTION_BUILDERS[spec.attention.kind];
       const layers: LayerSessions[] = [];
       for (let l = 0; l < spec.layerCount; l++) {
         const moe = spec.moeLayers.includes(l);
         const attn = await cache.session(`layer${l}_attention`, () => build({ spec, layer: l, w, moe }), sopts(`layer ${l} attention`));
+        const attnDecode = buildDecode ? await cache.session(`layer${l}_attention_decode`, () => buildDecode({ spec, layer: l, w, moe }), sopts(`layer ${l} decode attention`)) : null;
         const sliced = moe && expertSlicesFit(spec, l, opts.dtype);
         const ffnGraph = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w, opts.dtype) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
         const ffn = await cache.session(`layer${l}_ffn`, ffnGraph, sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
         const cb = spec.weights.layer(l).correctionBias;
         const correctionBias = moe && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
-        layers.push({ attn, ffn, moe, sliced, rowExpert: ffn.inputNames.includes('rowExpert'), correctionBias });
+        layers.push({ attn, attnDecode, ffn, moe, sliced, rowExpert: ffn.inputNames.includes('rowExpert'), correctionBias });
       }
       const head = await cache.session('head', () => buildHead(spec, w), sopts('lm_head'));
       const embed = cache.rows('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden]));
@@ -259,7 +263,7 @@ export class Model implements MoeModel {
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const dims = cache.kvDims[l];
-      const a = await L.attn.run({
+      const a = await (T === 1 && L.attnDecode ? L.attnDecode : L.attn).run({
         h: hT, ...feedsBase,
         mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
         past_k: { dtype: 'float32', shape: [B, dims.heads, C, dims.kd], data: cache.k[l] },
@@ -466,7 +470,7 @@ export class Model implements MoeModel {
   }
 
   async dispose(): Promise<void> {
-    for (const L of this.layers) { await L.attn.release(); await L.ffn.release(); }
+    for (const L of this.layers) { await L.attn.release(); await L.attnDecode?.release(); await L.ffn.release(); }
     await this.head.release();
     this.embed.close();
   }
