@@ -3,7 +3,8 @@
 // layers are dense with a small MLP, so the time is mostly the attention's. With a second runtime build
 // (e.g. a checkout before a change, built and copied under packages/moe-runtime/dist/), both run in one
 // process in alternating rounds, best of the rounds each: ratios in the same run on a shared machine.
-// Usage: node bench/mla.mjs [baseline moe-runtime dist/index.js] (threads: MOTE_THREADS, default 2)
+// Usage: node bench/mla.mjs [baseline moe-runtime dist/index.js] (threads: MOTE_THREADS, default 2; prompt
+// lengths: MOTE_CONTEXTS, default 128,512)
 
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -46,7 +47,7 @@ async function once(model, prompt) {
   });
   return { prefill, step };
 }
-for (const P of [128, 512]) {
+for (const P of (process.env.MOTE_CONTEXTS ?? '128,512').split(',').map(Number)) {
   const prompt = ids(P, P);
   const best = {};
   for (let r = 0; r < ROUNDS; r++) {
