@@ -86,3 +86,12 @@ for (const dtype of ['f32', 'int4']) {
   }
 }
 console.table(rows);
+// projection to R1's widths (D 7168, I 2048, 256 experts vs 64, top-8): the E=64 decode time scaled by active
+// bytes, plus 192 more unused experts at the per-unused-expert cost measured above. A projection, not a run:
+// 256 R1-wide experts are 45 GB in f32.
+for (const r of rows.filter((x) => x.phase === 'decode')) {
+  const scale = (K * 3 * 7168 * 2048) / (K * 3 * D * I);
+  const t64 = Number(r['E=64 ms']) * scale;
+  const extra = (Number(r['per unused expert us']) * 192) / 1e3;
+  console.log(`projected R1-wide ${r.dtype} decode: E=64 ${t64.toFixed(1)} ms, E=256 ${(t64 + extra).toFixed(1)} ms, ratio ${((t64 + extra) / t64).toFixed(3)}`);
+}
