@@ -46,7 +46,10 @@ export function transposeTiled(src: Float32Array, r: number, c: number, dst = ne
 export function buildExpertSlicesBlock(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDtype = 'f32'): GraphBuilder {
   const { hidden: D, expertCount: E, topK: K, moeIntermediate: I } = spec;
   const lw = spec.weights.layer(layer);
-  if (!expertSlicesFit(spec, layer, dtype)) throw new MoteError('E_CONFIG_INVALID', `layer ${layer} of ${spec.modelType} has no per-expert SiLU tensors; use buildMoeBlock`, { file: spec.file });
+  if (!expertSlicesFit(spec, layer, dtype)) {
+    const why = `layer ${layer} of ${spec.modelType} has no per-expert SiLU tensors at ${dtype}; use buildMoeBlock`;
+    throw new MoteError('E_CONFIG_INVALID', why, { file: spec.file });
+  }
   const g = new GraphBuilder(`layer${layer}_experts`);
   g.input('h_mid', 'float32', ['B', 'T', D]);
   g.input('x', 'float32', ['B', 'T', D]);
@@ -66,16 +69,20 @@ export function buildExpertSlicesBlock(spec: ModelSpec, layer: number, w: Weight
     const wt = src.weight(e, which);
     if (!('bits' in wt)) return g.matmul(x, g.init(name, { dtype: 'float32', shape: [k, n], data: wt })); // [m, n]
     g.init(`${name}_q${wt.bits}`, { elem: 'uint8', dims: [n, k / QBLOCK, (QBLOCK * wt.bits) / 8], raw: wt.data });
-    g.init(`${name}_scales`, { elem: 'float32', dims: [n * (k / QBLOCK)], raw: new Uint8Array(wt.scales.buffer, wt.scales.byteOffset, wt.scales.byteLength) });
+    const scales = new Uint8Array(wt.scales.buffer, wt.scales.byteOffset, wt.scales.byteLength);
+    g.init(`${name}_scales`, { elem: 'float32', dims: [n * (k / QBLOCK)], raw: scales });
     g.useDomain('com.microsoft', 1);
-    return g.op1('MatMulNBits', [x, `${name}_q${wt.bits}`, `${name}_scales`], { K: k, N: n, bits: wt.bits, block_size: QBLOCK, accuracy_level: 4 }, 'com.microsoft'); // [m, n]
+    const attrs = { K: k, N: n, bits: wt.bits, block_size: QBLOCK, accuracy_level: 4 };
+    return g.op1('MatMulNBits', [x, `${name}_q${wt.bits}`, `${name}_scales`], attrs, 'com.microsoft'); // [m, n]
   };
   // per expert only the two projections; the activation runs once on all rows (2 nodes per expert: an
   // unused expert costs two empty kernel calls, not six)
   let h1 = g.concat(parts.map((p, e) => proj(p, e, 'fc1')), 0); // [M, 2I]: gate columns, then up columns
   if (src.bias1) h1 = g.add(h1, g.op1('Gather', [g.init('experts_fc1_bias', src.bias1), 'rowExpert'], { axis: 0 })); // [M, 2I]
   const [gate, up] = g.op('Split', [h1, g.constI64([I, I])], { axis: 1 }, { outputs: 2 }); // [M, I] each
-  const act = spec.activation.kind === 'gptoss' ? gptossGlu(g, gate, up, spec.activation) : g.mul(g.mul(gate, g.sigmoid(gate)), up); // [M, I]
+  const act = spec.activation.kind === 'gptoss' // [M, I]
+    ? gptossGlu(g, gate, up, spec.activation)
+    : g.mul(g.mul(gate, g.sigmoid(gate)), up);
   const actParts = g.op('Split', [act, 'counts'], { axis: 0 }, { outputs: E }); // E x [m_e, I]
   let y2 = g.concat(actParts.map((p, e) => proj(p, e, 'fc2')), 0); // [M, D]
   if (src.bias2) y2 = g.add(y2, g.op1('Gather', [g.init('experts_fc2_bias', src.bias2), 'rowExpert'], { axis: 0 })); // [M, D]
@@ -124,7 +131,12 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
   const bits = weightBits('expert0_fc1', dtype) ?? 8;
   const deint = (t: Float32Array, rows: number, cols: number) => { // [rows, 2I-interleaved cols] -> gate | up
     const out = new Float32Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < cols / 2; j++) { out[r * cols + j] = t[r * cols + 2 * j]; out[r * cols + cols / 2 + j] = t[r * cols + 2 * j + 1]; }
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < cols / 2; j++) {
+        out[r * cols + j] = t[r * cols + 2 * j];
+        out[r * cols + cols / 2 + j] = t[r * cols + 2 * j + 1];
+      }
+    }
     return out;
   };
   const bias = (name: string | undefined, shape: [number, number], interleaved: boolean): F32Tensor | undefined => {
@@ -140,7 +152,8 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
       const b = w.ckpt.readBytes(`${name}_blocks`);
       const s = w.ckpt.readBytes(`${name}_scales`);
       if (b.length !== E * n * k / 2 || s.length !== E * n * k / QBLOCK) {
-        throw new MoteError('E_SHAPE', `MXFP4 ${name}_blocks/_scales in ${w.file} hold ${b.length}/${s.length} bytes, not [${E}, ${n}, ${k}] of layer ${layer}; the checkpoint and config.json disagree`, { file: w.file, field: `${name}_blocks` });
+        throw new MoteError('E_SHAPE', `MXFP4 ${name}_blocks/_scales in ${w.file} hold ${b.length}/${s.length} bytes, not `
+          + `[${E}, ${n}, ${k}] of layer ${layer}; the checkpoint and config.json disagree`, { file: w.file, field: `${name}_blocks` });
       }
       return { b, s, rowB: k / 2, rowS: k / QBLOCK };
     };
@@ -167,7 +180,9 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
   const downW = w.get(f.down, [E, I, D]).data; // [E, I, D]
   return {
     ...out,
-    weight: (e, which) => (which === 'fc1' ? deint(gateUp.subarray(e * D * 2 * I, (e + 1) * D * 2 * I), D, 2 * I) : downW.slice(e * I * D, (e + 1) * I * D)),
+    weight: (e, which) => (which === 'fc1'
+      ? deint(gateUp.subarray(e * D * 2 * I, (e + 1) * D * 2 * I), D, 2 * I)
+      : downW.slice(e * I * D, (e + 1) * I * D)),
   };
 }
 
@@ -175,7 +190,9 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
  * Feeds of an expert-slices block from the router's choice. `ids`/`weights` are [R, K] for the R real
  * rows, `realIdx[r]` their flat row in [0, N). Slots with weight 0 and padded rows read the zero row.
  */
-export function expertSlicesFeeds(ids: ArrayLike<number>, weights: ArrayLike<number>, realIdx: number[], N: number, E: number, K: number, withRowExpert = false): Record<string, Tensor> {
+export function expertSlicesFeeds(
+  ids: ArrayLike<number>, weights: ArrayLike<number>, realIdx: number[], N: number, E: number, K: number, withRowExpert = false,
+): Record<string, Tensor> {
   const counts = new Int32Array(E);
   for (let r = 0; r < realIdx.length; r++) for (let j = 0; j < K; j++) if (weights[r * K + j] !== 0) counts[ids[r * K + j]]++;
   const start = new Int32Array(E + 1);

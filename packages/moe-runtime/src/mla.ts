@@ -85,12 +85,13 @@ function mlaFront({ spec, layer, w }: AttentionGraphOptions, form: string) {
   g.output('new_k', 'float32', ['B', 1, 'T', d.L]);
   const kvb = w.get(a.kvB!, [H * (nd + vd), kvr]); // [H*(nd+vd), kvr]
   const scale = g.constF32([spec.attention.scale / Math.sqrt(d.qd)], []);
-  const probsOf = (scores: string) => g.softmax(g.add(g.mul(scores, scale), g.op1('Squeeze', ['mask', g.constI64([1])])), 3); // [B, H, T, C+T]
+  const mask = g.op1('Squeeze', ['mask', g.constI64([1])]); // [B, 1, T, C+T]
+  const probsOf = (scores: string) => g.softmax(g.add(g.mul(scores, scale), mask), 3); // [B, H, T, C+T]
   return { g, d, qNope, qRot, kvb, probsOf };
 }
 
 /** Attention output vals [B, H, T, vd] (+ the value half of a kv_b bias) -> o_proj, residual, layer head. */
-function mlaFinish(g: GraphBuilder, o: AttentionGraphOptions, d: { D: number; H: number; nd: number; vd: number }, vals: string): GraphBuilder {
+function mlaFinish(g: GraphBuilder, o: AttentionGraphOptions, d: { D: number; H: number; nd: number; vd: number }, vals: string) {
   const a = o.spec.weights.layer(o.layer).attn;
   // a kv_b bias (left out of the keys and values above): its key half adds q.b_k to every score of a row (softmax
   // drops it), its value half adds b_v once (the probabilities sum to 1)
@@ -121,7 +122,8 @@ export function buildMlaAttention(o: AttentionGraphOptions): GraphBuilder {
   const kvbT = g.init('kv_b', transpose2d(kvb)); // [kvr, H*(nd+vd)]
   const all = g.concat([g.op1('Squeeze', ['past_k', g.constI64([1])]), g.op1('Squeeze', ['new_k', g.constI64([1])])], 1); // [B, C+T, L]
   const kv = g.transpose(g.reshape(g.matmul(g.slice(all, [0], [kvr], [2]), kvbT), [0, 0, H, nd + vd]), [0, 2, 1, 3]); // [B, H, C+T, nd+vd]
-  const kRot = g.op1('Expand', [g.op1('Unsqueeze', [g.slice(all, [kvr], [L], [2]), g.constI64([1])]), g.constI64([1, H, 1, 1])]); // [B, H, C+T, rd]
+  const kRot1 = g.op1('Unsqueeze', [g.slice(all, [kvr], [L], [2]), g.constI64([1])]); // [B, 1, C+T, rd]
+  const kRot = g.op1('Expand', [kRot1, g.constI64([1, H, 1, 1])]); // [B, H, C+T, rd]: one rope key for all heads
   const k = g.concat([g.slice(kv, [0], [nd], [3]), kRot], 3); // [B, H, C+T, qd]
   const probs = probsOf(g.matmul(g.concat([qNope, qRot], 3), g.transpose(k, [0, 1, 3, 2]))); // [B, H, T, C+T]
   return mlaFinish(g, o, d, g.matmul(probs, g.slice(kv, [nd], [nd + vd], [3]))); // [B, H, T, vd]
@@ -140,7 +142,8 @@ export function buildMlaDecodeAttention(o: AttentionGraphOptions): GraphBuilder 
   const wuv = new Float32Array(H * kvr * vd);
   for (let h = 0; h < H; h++) {
     wuk.set(kvb.data.subarray(h * (nd + vd) * kvr, (h * (nd + vd) + nd) * kvr), h * nd * kvr);
-    const v = transpose2d({ dtype: 'float32', shape: [vd, kvr], data: kvb.data.subarray((h * (nd + vd) + nd) * kvr, (h + 1) * (nd + vd) * kvr) });
+    const rows = kvb.data.subarray((h * (nd + vd) + nd) * kvr, (h + 1) * (nd + vd) * kvr); // [vd, kvr]
+    const v = transpose2d({ dtype: 'float32', shape: [vd, kvr], data: rows });
     wuv.set(v.data, h * kvr * vd);
   }
   const qAbs = g.matmul(qNope, g.init('kv_b_k', { dtype: 'float32', shape: [H, nd, kvr], data: wuk })); // [B, H, T, kvr]

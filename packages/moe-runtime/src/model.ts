@@ -92,14 +92,18 @@ export class Model implements MoeModel {
     try {
       const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
       const build = ATTENTION_BUILDERS[spec.attention.kind];
-      const buildDecode = DECODE_ATTENTION_BUILDERS[spec.attention.kind];
+      const kind = spec.attention.kind;
+      const buildDecode = Object.hasOwn(DECODE_ATTENTION_BUILDERS, kind) ? DECODE_ATTENTION_BUILDERS[kind] : null;
       const layers: LayerSessions[] = [];
       for (let l = 0; l < spec.layerCount; l++) {
         const moe = spec.moeLayers.includes(l);
         const attn = await cache.session(`layer${l}_attention`, () => build({ spec, layer: l, w, moe }), sopts(`layer ${l} attention`));
-        const attnDecode = buildDecode ? await cache.session(`layer${l}_attention_decode`, () => buildDecode({ spec, layer: l, w, moe }), sopts(`layer ${l} decode attention`)) : null;
+        const decodeGraph = () => buildDecode!({ spec, layer: l, w, moe });
+        const decodeOpts = sopts(`layer ${l} decode attention`);
+        const attnDecode = buildDecode ? await cache.session(`layer${l}_attention_decode`, decodeGraph, decodeOpts) : null;
         const sliced = moe && expertSlicesFit(spec, l, opts.dtype);
-        const ffnGraph = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w, opts.dtype) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
+        const moeGraph = () => (sliced ? buildExpertSlicesBlock(spec, l, w, opts.dtype) : buildMoeBlock(spec, l, w));
+        const ffnGraph = () => (moe ? moeGraph() : buildDenseBlock(spec, l, w));
         const ffn = await cache.session(`layer${l}_ffn`, ffnGraph, sopts(`layer ${l} ${moe ? 'MoE' : 'MLP'}`));
         const cb = spec.weights.layer(l).correctionBias;
         const correctionBias = moe && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
@@ -290,7 +294,9 @@ export class Model implements MoeModel {
           throw new MoteError('E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt}; applied expert weights must be finite and >= 0 (check scale values and topk_weights hooks)`, { field: `layer ${l}` });
         }
       });
-      const routed = L.sliced ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K, L.rowExpert) : moeKernelFeeds(r.ids, r.weights, realIdx, B * T, E, K);
+      const routed = L.sliced
+        ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K, L.rowExpert)
+        : moeKernelFeeds(r.ids, r.weights, realIdx, B * T, E, K);
       hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
     }
     if (keep) cache.len = S;

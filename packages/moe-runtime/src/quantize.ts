@@ -6,7 +6,7 @@
 // organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's mixes keep them
 // wider too. Not a kernel: a rewrite of built graphs.
 
-import { quantizeNBits, QBLOCK, type GraphBuilder } from '@mote/tensor-core';
+import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight } from '@mote/tensor-core';
 import { transposeTiled } from './experts.js';
 import { fusedMembers } from './fuse.js';
 
@@ -82,7 +82,7 @@ const STEPS_4BIT = [0.5, 0.75, 6 / 7, 1];
  *   const q = requantMxfp4(blocks, scales, 4); // q.data, q.scales feed MatMulNBits (bits 4, block_size 32)
  *   dequantizeNBits(q); // [N, K] within half a step of dequantMxfp4(blocks, scales)
  */
-export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8, n = 1): { bits: 4 | 8; n: number; k: number; data: Uint8Array; scales: Float32Array } {
+export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8, n = 1): NBitsWeight & { bits: 4 | 8 } {
   const G = scales.length;
   if (blocks.length !== G * 16) throw new Error(`requantMxfp4: ${blocks.length} block bytes do not fit ${G} scales x 16`);
   const blob = (QBLOCK * bits) / 8;
