@@ -3,39 +3,14 @@
 // Synthetic checkpoints are written here from the tiny fixtures; a model loaded from them must equal a
 // float32 model of the dequantised values, and fp8 must sit within e4m3 rounding of its source.
 
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  SafetensorsCheckpoint, bf16ToF32, dequantFp8Blocks, dequantMxfp4, f32Bytes, f32ToBf16Bytes, isMoteError, quantFp8Blocks,
-  quantMxfp4, readScaledF32, writeSafetensors, type TensorToWrite,
+  SafetensorsCheckpoint, bf16ToF32, dequantFp8Blocks, f32ToBf16Bytes, isMoteError, quantFp8Blocks, readScaledF32, writeSafetensors, type TensorToWrite,
 } from '@mote/tensor-core';
 import { loadModel, type Model } from '@mote/moe-runtime';
 import { FIXTURES, readGolden } from './parity.js';
-
-const tmp = () => mkdtempSync(join(tmpdir(), 'mote-fp8-'));
-
-/** All tensors of a fixture checkpoint as float32. */
-function readAll(dir: string): Map<string, { shape: number[]; data: Float32Array }> {
-  const ck = SafetensorsCheckpoint.open(dir);
-  const out = new Map(ck.names().map((n) => { const t = ck.readF32(n); return [n, { shape: t.shape, data: t.data }]; }));
-  ck.close();
-  return out;
-}
-
-/** A checkpoint folder: the fixture's config/tokenizer files plus the given tensors. */
-function writeCheckpoint(from: string, tensors: TensorToWrite[], config?: (c: Record<string, unknown>) => void): string {
-  const dir = tmp();
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) copyFileSync(join(from, f), join(dir, f));
-  const cfg = JSON.parse(readFileSync(join(from, 'config.json'), 'utf8'));
-  config?.(cfg);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
-  writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  return dir;
-}
-
-const f32 = (name: string, shape: number[], data: Float32Array): TensorToWrite => ({ name, dtype: 'F32', shape, bytes: f32Bytes(data) });
+import { f32, gptOssMxfp4, readAll, tmpDir, writeCheckpoint } from './checkpoints.js';
 
 async function logitsOf(dir: string, ids: number[]): Promise<Float32Array> {
   const m: Model = await loadModel(dir, { threads: 1 });
@@ -54,7 +29,7 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
     const src = Float32Array.from({ length: R * C }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 11)) * (Math.floor(i / C) < 128 ? 0.01 : 3));
     const q = quantFp8Blocks(src, [R, C]);
     expect(q.scaleShape).toEqual([2, 3]);
-    const dir = tmp();
+    const dir = tmpDir();
     writeSafetensors(join(dir, 'model.safetensors'), [
       { name: 'layer.weight', dtype: 'F8_E4M3', shape: [R, C], bytes: q.bytes },
       f32('layer.weight_scale_inv', [2, 3], q.scaleInv),
@@ -79,7 +54,7 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
   });
 
   it('rejects a scale grid that does not fit the weight, naming both tensors', () => {
-    const dir = tmp();
+    const dir = tmpDir();
     writeSafetensors(join(dir, 'model.safetensors'), [
       { name: 'w.weight', dtype: 'F8_E4M3', shape: [200, 300], bytes: new Uint8Array(60000) },
       f32('w.weight_scale_inv', [3, 3], new Float32Array(9)),
@@ -128,23 +103,7 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
 describe('MXFP4 experts (gpt-oss release format)', () => {
   it('a gpt_oss checkpoint with *_blocks/*_scales experts runs like float32 of the dequantised values', async () => {
     const src = join(FIXTURES, 'tiny-moe', 'gpt_oss');
-    const all = readAll(src);
-    const mx: TensorToWrite[] = [];
-    const ref: TensorToWrite[] = [];
-    for (const [name, t] of all) {
-      const m = /^(.*\.mlp\.experts\.(gate_up_proj|down_proj))$/.exec(name);
-      if (!m) { mx.push(f32(name, t.shape, t.data)); ref.push(f32(name, t.shape, t.data)); continue; }
-      // HF keeps x @ W [E, in, out]; the release stores [E, out, in/32, 16] blocks + [E, out, in/32] scales
-      const [E, n, o] = t.shape;
-      const outIn = new Float32Array(E * o * n);
-      for (let e = 0; e < E; e++) for (let i = 0; i < n; i++) for (let j = 0; j < o; j++) outIn[(e * o + j) * n + i] = t.data[(e * n + i) * o + j];
-      const q = quantMxfp4(outIn);
-      mx.push({ name: `${name}_blocks`, dtype: 'U8', shape: [E, o, n / 32, 16], bytes: q.blocks }, { name: `${name}_scales`, dtype: 'U8', shape: [E, o, n / 32], bytes: q.scales });
-      const deq = dequantMxfp4(q.blocks, q.scales); // [E, out, in]
-      const inOut = new Float32Array(E * n * o);
-      for (let e = 0; e < E; e++) for (let i = 0; i < n; i++) for (let j = 0; j < o; j++) inOut[(e * n + i) * o + j] = deq[(e * o + j) * n + i];
-      ref.push(f32(name, t.shape, inOut));
-    }
+    const { mx, ref } = gptOssMxfp4(src);
     expect(mx.filter((t) => t.name.endsWith('_blocks')).length).toBe(2 * readGolden('gpt_oss').moe_layers.length);
     const ids = readGolden('gpt_oss').cases[1].input_ids;
     const a = await logitsOf(writeCheckpoint(src, mx), ids);

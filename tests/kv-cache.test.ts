@@ -2,6 +2,7 @@
 // sliding windows. Decoding through the cache must give the logits of a one-shot forward of the whole
 // sequence (a separate path: no cache is written there), step by step, across several growths.
 
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '@mote/moe-runtime';
@@ -27,7 +28,7 @@ async function cachedVsForward(model: Model, prompts: number[][], steps: number,
   return worst;
 }
 
-describe.each(['olmoe', 'gpt_oss', 'deepseek_v3'])('KV cache, %s', (arch) => {
+describe.each(['olmoe', 'gpt_oss', 'deepseek_v3', 'deepseek_v2'])('KV cache, %s', (arch) => {
   let model: Model;
   beforeAll(async () => { model = await loadModel(join(FIX, arch), { threads: 1, cache: false }); });
   afterAll(async () => { await model.dispose(); });
@@ -41,5 +42,19 @@ describe.each(['olmoe', 'gpt_oss', 'deepseek_v3'])('KV cache, %s', (arch) => {
     const prompts = [[3, 4], [1, 5, 9, 2, 7, 6, 8, 3, 2], [11, 12, 13, 14]];
     const [first] = await model.generate([prompts[0]], { maxNewTokens: 3, stopTokens: [] });
     expect(await cachedVsForward(model, prompts, 20, [first.ids[2]])).toBeLessThan(1e-4); // row 0 stops at its 3rd token
+  });
+});
+
+describe.each(['deepseek_v3', 'deepseek_v2'])('MLA latent cache, %s', (arch) => {
+  it('holds kv_lora_rank + qk_rope_head_dim float32 values per token and layer (not per-head K/V)', async () => {
+    const cfg = JSON.parse(readFileSync(join(FIX, arch, 'config.json'), 'utf8'));
+    const model = await loadModel(join(FIX, arch), { threads: 1, cache: false });
+    try {
+      expect(model.kvBytesPerToken()).toBe((cfg.kv_lora_rank + cfg.qk_rope_head_dim) * 4);
+      const expanded = cfg.num_attention_heads * (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim + cfg.v_head_dim) * 4;
+      expect(model.kvBytesPerToken()).toBeLessThan(expanded);
+    } finally {
+      await model.dispose();
+    }
   });
 });

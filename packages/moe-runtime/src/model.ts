@@ -21,9 +21,10 @@ import {
   type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type RouterPoint, type TokenInfo, type Tokenizer,
 } from './types.js';
 import { validatePolicy } from './policy.js';
-import { ATTENTION_BUILDERS } from './attention.js';
+import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
 import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
+import { mlaCacheDims } from './mla.js';
 
 const MASKED = -1e30;
 /** Prompt positions fed per prefill step of generate (bounds its mask and attention scores). */
@@ -33,10 +34,14 @@ const ONE_SHOT_ATTENTION_BYTES = 8 * 2 ** 30;
 
 interface LayerSessions {
   attn: Session;
+  /** the attention graph for steps of one token a row, where the kind has one (MLA: absorbed) */
+  attnDecode: Session | null;
   ffn: Session;
   moe: boolean;
   /** the MoE graph is expert slices (experts.ts), fed ids and weights, not onnxruntime's MoE op */
   sliced: boolean;
+  /** the expert-slices graph adds expert biases and takes rowExpert (gpt-oss) */
+  rowExpert: boolean;
   correctionBias: Float32Array | null;
 }
 
@@ -55,8 +60,8 @@ interface Cache {
   rows: Row[];
   len: number; // cached positions (including padding)
   cap: number; // C: slots per row and head (>= 1; slots >= len are masked)
-  k: Float32Array[]; // per layer [B, Hkv, C, kd]
-  v: Float32Array[]; // per layer [B, Hkv, C, vd]
+  k: Float32Array[]; // per layer [B, Hkv, C, kd]; MLA: the latents [B, 1, C, kvr + rd]
+  v: Float32Array[]; // per layer [B, Hkv, C, vd]; MLA: empty (vd = 0)
   kvDims: { heads: number; kd: number; vd: number }[];
 }
 
@@ -122,19 +127,23 @@ export class Model implements MoeModel {
   }
 
   /** The graphs of a model in load order: name, builder, session label. */
-  private static graphs(spec: ModelSpec, w: Weights): { name: string; build: () => GraphBuilder; label: string }[] {
-    const attention = ATTENTION_BUILDERS[spec.attention.kind];
+  private static graphs(spec: ModelSpec, w: Weights, dtype: WeightDtype): { name: string; build: () => GraphBuilder; label: string }[] {
+    const kind = spec.attention.kind;
+    const attention = ATTENTION_BUILDERS[kind];
+    const decode = Object.hasOwn(DECODE_ATTENTION_BUILDERS, kind) ? DECODE_ATTENTION_BUILDERS[kind] : null;
     const out: { name: string; build: () => GraphBuilder; label: string }[] = [];
     for (let l = 0; l < spec.layerCount; l++) {
       const moe = spec.moeLayers.includes(l);
       out.push({ name: `layer${l}_attention`, build: () => attention({ spec, layer: l, w, moe }), label: `layer ${l} attention` });
-      const sliced = moe && expertSlicesFit(spec, l);
-      const build = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
+      if (decode) out.push({ name: `layer${l}_attention_decode`, build: () => decode({ spec, layer: l, w, moe }), label: `layer ${l} decode attention` });
+      const sliced = moe && expertSlicesFit(spec, l, dtype);
+      const build = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w, dtype) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
       out.push({ name: `layer${l}_ffn`, build, label: `layer ${l} ${moe ? 'MoE' : 'MLP'}` });
     }
     out.push({ name: 'head', build: () => buildHead(spec, w), label: 'lm_head' });
     return out;
   }
+
 
   /** JS-held tensors: name -> reader. */
   private static tensors(spec: ModelSpec, w: Weights, cache: WeightCache): { correction: (l: number) => Float32Array | null; embed: () => RowTable } {
@@ -154,7 +163,7 @@ export class Model implements MoeModel {
     try {
       checkSizesFit(spec, ckpt.totalBytes(), abs);
       const w = new CheckedWeights(ckpt, abs);
-      for (const g of Model.graphs(spec, w)) if (!cache.write(g.name, g.build)) return false;
+      for (const g of Model.graphs(spec, w, cache.dtype)) if (!cache.write(g.name, g.build)) return false;
       const t = Model.tensors(spec, w, cache);
       for (let l = 0; l < spec.layerCount; l++) t.correction(l);
       cache.tensor('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden]));
@@ -170,24 +179,28 @@ export class Model implements MoeModel {
   /** Sessions from a cache hit (weights read once, by onnxruntime), or built in memory without a cache. */
   private static async fromCache(spec: ModelSpec, abs: string, tokenizer: Tokenizer, cache: WeightCache, opts: LoadOptions): Promise<Model> {
     const ckpt = cache.stats.hit ? null : SafetensorsCheckpoint.open(abs);
-    const sessions: Session[] = [];
+    const sessions = new Map<string, Session>();
     try {
       if (ckpt) checkSizesFit(spec, ckpt.totalBytes(), abs);
       const w = new CheckedWeights(ckpt as SafetensorsCheckpoint, abs); // never read on a hit
       const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
-      for (const g of Model.graphs(spec, w)) sessions.push(await cache.session(g.name, g.build, sopts(g.label)));
+      for (const g of Model.graphs(spec, w, cache.dtype)) sessions.set(g.name, await cache.session(g.name, g.build, sopts(g.label)));
       const t = Model.tensors(spec, w, cache);
       const layers: LayerSessions[] = [];
       for (let l = 0; l < spec.layerCount; l++) {
         const moe = spec.moeLayers.includes(l);
-        layers.push({ attn: sessions[2 * l], ffn: sessions[2 * l + 1], moe, sliced: moe && expertSlicesFit(spec, l), correctionBias: t.correction(l) });
+        const ffn = sessions.get(`layer${l}_ffn`)!;
+        layers.push({
+          attn: sessions.get(`layer${l}_attention`)!, attnDecode: sessions.get(`layer${l}_attention_decode`) ?? null, ffn, moe,
+          sliced: moe && expertSlicesFit(spec, l, cache.dtype), rowExpert: ffn.inputNames.includes('rowExpert'), correctionBias: t.correction(l),
+        });
       }
-      const model = new Model(spec, tokenizer, layers, sessions[2 * spec.layerCount], t.embed(), ropeTables(spec.rope), abs);
+      const model = new Model(spec, tokenizer, layers, sessions.get('head')!, t.embed(), ropeTables(spec.rope), abs);
       model.cache = cache.stats;
       model.info.dtype = cache.dtype;
       return model;
     } catch (e) {
-      await Promise.all(sessions.map((s) => s.release()));
+      await Promise.all([...sessions.values()].map((s) => s.release()));
       throw e;
     } finally {
       ckpt?.close();
@@ -262,8 +275,20 @@ export class Model implements MoeModel {
 
   private kvDims(): { heads: number; kd: number; vd: number } {
     const m = this.spec.attention.mla;
-    if (this.spec.attention.kind === 'mla' && m) return { heads: this.spec.heads, kd: m.qkNopeDim + m.qkRopeDim, vd: m.vDim };
+    if (this.spec.attention.kind === 'mla' && m) return mlaCacheDims(m); // the latent only (vd = 0: no values)
     return { heads: this.spec.kvHeads, kd: this.spec.headDim, vd: this.spec.headDim };
+  }
+
+  /**
+   * Bytes the KV cache holds per token and layer (float32): 2 x kv heads x head dim for GQA, the latent
+   * (kv_lora_rank + qk_rope_head_dim) for MLA.
+   * @example
+   *   const m = await loadModel('tests/fixtures/tiny-moe/deepseek_v3');
+   *   m.kvBytesPerToken(); // (kvr + rd) * 4
+   */
+  kvBytesPerToken(): number {
+    const d = this.kvDims();
+    return d.heads * (d.kd + d.vd) * 4;
   }
 
   /** Grow the cache buffers (copying the cached slots) to hold S positions and an eighth (at least 32) spare:
@@ -329,15 +354,16 @@ export class Model implements MoeModel {
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const dims = cache.kvDims[l];
-      const a = await L.attn.run({
+      const a = await (T === 1 && L.attnDecode ? L.attnDecode : L.attn).run({
         h: hT, ...feedsBase,
         mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
         past_k: { dtype: 'float32', shape: [B, dims.heads, C, dims.kd], data: cache.k[l] },
-        past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] },
+        // MLA caches no values (vd = 0): its graph has no past_v / new_v
+        ...(dims.vd ? { past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] } as Tensor } : {}),
       }, keep ? undefined : L.moe ? NO_KV_MOE : NO_KV);
       if (keep) {
         writeSlots(cache.k[l], a.new_k.data as Float32Array, B * dims.heads, T, dims.kd, C, cache.len);
-        writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
+        if (dims.vd) writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
       }
       this.checkFinite(a.h_mid.data as Float32Array, l, 'attention');
       if (!L.moe) {
@@ -360,7 +386,9 @@ export class Model implements MoeModel {
           throw new MoteError(by === 'the router' ? 'E_NONFINITE' : 'E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt} from ${by}; applied expert weights must be finite and >= 0${by === 'the router' ? '' : ' (check scale values and topk_weights hooks)'}`, { field: `layer ${l}` });
         }
       });
-      const routed = (L.sliced ? expertSlicesFeeds : moeKernelFeeds)(r.ids, r.weights, realIdx, B * T, E, K);
+      const routed = L.sliced
+        ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K, L.rowExpert)
+        : moeKernelFeeds(r.ids, r.weights, realIdx, B * T, E, K);
       hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
       this.checkFinite(hT.data as Float32Array, l, 'MoE');
     }
@@ -585,7 +613,7 @@ export class Model implements MoeModel {
   }
 
   async dispose(): Promise<void> {
-    for (const L of this.layers) { await L.attn.release(); await L.ffn.release(); }
+    for (const L of this.layers) { await L.attn.release(); await L.attnDecode?.release(); await L.ffn.release(); }
     await this.head.release();
     this.embed.close();
   }

@@ -6,7 +6,7 @@
 // organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's mixes keep them
 // wider too. Not a kernel: a rewrite of built graphs.
 
-import { quantizeNBits, QBLOCK, type GraphBuilder } from '@mote/tensor-core';
+import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight } from '@mote/tensor-core';
 import { transposeTiled } from './experts.js';
 import { fusedMembers } from './fuse.js';
 
@@ -64,4 +64,53 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
     g.useDomain('com.microsoft', 1);
   }
   return count;
+}
+
+// ---- MXFP4 (gpt-oss experts) straight to MatMulNBits blocks ----------------------------------------
+
+/** e2m1 code -> value in units of the block's power-of-two scale (the same table as tensor-core's FP4_E2M1_VALUES) */
+const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, 0, -0.5, -1, -1.5, -2, -3, -4, -6];
+/** 4-bit step candidates in units of the block scale: e2m1 values are not evenly spaced, so each block keeps
+ *  the uniform grid (q - 8) * step, q in 0..15, with the least squared error over its 32 values */
+const STEPS_4BIT = [0.5, 0.75, 6 / 7, 1];
+
+/**
+ * MXFP4 rows (blocks [N, G, 16] uint8, two e2m1 codes per byte, low nibble first; scales [N, G] e8m0,
+ * 2^(s - 127)) as MatMulNBits B [N, G, 32 * bits / 8] + float32 scales [N * G], block for block (K = 32 G),
+ * without a float32 copy of the tensor. 8 bits is exact (code value x 2 on a step of half the block scale).
+ * 4 bits rounds onto the block's best uniform grid: one of STEPS_4BIT x the block scale.
+ * @example
+ *   const q = requantMxfp4(blocks, scales, 4); // q.data, q.scales feed MatMulNBits (bits 4, block_size 32)
+ *   dequantizeNBits(q); // [N, K] within half a step of dequantMxfp4(blocks, scales)
+ */
+export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8, n = 1): NBitsWeight & { bits: 4 | 8 } {
+  const G = scales.length;
+  if (blocks.length !== G * 16) throw new Error(`requantMxfp4: ${blocks.length} block bytes do not fit ${G} scales x 16`);
+  const blob = (QBLOCK * bits) / 8;
+  const data = new Uint8Array(G * blob);
+  const out = new Float32Array(G);
+  const v = new Float64Array(QBLOCK);
+  for (let g = 0; g < G; g++) {
+    const unit = 2 ** (scales[g] - 127);
+    for (let b = 0; b < 16; b++) { const c = blocks[g * 16 + b]; v[2 * b] = E2M1[c & 15]; v[2 * b + 1] = E2M1[c >> 4]; }
+    if (bits === 8) {
+      out[g] = unit / 2;
+      for (let j = 0; j < QBLOCK; j++) data[g * blob + j] = v[j] * 2 + 128;
+      continue;
+    }
+    let step = 1;
+    let best = Infinity;
+    for (const s of STEPS_4BIT) {
+      let err = 0;
+      for (let j = 0; j < QBLOCK; j++) { const q = Math.max(-8, Math.min(7, Math.round(v[j] / s))); err += (v[j] - q * s) ** 2; }
+      if (err < best) { best = err; step = s; }
+    }
+    out[g] = unit * step;
+    for (let j = 0; j < QBLOCK / 2; j++) {
+      const q0 = Math.max(-8, Math.min(7, Math.round(v[2 * j] / step))) + 8;
+      const q1 = Math.max(-8, Math.min(7, Math.round(v[2 * j + 1] / step))) + 8;
+      data[g * blob + j] = q0 | (q1 << 4);
+    }
+  }
+  return { bits, n, k: (G / n) * QBLOCK, data, scales: out };
 }
