@@ -14,3 +14,4 @@ export { inspectModel } from './load.js';
 export { generateFile, readPromptFile, completedIds, type GenerateFileOptions, type PromptLine } from './batch.js';
 export { WEIGHT_DTYPES, weightBits, type WeightDtype } from './quantize.js';
 export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';
+export { ActivationCache, allHookNames, selectHookNames, type ActivationMasks } from './activations.js';

@@ -20,7 +20,7 @@ export function scopeMatches(scope: TokenScope | undefined, t: TokenInfo): boole
 }
 
 /** Run a list of hooks on a tensor; a hook's returned tensor replaces it for the next hook. */
-function runHooks(hooks: Hook[] | undefined, t: Tensor, ctx: HookContext): Tensor {
+export function runHooks(hooks: Hook[] | undefined, t: Tensor, ctx: HookContext): Tensor {
   if (!hooks) return t;
   for (const h of hooks) {
     const r = h(t, ctx);
