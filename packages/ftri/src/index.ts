@@ -16,4 +16,9 @@ export {
   permutationTest, bootstrapCI, blocksFromStrata, permuteWithinBlocks, zFor, type Alternative, type PermutationOptions,
 } from './stats.js';
 export { createRng, type Rng } from './rng.js';
+export { rankAgreement, type RankAgreement, type ScoredExpert } from './agreement.js';
+export { type ComparedRanking } from './report.js';
+export { expertAttribution, type AttributionEntry, type AttributionItem } from './attribution.js';
+export { logitLens, expertLens, type LensRow, type ExpertLensRow, type LensToken, type LensOptions } from './lens.js';
+export { patchSweep, expertAblation, type PatchResult, type AblationResult, type LogitMetric } from './patching.js';
 export { VERSION } from './version.js';

@@ -10,7 +10,7 @@ import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary,
 import { heatmapSpec, renderSvg, svgToPng, tokenMapSpec } from './maps.js';
 import { promptSetHash, type PromptRecord } from './prompts.js';
 import { writeRanking } from './ranking-io.js';
-import { buildReport } from './report.js';
+import { buildReport, type ComparedRanking } from './report.js';
 import {
   FILES, modelHash, openRunDir, readActivations, readMetas, readProgress, readPromptTokens, readRunPrompts, writeAtomic, writePart,
   type ManifestCore, type PromptMeta, type TraceFormat,
@@ -26,6 +26,8 @@ export interface RankOptions extends ContrastOptions {
   maps?: number;
   /** write report.html (default true) */
   report?: boolean;
+  /** other rankings of the same experts (e.g. expertAttribution's) whose agreement the report shows */
+  compare?: ComparedRanking[];
   onProgress?: Progress;
 }
 
@@ -260,7 +262,7 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
     files.push(file);
     const html = buildReport({
       manifest, summary, contrast: { a: nameA, b: nameB }, ranking, heatmapSvg, promptMaps, labelCounts,
-      files: files.map((f) => relative(outDir, f)), excluded,
+      files: files.map((f) => relative(outDir, f)), excluded, compare: opts.compare,
     });
     writeAtomic(file, html);
   }
