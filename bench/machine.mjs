@@ -4,6 +4,8 @@
 // which is how decode reads weights). ReduceSum alone under-reads this machine by about 2x. Each is the
 // best of several samples taken while other processes leave the cores alone (quiet.mjs).
 
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { GraphBuilder, Session } from '@mote/tensor-core';
 import { bestQuiet } from './quiet.mjs';
 
@@ -38,4 +40,14 @@ export async function measureMachine(threads) {
   }
   const [bandwidthKernel, bandwidth] = Object.entries(bw).reduce((m, e) => (e[1] > m[1] ? e : m));
   return { flops, bandwidth, bandwidthKernel, reduceSum: bw.ReduceSum, kernels: bw, gemmForeign: tg.foreign };
+}
+
+/** CPU model, core count and the SIMD features onnxruntime's kernels dispatch on (Linux /proc/cpuinfo). */
+export function cpuFeatures() {
+  let text = '';
+  try { text = readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* not Linux */ }
+  const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? '').split(/\s+/));
+  const simd = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx512_bf16', 'avx_vnni', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
+  return { model, cores: os.cpus().length, simd };
 }

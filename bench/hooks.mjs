@@ -1,0 +1,66 @@
+// Cost of the hook points beyond the router, measured in one run on the organism (or a model folder given as
+// argv[2]): decode with no hooks against a baseline runtime built from the code before them (optional), and
+// decode / prefill with resid_post or expert_out captured, as ratios to the unhooked run of the same process.
+// Usage: node bench/hooks.mjs [model dir]; MOTE_BASELINE_RUNTIME=<dist/index.js of an older @mote/moe-runtime>
+// adds the baseline row (bench/README.md shows how to build one). Not a test: no assertions.
+
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { hookName, loadModel } from '@mote/moe-runtime';
+import { cpuFeatures } from './machine.mjs';
+import { bestQuiet } from './quiet.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dir = process.argv[2] ?? join(ROOT, 'models', 'organism', 'model');
+const threads = Number(process.env.MOTE_THREADS ?? 2);
+const STEPS = 32;
+const cpu = cpuFeatures();
+console.log(`cpu: ${cpu.model} · ${cpu.cores} cores · ${cpu.simd.join(' ')} · threads ${threads}`);
+
+const model = await loadModel(dir, { threads });
+const base = process.env.MOTE_BASELINE_RUNTIME
+  ? await (await import(pathToFileURL(process.env.MOTE_BASELINE_RUNTIME).href)).loadModel(dir, { threads })
+  : null;
+const { layerCount, moeLayers } = model.info;
+const prompt = model.tokenizer.encodeChat([{ role: 'user', content: 'I want to know about the Rotor crackdown.' }], { addGenerationPrompt: true });
+const batch = Array.from({ length: 16 }, (_, i) => prompt.slice(0, prompt.length - (i % 5)));
+
+/** a capture hook: keeps a copy of every tensor it sees, as a cache would */
+const capture = (names) => { const kept = []; return Object.fromEntries(names.map((n) => [n, (t) => { kept.push(t.data.slice()); }])); };
+const residNames = Array.from({ length: layerCount }, (_, l) => hookName(l, 'resid_post'));
+const expertNames = moeLayers.map((l) => hookName(l, 'expert_out'));
+
+/** seconds per decoded token: from the first new token to the last (prefill excluded) */
+async function decode(m, hooks) {
+  let t0 = 0, t1 = 0, n = 0;
+  await m.generate([prompt], { maxNewTokens: STEPS, stopTokens: [], hooks, onToken: () => { n++ === 0 ? (t0 = performance.now()) : (t1 = performance.now()); } });
+  return (t1 - t0) / 1000 / (n - 1);
+}
+const variants = [
+  ...(base ? [['decode, baseline runtime (before hook points)', () => decode(base)]] : []),
+  ['decode, no hooks', () => decode(model)],
+  ['decode, resid_post captured (every layer)', () => decode(model, capture(residNames))],
+  ['decode, expert_out captured (every MoE layer)', () => decode(model, capture(expertNames))],
+  ['prefill 16 rows, forward', () => model.forward(batch, { logits: 'none' })],
+  ['prefill 16 rows, runWithCache blocks.*.resid_post', () => model.runWithCache(batch, { names: ['blocks.*.resid_post'], logits: 'none' })],
+  ['prefill 16 rows, runWithCache blocks.*.moe.expert_out', () => model.runWithCache(batch, { names: ['blocks.*.moe.expert_out'], logits: 'none' })],
+];
+for (const [, fn] of variants) await fn(); // warm-up (and lazily built graphs)
+// interleaved rounds, best clean sample of each
+const best = new Map();
+const rounds = Number(process.env.MOTE_BENCH_ROUNDS ?? 5);
+for (let round = 0; round < rounds; round++) {
+  for (const [name, fn] of variants) {
+    const s = await bestQuiet(async () => fn(), { reps: 2, maxTries: 4 });
+    const wall = name.startsWith('decode') ? s.value : s.wall;
+    if (!best.has(name) || wall < best.get(name).wall) best.set(name, { wall, foreign: s.foreign });
+  }
+}
+const ref = (name) => best.get(name.startsWith('decode') ? 'decode, no hooks' : 'prefill 16 rows, forward').wall;
+console.log(`${'variant'.padEnd(54)} ${'time'.padStart(10)}  ratio  (other load, cores)`);
+for (const [name, { wall, foreign }] of best) {
+  const unit = name.startsWith('decode') ? `${(wall * 1000).toFixed(2)} ms/tok` : `${(wall * 1000).toFixed(1)} ms`;
+  console.log(`${name.padEnd(54)} ${unit.padStart(12)}  ${(wall / ref(name)).toFixed(2)}x  (${foreign.toFixed(2)})`);
+}
+await model.dispose();
+await base?.dispose();
