@@ -33,7 +33,10 @@ const key = (e: { layer: number; expert: number }) => `${e.layer}:${e.expert}`;
 export function rankAgreement(a: ScoredExpert[], b: ScoredExpert[], topN = 6): RankAgreement {
   const bs = new Map(b.map((e) => [key(e), e.score]));
   const both = a.filter((e) => bs.has(key(e)));
-  if (both.length < 2) throw new MoteError('E_INPUT', `rankAgreement: the rankings share ${both.length} experts; give two rankings of the same model's experts`, { field: 'rankings' });
+  if (both.length < 2) {
+    const msg = `rankAgreement: the rankings share ${both.length} experts; give two rankings of the same model's experts`;
+    throw new MoteError('E_INPUT', msg, { field: 'rankings' });
+  }
   const spearman = sampleRankCorrelation(both.map((e) => e.score), both.map((e) => bs.get(key(e))!));
   const top = (r: ScoredExpert[]) => [...r].sort((x, y) => y.score - x.score).slice(0, topN);
   const topB = new Set(top(b).map(key));

@@ -46,7 +46,8 @@ export async function expertAttribution(
   for (const [i, it] of items.entries()) {
     const p = it.position ?? it.ids.length - 1;
     if (!Number.isInteger(it.target) || it.target < 0 || it.target >= V) {
-      throw new MoteError('E_INPUT', `attribution item ${i}: target ${it.target} is outside the vocabulary [0, ${V})`, { field: `items[${i}].target` });
+      const msg = `attribution item ${i}: target ${it.target} is outside the vocabulary [0, ${V}) of ${model.info.modelType}`;
+      throw new MoteError('E_INPUT', msg, { field: `items[${i}].target` });
     }
     const { cache } = await model.runWithCache([it.ids], { names, logits: 'none' });
     const resid = cache.row(last, 0).data.subarray(p * D, (p + 1) * D); // [D]
@@ -62,7 +63,8 @@ export async function expertAttribution(
         scale.set(resid, o);
       }
     });
-    const lg = await model.unembed({ dtype: 'float32', shape: [M, D], data: x }, { scaleFrom: { dtype: 'float32', shape: [M, D], data: scale } }); // [L*K, V]
+    const scaleFrom = { dtype: 'float32' as const, shape: [M, D], data: scale };
+    const lg = await model.unembed({ dtype: 'float32', shape: [M, D], data: x }, { scaleFrom }); // [L*K, V]
     moeLayers.forEach((l, li) => {
       const ids = cache.row(hookName(l, 'topk_ids'), 0).data; // [T, K]
       for (let j = 0; j < K; j++) {

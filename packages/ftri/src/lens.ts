@@ -78,7 +78,8 @@ export async function expertLens(model: MoeModel, ids: number[], opts: LensOptio
     const ids = cache.row(hookName(layer, 'topk_ids'), 0).data;
     const w = cache.row(hookName(layer, 'topk_weights'), 0).data;
     return Array.from({ length: K }, (_, j) => ({
-      layer, name: hookName(layer, 'expert_out'), expert: ids[p * K + j], weight: w[p * K + j], ...readRow(lg.data, li * K + j, V, opts.topN ?? 5, opts.target),
+      layer, name: hookName(layer, 'expert_out'), expert: ids[p * K + j], weight: w[p * K + j],
+      ...readRow(lg.data, li * K + j, V, opts.topN ?? 5, opts.target),
     }));
   });
 }

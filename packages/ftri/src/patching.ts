@@ -33,7 +33,9 @@ export async function patchSweep(
 ): Promise<PatchResult[]> {
   const position = o.position ?? (o.clean.length === o.corrupt.length ? 'all' : 'last');
   if (position === 'all' && o.clean.length !== o.corrupt.length) {
-    throw new MoteError('E_INPUT', `patchSweep: position 'all' needs inputs of one length (clean ${o.clean.length}, corrupt ${o.corrupt.length}); use position 'last'`, { field: 'position' });
+    const lengths = `clean ${o.clean.length}, corrupt ${o.corrupt.length}`;
+    const msg = `patchSweep: position 'all' needs inputs of one length (${lengths}); use position 'last'`;
+    throw new MoteError('E_INPUT', msg, { field: 'position' });
   }
   const { cache, logits } = await model.runWithCache([o.clean], { names: o.names, logits: 'last' });
   const clean = o.metric(logits!.data);

@@ -37,7 +37,8 @@ function agreementSection(r: ReportInput): string {
   const rows = r.compare.map((c) => {
     const a = rankAgreement(r.ranking, c.experts, n);
     const top = [...c.experts].sort((x, y) => y.score - x.score).slice(0, n).map((e) => `L${e.layer}E${e.expert}`).join(' ');
-    return `<tr><td>${esc(c.name)}</td><td>${a.n}</td><td>${num(a.spearman, 3)}</td><td>${a.overlap}/${n}</td><td style="text-align:left">${esc(top)}</td></tr>`;
+    const cells = [esc(c.name), a.n, num(a.spearman, 3), `${a.overlap}/${n}`].map((v) => `<td>${v}</td>`).join('');
+    return `<tr>${cells}<td style="text-align:left">${esc(top)}</td></tr>`;
   });
   return `<h2>Agreement with other rankings</h2>
 <table><tr><th>ranking</th><th>experts compared</th><th>Spearman ρ</th><th>top-${n} overlap</th><th>its top ${n}</th></tr>

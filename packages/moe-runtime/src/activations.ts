@@ -7,8 +7,12 @@ import {
   hookName, MODEL_POINTS, MOE_POINTS, RESID_POINTS, ROUTER_POINTS, type ModelInfo, type TensorAt, type TokenInfo,
 } from './types.js';
 
-/** Every hook name of a model: residual points of every layer, router and MoE points of MoE layers, then
- *  final_norm and logits. `expertOut` adds the opt-in `blocks.{l}.moe.expert_out` names. */
+/**
+ * Every hook name of a model: residual points of every layer, router and MoE points of MoE layers, then
+ * final_norm and logits. `expertOut` adds the opt-in `blocks.{l}.moe.expert_out` names.
+ * @example
+ * allHookNames(model.info).filter((n) => n.endsWith('resid_post')); // ['blocks.0.resid_post', ...]
+ */
 export function allHookNames(info: Pick<ModelInfo, 'layerCount' | 'moeLayers'>, opts: { expertOut?: boolean } = {}): string[] {
   const out: string[] = [];
   for (let l = 0; l < info.layerCount; l++) {
@@ -28,15 +32,20 @@ export function allHookNames(info: Pick<ModelInfo, 'layerCount' | 'moeLayers'>, 
  * selectHookNames(model.info, ['blocks.*.resid_post', /moe\.topk_ids$/]);
  * // ['blocks.0.resid_post', 'blocks.0.moe.topk_ids', 'blocks.1.resid_post', ...]
  */
-export function selectHookNames(info: Pick<ModelInfo, 'layerCount' | 'moeLayers' | 'modelType'>, selectors: (string | RegExp)[]): string[] {
+export function selectHookNames(
+  info: Pick<ModelInfo, 'layerCount' | 'moeLayers' | 'modelType'>, selectors: (string | RegExp)[],
+): string[] {
   const all = allHookNames(info, { expertOut: true });
   const picked = new Set<string>();
   for (const s of selectors) {
     const mentionsExpertOut = (typeof s === 'string' ? s : s.source).includes('expert_out');
-    const re = typeof s === 'string' ? new RegExp(`^${s.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]+')}$`) : s;
+    const glob = (g: string) => new RegExp(`^${g.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]+')}$`);
+    const re = typeof s === 'string' ? glob(s) : s;
     const hits = all.filter((n) => re.test(n) && (mentionsExpertOut || !n.endsWith('.expert_out')));
     if (hits.length === 0) {
-      throw new MoteError('E_INPUT', `cache selector ${String(s)} matches no hook point of ${info.modelType}; names look like ${hookName(0, 'resid_post')}, ${hookName(info.moeLayers[0] ?? 0, 'topk_ids')}, logits`, { field: 'names' });
+      const like = `${hookName(0, 'resid_post')}, ${hookName(info.moeLayers[0] ?? 0, 'topk_ids')}, logits`;
+      const msg = `cache selector ${String(s)} matches no hook point of ${info.modelType}; names look like ${like}`;
+      throw new MoteError('E_INPUT', msg, { field: 'names' });
     }
     hits.forEach((n) => picked.add(n));
   }
@@ -110,7 +119,10 @@ export class ActivationCache {
 
   private need(name: string): { tensor: Tensor; tokens: TokenInfo[] } {
     const e = this.store.get(name);
-    if (!e) throw new MoteError('E_INPUT', `activation ${name} was not cached; cached names: ${[...this.store.keys()].slice(0, 8).join(', ')}${this.size > 8 ? ', ...' : ''}`, { field: name });
+    if (!e) {
+      const cached = `${[...this.store.keys()].slice(0, 8).join(', ')}${this.size > 8 ? ', ...' : ''}`;
+      throw new MoteError('E_INPUT', `activation ${name} was not cached; cached names: ${cached}`, { field: name });
+    }
     return e;
   }
 
@@ -121,7 +133,8 @@ export class ActivationCache {
     const w = inner.reduce((a, b) => a * b, 1);
     const Ctor = tensor.data.constructor as new (n: number) => Tensor['data'];
     const out = new Ctor(this.batch * this.length * w);
-    tokens.forEach((t, n) => (out as Float32Array).set((tensor.data as Float32Array).subarray(n * w, (n + 1) * w), (t.seq * this.length + t.pos) * w));
+    const src = tensor.data as Float32Array;
+    tokens.forEach((t, n) => (out as Float32Array).set(src.subarray(n * w, (n + 1) * w), (t.seq * this.length + t.pos) * w));
     return { dtype: tensor.dtype, shape: [this.batch, this.length, ...inner], data: out } as TensorAt<N>;
   }
 

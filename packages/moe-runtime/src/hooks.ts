@@ -4,7 +4,10 @@
 
 import { MoteError, type F32Tensor } from '@mote/tensor-core';
 import { runHooks } from './routing.js';
-import { hookName, MODEL_POINTS, MOE_POINTS, parseHookName, type BlockPoint, type Hook, type HookMap, type HookPoint, type ModelPoint, type TokenInfo } from './types.js';
+import {
+  hookName, MODEL_POINTS, MOE_POINTS, parseHookName,
+  type BlockPoint, type Hook, type HookMap, type HookPoint, type ModelPoint, type TokenInfo,
+} from './types.js';
 import type { ModelSpec } from './spec.js';
 
 export type PointHooks = Partial<Record<HookPoint, Hook[]>>;
@@ -18,14 +21,18 @@ export function groupHooks(spec: ModelSpec, maps: HookMap[]): LayerHooks {
   for (const map of maps) {
     for (const [name, h] of Object.entries(map)) {
       const p = parseHookName(name);
-      if (!p) throw new MoteError('E_INPUT', `unknown hook name ${JSON.stringify(name)}; build names with hookName(layer, point)`, { field: name });
+      if (!p) {
+        const msg = `unknown hook name ${JSON.stringify(name)}; build names with hookName(layer, point) or hookName('logits')`;
+        throw new MoteError('E_INPUT', msg, { field: name });
+      }
       const key = p.layer ?? MODEL_KEY;
       if (p.layer !== null && p.layer >= spec.layerCount) {
         throw new MoteError('E_INPUT', `hook ${name}: ${spec.modelType} has layers 0..${spec.layerCount - 1}`, { field: name });
       }
       const moePoint = !(['resid_pre', 'attn_out', 'resid_mid', 'resid_post'] as string[]).includes(p.point) && p.layer !== null;
       if (moePoint && !spec.moeLayers.includes(p.layer!)) {
-        throw new MoteError('E_INPUT', `hook ${name}: layer ${p.layer} of ${spec.modelType} has no router; MoE layers are ${spec.moeLayers.join(', ')}`, { field: name });
+        const msg = `hook ${name}: layer ${p.layer} of ${spec.modelType} has no router; MoE layers are ${spec.moeLayers.join(', ')}`;
+        throw new MoteError('E_INPUT', msg, { field: name });
       }
       const per = out.get(key) ?? {};
       (per[p.point] ??= []).push(...(Array.isArray(h) ? h : [h]));
@@ -66,7 +73,9 @@ export function scatterRows(x: Float32Array, rows: Float32Array, realIdx: number
 }
 
 /** Run one point's hooks on rows [N, ...inner] (already gathered); returns the rows, replaced or not. */
-export function hookPoint(hooks: Hook[] | undefined, rows: Float32Array, inner: number[], layer: number | null, point: HookPoint, rc: RowsContext): Float32Array {
+export function hookPoint(
+  hooks: Hook[] | undefined, rows: Float32Array, inner: number[], layer: number | null, point: HookPoint, rc: RowsContext,
+): Float32Array {
   if (!hooks) return rows;
   const name = layer === null ? hookName(point as ModelPoint) : hookName(layer, point as BlockPoint);
   const t: F32Tensor = { dtype: 'float32', shape: [rc.tokens.length, ...inner], data: rows };
@@ -75,7 +84,9 @@ export function hookPoint(hooks: Hook[] | undefined, rows: Float32Array, inner: 
 }
 
 /** hookPoint on the real rows of a padded x [B*T, w]: returns x itself when nothing was replaced. */
-export function hookPadded(hooks: Hook[] | undefined, x: Float32Array, w: number, layer: number | null, point: HookPoint, rc: RowsContext): Float32Array {
+export function hookPadded(
+  hooks: Hook[] | undefined, x: Float32Array, w: number, layer: number | null, point: HookPoint, rc: RowsContext,
+): Float32Array {
   if (!hooks) return x;
   const rows = gatherRows(x, rc.realIdx, w);
   const got = hookPoint(hooks, rows, [w], layer, point, rc);

@@ -21,7 +21,10 @@ import { validatePolicyShape } from './policy.js';
 import { ATTENTION_BUILDERS } from './attention.js';
 import { WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
-import { groupHooks, hookPadded, hookPoint, gatherRows as gatherReal, scatterRows, MODEL_KEY, wantsModelPoints, wantsMoeParts, type LayerHooks, type PointHooks, type RowsContext } from './hooks.js';
+import {
+  groupHooks, hookPadded, hookPoint, gatherRows as gatherReal, scatterRows, MODEL_KEY, wantsModelPoints, wantsMoeParts,
+  type LayerHooks, type PointHooks, type RowsContext,
+} from './hooks.js';
 import { ActivationCache, selectHookNames } from './activations.js';
 import { quantizeGraph } from './quantize.js';
 
@@ -281,7 +284,9 @@ export class Model implements MoeModel {
 
   // ---- hook points beyond the router (hooks.ts) ------------------------------------------------------
   /** attn_out / resid_mid hooks. A replacement re-runs the post-attention norm and router on the new h_mid. */
-  private async hookMid(l: number, LH: PointHooks, hIn: Tensor, a: Record<string, Tensor>, rc: RowsContext): Promise<Record<string, Tensor>> {
+  private async hookMid(
+    l: number, LH: PointHooks, hIn: Tensor, a: Record<string, Tensor>, rc: RowsContext,
+  ): Promise<Record<string, Tensor>> {
     const D = this.spec.hidden;
     const pre = gatherReal(hIn.data as Float32Array, rc.realIdx, D); // [N, D]
     const mid = gatherReal(a.h_mid.data as Float32Array, rc.realIdx, D); // [N, D]
@@ -303,7 +308,8 @@ export class Model implements MoeModel {
    *  once per top-k slot with that slot's expert alone at weight 1 (K extra passes); a replaced expert_out is
    *  mixed again with the applied weights. Returns h [B, T, D]. */
   private async hookMoe(
-    l: number, LH: PointHooks, mid: Record<string, Tensor>, feeds: Record<string, Tensor>, r: { ids: Int32Array; weights: Float32Array }, rc: RowsContext,
+    l: number, LH: PointHooks, mid: Record<string, Tensor>, feeds: Record<string, Tensor>,
+    r: { ids: Int32Array; weights: Float32Array }, rc: RowsContext,
   ): Promise<Tensor> {
     const { hidden: D, topK: K, expertCount: E } = this.spec;
     const L = this.layers[l];
@@ -311,7 +317,8 @@ export class Model implements MoeModel {
     const BT = mid.h_mid.shape[0] * mid.h_mid.shape[1];
     const parts = wantsMoeParts(LH);
     const shared = L.ffn.outputNames.includes('shared_out');
-    const run = await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...feeds }, parts ? ['h', 'routed_out', ...(shared ? ['shared_out'] : [])] : FFN_OUT);
+    const outputs = parts ? ['h', 'routed_out', ...(shared ? ['shared_out'] : [])] : FFN_OUT;
+    const run = await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...feeds }, outputs);
     const midRows = gatherReal(mid.h_mid.data as Float32Array, rc.realIdx, D); // [N, D]
     const hRows = gatherReal(run.h.data as Float32Array, rc.realIdx, D); // [N, D]
     const diff = () => hRows.map((v, i) => v - midRows[i]); // [N, D] the block's output as applied
@@ -361,7 +368,8 @@ export class Model implements MoeModel {
         try {
           const g = build(new Weights(ckpt, this.info.dir));
           quantizeGraph(g, this.loadOpts.dtype ?? 'f32');
-          return await Session.create(g.toBytes(), { threads: this.loadOpts.threads, spinning: this.loadOpts.spinning, label: `${name} of ${this.spec.modelType} (${this.info.dir})` });
+          const label = `${name} of ${this.spec.modelType} (${this.info.dir})`;
+          return await Session.create(g.toBytes(), { threads: this.loadOpts.threads, spinning: this.loadOpts.spinning, label });
         } finally {
           ckpt.close();
         }
@@ -425,7 +433,9 @@ export class Model implements MoeModel {
   }
 
   /** forward() that also returns the call's token rows; `promptLengths` mark later positions as generated. */
-  private async forwardRows(batch: number[][], opts: ForwardOptions, promptLengths?: number[]): Promise<{ result: ForwardResult; rc: RowsContext }> {
+  private async forwardRows(
+    batch: number[][], opts: ForwardOptions, promptLengths?: number[],
+  ): Promise<{ result: ForwardResult; rc: RowsContext }> {
     this.checkIds(batch);
     const hooks = this.layerHooks(opts.hooks);
     const policy = this.policyByLayer(opts.policy);
@@ -461,13 +471,15 @@ export class Model implements MoeModel {
     const { hidden: D, vocab: V } = this.spec;
     const at = new Map(rc.realIdx.map((i, n) => [i, n]));
     const sub: RowsContext = { ...rc, tokens: rows.map((i) => rc.tokens[at.get(i)!]), realIdx: rows };
-    const out = await this.head.run({ h: { dtype: 'float32', shape: [rows.length, D], data: gatherReal(h, rows, D) } }, ['logits', 'final_norm']);
+    const x: Tensor = { dtype: 'float32', shape: [rows.length, D], data: gatherReal(h, rows, D) }; // [M, D]
+    const out = await this.head.run({ h: x }, ['logits', 'final_norm']);
     let logits = out.logits.data as Float32Array; // [M, V]
     const normed = out.final_norm.data as Float32Array; // [M, D]
     const got = hookPoint(MH.final_norm, normed, [D], null, 'final_norm', sub);
     if (got !== normed) {
       const unembed = await this.lazySession('unembed', (w) => buildUnembed(this.spec, w));
-      logits = (await unembed.run({ x: { dtype: 'float32', shape: [rows.length, D], data: got } }, ['logits'])).logits.data as Float32Array;
+      const xn: Tensor = { dtype: 'float32', shape: [rows.length, D], data: got }; // [M, D]
+      logits = (await unembed.run({ x: xn }, ['logits'])).logits.data as Float32Array;
     }
     return hookPoint(MH.logits, logits, [V], null, 'logits', sub);
   }
@@ -476,12 +488,15 @@ export class Model implements MoeModel {
     const { hidden: D, vocab: V, rmsEps: eps } = this.spec;
     const M = h.data.length / D;
     if (h.shape[h.shape.length - 1] !== D || !Number.isInteger(M)) {
-      throw new MoteError('E_SHAPE', `unembed: h has shape [${h.shape}] but ${this.spec.modelType} needs [M, ${D}] (hidden size ${D})`, { field: 'h' });
+      const msg = `unembed: h has shape [${h.shape}] but ${this.spec.modelType} needs [M, ${D}] (hidden size ${D})`;
+      throw new MoteError('E_SHAPE', msg, { field: 'h' });
     }
     if (opts.scaleFrom && opts.scaleFrom.data.length !== h.data.length) {
-      throw new MoteError('E_SHAPE', `unembed: scaleFrom has shape [${opts.scaleFrom.shape}] but must match h [${h.shape}]`, { field: 'scaleFrom' });
+      const msg = `unembed: scaleFrom has shape [${opts.scaleFrom.shape}] but must match h [${h.shape}]`;
+      throw new MoteError('E_SHAPE', msg, { field: 'scaleFrom' });
     }
-    const out = (await this.head.run({ h: { dtype: 'float32', shape: [M, D], data: h.data } }, ['logits'])).logits.data as Float32Array; // [M, V]
+    const x: Tensor = { dtype: 'float32', shape: [M, D], data: h.data }; // [M, D]
+    const out = (await this.head.run({ h: x }, ['logits'])).logits.data as Float32Array; // [M, V]
     if (opts.scaleFrom) {
       // head(h) = (h / rms(h)) * g @ W; times rms(h) / rms(scaleFrom) gives (h / rms(scaleFrom)) * g @ W, linear in h
       const ms = (a: Float32Array, m: number) => { let z = 0; for (let d = 0; d < D; d++) z += a[m * D + d] ** 2; return z / D; };
@@ -502,7 +517,9 @@ export class Model implements MoeModel {
     const seen: [string, Tensor, TokenInfo[]][] = [];
     const hooks: HookMap = { ...(opts.hooks ?? {}) };
     for (const name of names) {
-      const rec: Hook = (t, ctx) => { seen.push([name, { ...t, shape: t.shape.slice(), data: t.data.slice() } as Tensor, ctx.tokens]); };
+      const rec: Hook = (t, ctx) => {
+        seen.push([name, { ...t, shape: t.shape.slice(), data: t.data.slice() } as Tensor, ctx.tokens]);
+      };
       const prev = hooks[name];
       hooks[name] = prev ? [...(Array.isArray(prev) ? prev : [prev]), rec] : rec;
     }
@@ -549,7 +566,8 @@ export class Model implements MoeModel {
       const last = cache.rows.map((_, b) => b * T + T - 1);
       const MH = o.hooks.get(MODEL_KEY);
       // greedy without an onLogits callback or a logits hook needs only the argmax, taken inside the head graph
-      const greedy = isGreedy(o) && !o.onLogits && !wantsModelPoints(MH) ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
+      const argmaxOnly = isGreedy(o) && !o.onLogits && !wantsModelPoints(MH);
+      const greedy = argmaxOnly ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
       const lg = greedy ? null : await this.headHooked(h, last, MH, held.rc!); // [B, V]
       const next: number[] = [];
       const alive: number[] = [];

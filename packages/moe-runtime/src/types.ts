@@ -197,6 +197,9 @@ export interface MoeModel {
    * forward() that records the selected hook points (exact names, `*` wildcards, RegExps; see selectHookNames)
    * in a typed ActivationCache. `promptLengths[b]` marks row b's later positions as generated in the masks and
    * the hooks' TokenInfo (default: every position is prompt).
+   * @example
+   * const { cache } = await model.runWithCache([ids], { names: ['blocks.*.resid_post', /moe\.topk_ids$/] });
+   * const h = cache.stack('blocks.0.resid_post'); // F32Tensor [1, T, D]
    */
   runWithCache(
     batch: number[][],
@@ -206,6 +209,9 @@ export interface MoeModel {
    * The final norm and lm_head on residual vectors h [M, D] -> logits [M, V] (the logit lens). With `scaleFrom`
    * [M, D] the norm's 1/rms comes from those vectors instead of h: the result is linear in h (direct logit
    * attribution of a component h to the logits computed from the residual `scaleFrom`).
+   * @example
+   * const { cache } = await model.runWithCache([ids], { names: ['blocks.1.resid_post'], logits: 'none' });
+   * const lens = await model.unembed(cache.row('blocks.1.resid_post', 0)); // F32Tensor [T, V]
    */
   unembed(h: F32Tensor, opts?: { scaleFrom?: F32Tensor }): Promise<F32Tensor>;
   /** forward() with hooks (alias with TransformerLens's name). */
