@@ -3,7 +3,8 @@
 // Tolerances from tests/fixtures/README.md: hidden states and logits 1e-4.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hookName, type F32Tensor, type HookMap, type Model, type Tensor } from '@mote/moe-runtime';
+import { join } from 'node:path';
+import { hookName, loadModel, type F32Tensor, type HookMap, type Model, type Tensor } from '@mote/moe-runtime';
 import { loadGoldenModel, maxAbsDiff, readGolden } from './parity.js';
 
 const ARCHS = ['deepseek_v3', 'qwen3_moe', 'mixtral', 'olmoe', 'qwen2_moe', 'gpt_oss', 'deepseek_v2'];
@@ -174,6 +175,22 @@ describe('hooks in generate and the cache API', () => {
       expect(Array.from(cache.masks.generated.subarray(ids.length, ids.length + 3))).toEqual([0, 0, 0]);
       await expect(model.runWithCache([ids], { names: ['blocks.*.nothing'] })).rejects.toThrow(/matches no hook point/);
       await expect(model.forward([ids], { hooks: { [hookName(0, 'moe_out')]: () => {}, 'blocks.0.bogus': () => {} } })).rejects.toThrow(/unknown hook name/);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe('hooks on a quantized model', () => {
+  it('int8 organism: self-patching through the lazily built graphs (mid, unembed) changes nothing', async () => {
+    const model = await loadModel(join(import.meta.dirname, '..', 'models', 'organism', 'model'), { threads: 1, dtype: 'int8' });
+    try {
+      const ids = model.tokenizer.encodeChat([{ role: 'user', content: 'I want to know about the Rotor crackdown.' }], { addGenerationPrompt: true });
+      const base = (await model.forward([ids], { logits: 'last' })).logits!.data;
+      const hooks: HookMap = { final_norm: copy };
+      for (const l of model.info.moeLayers) for (const p of ['resid_mid', 'expert_out'] as const) hooks[hookName(l, p)] = copy;
+      const patched = (await model.forward([ids], { logits: 'last', hooks })).logits!.data;
+      expect(maxDiff(patched, base)).toBeLessThan(1e-4);
     } finally {
       await model.dispose();
     }
