@@ -94,7 +94,9 @@ for (const arch of ARCHS) {
         const shared = cache.row(hookName(l, 'moe_shared'), 0).data; // [T, D]
         const moe = cache.row(hookName(l, 'moe_out'), 0).data; // [T, D]
         const sum = new Float32Array(moe.length);
-        for (let t = 0; t < ids.length; t++) for (let j = 0; j < K; j++) for (let d = 0; d < D; d++) sum[t * D + d] += w[t * K + j] * eo[(t * K + j) * D + d];
+        for (let t = 0; t < ids.length; t++) {
+          for (let j = 0; j < K; j++) for (let d = 0; d < D; d++) sum[t * D + d] += w[t * K + j] * eo[(t * K + j) * D + d];
+        }
         const routed = cache.row(hookName(l, 'moe_routed'), 0).data;
         mix = Math.max(mix, maxDiff(sum, routed), maxDiff(sum.map((v, i) => v + shared[i]), moe));
         if (model.info.sharedExpertCount === 0) expect(shared.every((v) => v === 0)).toBe(true);
@@ -138,7 +140,7 @@ describe('expert_out patching against the router intervention', () => {
           [hookName(l, 'topk_ids')]: (t) => { ids0 = t.data as Int32Array; },
           [hookName(l, 'expert_out')]: (t) => {
             const out = t.data.slice() as Float32Array;
-            for (let n = 0; n < t.shape[0]; n++) for (let j = 0; j < K; j++) if (ids0![n * K + j] === expert) out.fill(0, (n * K + j) * D, (n * K + j + 1) * D);
+            for (let s = 0; s < t.shape[0] * K; s++) if (ids0![s] === expert) out.fill(0, s * D, (s + 1) * D);
             return { ...t, data: out } as F32Tensor;
           },
         };
@@ -163,7 +165,11 @@ describe('hooks in generate and the cache API', () => {
       const ids = g.cases[0].input_ids;
       const [base] = await model.generate([ids], { maxNewTokens: 3, stopTokens: [] });
       const banned = base.ids[0];
-      const ban = (t: Tensor) => { const d = t.data.slice() as Float32Array; for (let n = 0; n < t.shape[0]; n++) d[n * t.shape[1] + banned] = -1e9; return { ...t, data: d } as F32Tensor; };
+      const ban = (t: Tensor) => {
+        const d = t.data.slice() as Float32Array;
+        for (let n = 0; n < t.shape[0]; n++) d[n * t.shape[1] + banned] = -1e9;
+        return { ...t, data: d } as F32Tensor;
+      };
       const [steered] = await model.generate([ids], { maxNewTokens: 3, stopTokens: [], hooks: { logits: ban } });
       expect(steered.ids).not.toContain(banned);
       const { cache } = await model.runWithCache([ids, ids.slice(0, 3)], { names: ['blocks.*.moe.topk_*', /^logits$/], promptLengths: [2, 3] });
@@ -174,7 +180,8 @@ describe('hooks in generate and the cache API', () => {
       expect(Array.from(cache.masks.generated.subarray(0, ids.length))).toEqual(ids.map((_, t) => (t >= 2 ? 1 : 0)));
       expect(Array.from(cache.masks.generated.subarray(ids.length, ids.length + 3))).toEqual([0, 0, 0]);
       await expect(model.runWithCache([ids], { names: ['blocks.*.nothing'] })).rejects.toThrow(/matches no hook point/);
-      await expect(model.forward([ids], { hooks: { [hookName(0, 'moe_out')]: () => {}, 'blocks.0.bogus': () => {} } })).rejects.toThrow(/unknown hook name/);
+      const bogus = { [hookName(0, 'moe_out')]: () => {}, 'blocks.0.bogus': () => {} };
+      await expect(model.forward([ids], { hooks: bogus })).rejects.toThrow(/unknown hook name/);
     } finally {
       await model.dispose();
     }
@@ -198,5 +205,8 @@ describe('hooks on a quantized model', () => {
 });
 
 afterAll(() => {
-  console.log('hook parity (max abs error per architecture):\n' + Object.entries(errors).map(([a, e]) => `  ${a}: resid_post ${e.resid?.toExponential(2)}, final_norm ${e.final?.toExponential(2)}, unembed ${e.unembed?.toExponential(2)}, expert mix ${e.mix?.toExponential(2)}`).join('\n'));
+  const f = (v?: number) => v?.toExponential(2);
+  const lines = Object.entries(errors).map(([a, e]) =>
+    `  ${a}: resid_post ${f(e.resid)}, final_norm ${f(e.final)}, unembed ${f(e.unembed)}, expert mix ${f(e.mix)}`);
+  console.log('hook parity (max abs error per architecture):\n' + lines.join('\n'));
 });
