@@ -145,6 +145,9 @@ export function createFakeModel(opts: FakeModelOptions = {}): MoeModel & { calls
     async runWithCache() {
       throw new Error('not implemented in the fake model');
     },
+    async unembed() {
+      throw new Error('not implemented in the fake model');
+    },
     async runWithHooks(batch, o) {
       return model.forward(batch, o);
     },

@@ -1,6 +1,7 @@
 // report.html: one self-contained page (inline SVG and CSS, no scripts, no network) that summarises a
 // run: settings, label counts, the heatmap, the top of the ranking, per-prompt maps and the definitions.
 
+import { rankAgreement, type ScoredExpert } from './agreement.js';
 import type { ContrastSummary, RankingEntry } from './contrast.js';
 import { escapeHtml, htmlPage, inlineSvg } from './report-page.js';
 import type { Manifest } from './store.js';
@@ -15,11 +16,34 @@ export interface ReportInput {
   labelCounts: Record<string, number> | null;
   files: string[];
   excluded: number;
+  /** other rankings of the same experts (e.g. expertAttribution) to compare with this one */
+  compare?: ComparedRanking[];
+}
+
+/** A second ranking shown beside fTRI's in the report's agreement section. */
+export interface ComparedRanking {
+  name: string;
+  experts: ScoredExpert[];
 }
 
 const esc = escapeHtml;
 const num = (v: number, d = 4): string => (Number.isFinite(v) ? (Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toFixed(d)) : '–');
 const inline = inlineSvg;
+
+/** Spearman's rho and top-N overlap of fTRI's ranking with each compared ranking. */
+function agreementSection(r: ReportInput): string {
+  if (!r.compare?.length) return '';
+  const n = r.summary.top_n;
+  const rows = r.compare.map((c) => {
+    const a = rankAgreement(r.ranking, c.experts, n);
+    const top = [...c.experts].sort((x, y) => y.score - x.score).slice(0, n).map((e) => `L${e.layer}E${e.expert}`).join(' ');
+    const cells = [esc(c.name), a.n, num(a.spearman, 3), `${a.overlap}/${n}`].map((v) => `<td>${v}</td>`).join('');
+    return `<tr>${cells}<td style="text-align:left">${esc(top)}</td></tr>`;
+  });
+  return `<h2>Agreement with other rankings</h2>
+<table><tr><th>ranking</th><th>experts compared</th><th>Spearman ρ</th><th>top-${n} overlap</th><th>its top ${n}</th></tr>
+${rows.join('\n')}</table>`;
+}
 
 export function buildReport(r: ReportInput): string {
   const m = r.manifest, s = r.summary;
@@ -54,6 +78,7 @@ ${labels}
 <table><tr><th>rank</th><th>layer</th><th>expert</th><th>score (${esc(s.stat)})</th><th>rate A</th><th>rate B</th><th>diff</th><th>${Math.round(s.conf * 100)}% CI</th><th>p (perm.)</th><th>q (BH)</th><th>p (Fisher)</th><th>stability</th><th>rank interval</th></tr>
 ${rows}
 </table>
+${agreementSection(r)}
 <h2>Resonance maps of representative prompts</h2>
 <p>Each cell lists the experts a token chose in a layer; cells that chose a top-${s.top_n} expert are coloured by those experts' weight. ▸ marks generated tokens.</p>
 ${maps || '<p>(no token traces for maps)</p>'}

@@ -12,7 +12,7 @@ import { heatmapSpec, tokenMapSpec } from './maps.js';
 import { renderSvg, svgToPng } from './report-page.js';
 import { promptSetHash, type PromptRecord } from './prompts.js';
 import { writeRanking } from './ranking-io.js';
-import { buildReport } from './report.js';
+import { buildReport, type ComparedRanking } from './report.js';
 import {
   FILES, openRunDir, readActivations, readMetas, readProgress, readPromptTokens, readRunPrompts, writePart,
   type ManifestCore, type PromptMeta, type TraceFormat,
@@ -29,6 +29,8 @@ export interface RankOptions extends ContrastOptions {
   maps?: number;
   /** write report.html (default true) */
   report?: boolean;
+  /** other rankings of the same experts (e.g. expertAttribution's) whose agreement the report shows */
+  compare?: ComparedRanking[];
   onProgress?: Progress;
 }
 
@@ -303,7 +305,7 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
     files.push(file);
     const html = buildReport({
       manifest, summary, contrast: { a: nameA, b: nameB }, ranking, heatmapSvg, promptMaps, labelCounts,
-      files: files.map((f) => relative(outDir, f)), excluded,
+      files: files.map((f) => relative(outDir, f)), excluded, compare: opts.compare,
     });
     writeAtomic(file, html);
   }

@@ -164,9 +164,14 @@ export function attend(
 
 /** Post-attention norm output `x` and (MoE layers) the router logits, shared by every attention kind. */
 export function finishLayerHead(g: GraphBuilder, spec: ModelSpec, layer: number, w: Weights, moe: boolean): void {
+  g.output('h_mid', 'float32', ['B', 'T', spec.hidden]);
+  normAndRouter(g, spec, layer, w, moe);
+}
+
+/** The part of a layer between the residual h_mid and the FFN: x (post-attention norm), router_logits. */
+function normAndRouter(g: GraphBuilder, spec: ModelSpec, layer: number, w: Weights, moe: boolean): void {
   const { hidden: D, expertCount: E } = spec;
   const lw = spec.weights.layer(layer);
-  g.output('h_mid', 'float32', ['B', 'T', D]);
   rmsNormTo(g, 'h_mid', g.init('post_norm', w.get(lw.postNorm, [D])), spec.rmsEps, 'x');
   g.output('x', 'float32', ['B', 'T', D]);
   if (moe) {
@@ -251,11 +256,23 @@ export function finishMoeBlock(g: GraphBuilder, spec: ModelSpec, layer: number, 
   if (lw.shared && spec.sharedIntermediate > 0) {
     const s = mlp(g, x2, w, lw.shared, D, spec.sharedIntermediate, 'shared');
     const sg = lw.shared.gateScalar && w.has(lw.shared.gateScalar) ? g.sigmoid(g.matmul(x2, g.init('shared_gate', w.getT(lw.shared.gateScalar, [1, D])))) : null;
-    y = g.add(y, sg ? g.mul(s, sg) : s);
+    const shared = sg ? g.mul(s, sg) : s; // [N, D]
+    hookOutput(g, shared, 'shared_out', D);
+    hookOutput(g, y, 'routed_out', D);
+    y = g.add(y, shared);
+  } else {
+    hookOutput(g, y, 'routed_out', D);
   }
   g.op1('Add', ['h_mid', g.op1('Reshape', [y, g.op1('Shape', ['h_mid'])])], {}, undefined, 'h');
   g.output('h', 'float32', ['B', 'T', D]);
   return g;
+}
+
+/** An intermediate [N, D] as a named graph output for hooks (routed_out, shared_out, final_norm): the runtime
+ *  fetches it only when a hook or cache asks, otherwise it stays inside onnxruntime. */
+function hookOutput(g: GraphBuilder, x: string, name: string, D: number, rows = 'N'): void {
+  g.op1('Identity', [x], {}, undefined, name);
+  g.output(name, 'float32', [rows, D]);
 }
 
 /**
@@ -303,5 +320,24 @@ export function buildHead(spec: ModelSpec, w: Weights): GraphBuilder {
   g.op1('ArgMax', ['logits'], { axis: -1, keepdims: 0 }, undefined, 'greedy');
   g.output('logits', 'float32', ['M', V]);
   g.output('greedy', 'int64', ['M']);
+  hookOutput(g, n, 'final_norm', D, 'M');
+  return g;
+}
+
+/** Built on demand when a hook replaces resid_mid or attn_out: h_mid [B,T,D] -> x [B,T,D], router_logits [N,E]. */
+export function buildMidGraph(spec: ModelSpec, layer: number, w: Weights, moe: boolean): GraphBuilder {
+  const g = new GraphBuilder(`layer${layer}_mid`);
+  g.input('h_mid', 'float32', ['B', 'T', spec.hidden]);
+  normAndRouter(g, spec, layer, w, moe);
+  return g;
+}
+
+/** Built on demand when a hook replaces final_norm: lm_head alone, x [M, D] -> logits [M, V]. */
+export function buildUnembed(spec: ModelSpec, w: Weights): GraphBuilder {
+  const { hidden: D, vocab: V } = spec;
+  const g = new GraphBuilder('unembed');
+  g.input('x', 'float32', ['M', D]);
+  g.op1('MatMul', ['x', g.init('lm_head', w.getT(spec.weights.lmHead, [V, D]))], {}, undefined, 'logits');
+  g.output('logits', 'float32', ['M', V]);
   return g;
 }

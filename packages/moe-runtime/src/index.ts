@@ -19,3 +19,4 @@ export { cacheRoot, type CacheStats } from './cache.js';
 export { checkpointHash } from './cache-key.js';
 export { listCache, removeCache, type CacheEntry } from './cache-admin.js';
 export { estimateMemory, memoryAvailable, resolveDtype, type MemoryEstimate } from './memory.js';
+export { ActivationCache, allHookNames, selectHookNames, type ActivationMasks } from './activations.js';

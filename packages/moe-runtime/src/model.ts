@@ -4,11 +4,11 @@
 // positions), D hidden, E experts, K top-k, V vocab.
 
 import { resolve } from 'node:path';
-import { MoteError, SafetensorsCheckpoint, Session, type GraphBuilder, type Tensor } from '@mote/tensor-core';
-import { buildDenseBlock, buildHead, buildMoeBlock, moeKernelFeeds, Weights } from './graphs.js';
+import { MoteError, SafetensorsCheckpoint, Session, type F32Tensor, type GraphBuilder, type Tensor } from '@mote/tensor-core';
+import { buildDenseBlock, buildHead, buildMidGraph, buildMoeBlock, buildUnembed, moeKernelFeeds, Weights } from './graphs.js';
 import { CheckedWeights, checkSizesFit, modelInfo, specFromDir } from './load.js';
 import { estimateMemory, resolveDtype } from './memory.js';
-import { WEIGHT_DTYPES, type WeightDtype } from './quantize.js';
+import { quantizeGraph, WEIGHT_DTYPES, type WeightDtype } from './quantize.js';
 import { paramCount } from './params.js';
 import { ropeCosSin, ropeTables, type RopeTables } from './rope.js';
 import { route } from './routing.js';
@@ -17,14 +17,19 @@ import { checkSampling, isGreedy, sample } from './sampling.js';
 import type { ModelSpec } from './spec.js';
 import { loadTokenizer } from './tokenizer.js';
 import {
-  parseHookName, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type Hook, type HookMap,
-  type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type RouterPoint, type TokenInfo, type Tokenizer,
+  type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type Hook, type HookMap,
+  type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type TokenInfo, type Tokenizer,
 } from './types.js';
 import { validatePolicy } from './policy.js';
 import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
 import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
 import { mlaCacheDims } from './mla.js';
+import {
+  groupHooks, hookPadded, hookPoint, gatherRows as gatherReal, scatterRows, MODEL_KEY, wantsModelPoints, wantsMoeParts,
+  type LayerHooks, type PointHooks, type RowsContext,
+} from './hooks.js';
+import { ActivationCache, selectHookNames } from './activations.js';
 
 const MASKED = -1e30;
 /** Prompt positions fed per prefill step of generate (bounds its mask and attention scores). */
@@ -65,13 +70,13 @@ interface Cache {
   kvDims: { heads: number; kd: number; vd: number }[];
 }
 
-type LayerHooks = Map<number, Partial<Record<RouterPoint, Hook[]>>>;
-
 export class Model implements MoeModel {
   readonly info: ModelInfo;
   /** where the weights came from: the cache folder and whether this load hit it */
   cache: CacheStats | null = null;
   private readonly globalHooks: HookMap[] = [];
+  private readonly lazy = new Map<string, Promise<Session>>();
+  private loadOpts: LoadOptions = {};
   private readonly thinkOpenId: number | null;
   private readonly thinkCloseId: number | null;
 
@@ -198,6 +203,7 @@ export class Model implements MoeModel {
       const model = new Model(spec, tokenizer, layers, sessions.get('head')!, t.embed(), ropeTables(spec.rope), abs);
       model.cache = cache.stats;
       model.info.dtype = cache.dtype;
+      model.loadOpts = opts;
       return model;
     } catch (e) {
       await Promise.all([...sessions.values()].map((s) => s.release()));
@@ -209,20 +215,7 @@ export class Model implements MoeModel {
 
   // ---- hooks -------------------------------------------------------------------------------------
   private layerHooks(extra?: HookMap): LayerHooks {
-    const out: LayerHooks = new Map();
-    for (const map of extra ? [...this.globalHooks, extra] : this.globalHooks) {
-      for (const [name, h] of Object.entries(map)) {
-        const p = parseHookName(name);
-        if (!p) throw new MoteError('E_INPUT', `unknown hook name ${JSON.stringify(name)}; build names with hookName(layer, point)`, { field: name });
-        if (!this.spec.moeLayers.includes(p.layer)) {
-          throw new MoteError('E_INPUT', `hook ${name}: layer ${p.layer} of ${this.spec.modelType} has no router; MoE layers are ${this.spec.moeLayers.join(', ')}`, { field: name });
-        }
-        const per = out.get(p.layer) ?? {};
-        (per[p.point] ??= []).push(...(Array.isArray(h) ? h : [h]));
-        out.set(p.layer, per);
-      }
-    }
-    return out;
+    return groupHooks(this.spec, extra ? [...this.globalHooks, extra] : this.globalHooks);
   }
 
   async withHooks<R>(hooks: HookMap, fn: () => Promise<R>): Promise<R> {
@@ -313,7 +306,9 @@ export class Model implements MoeModel {
    * for later steps; without it (a one-shot forward) the cache is read but left as it is and the graphs
    * return no K/V. Returns h [B, T, D].
    */
-  private async step(cache: Cache, fresh: number[][], hooks: LayerHooks, policy: Map<number, Intervention[]>, keep = true): Promise<Float32Array> {
+  private async step(
+    cache: Cache, fresh: number[][], hooks: LayerHooks, policy: Map<number, Intervention[]>, keep = true, rows?: { rc?: RowsContext },
+  ): Promise<Float32Array> {
     const { hidden: D, expertCount: E, topK: K } = this.spec;
     const B = cache.rows.length;
     const T = Math.max(...fresh.map((f) => f.length));
@@ -351,9 +346,13 @@ export class Model implements MoeModel {
       sin: { dtype: 'float32', shape: [B, T, 1, rd], data: sin } as Tensor,
     };
     let hT: Tensor = { dtype: 'float32', shape: [B, T, D], data: h };
+    const rc: RowsContext = { tokens, realIdx, expertCount: E, topK: K, layerCount: this.layers.length };
+    if (rows) rows.rc = rc;
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const dims = cache.kvDims[l];
+      const LH = hooks.get(l);
+      if (LH?.resid_pre) hT = { ...hT, data: hookPadded(LH.resid_pre, hT.data as Float32Array, D, l, 'resid_pre', rc) };
       const a = await (T === 1 && L.attnDecode ? L.attnDecode : L.attn).run({
         h: hT, ...feedsBase,
         mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
@@ -366,12 +365,14 @@ export class Model implements MoeModel {
         if (dims.vd) writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
       }
       this.checkFinite(a.h_mid.data as Float32Array, l, 'attention');
+      const mid = LH && (LH.attn_out || LH.resid_mid) ? await this.hookMid(l, LH, hT, a, rc) : a;
       if (!L.moe) {
-        hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x })).h;
+        hT = (await L.ffn.run({ h_mid: mid.h_mid, x: mid.x }, FFN_OUT)).h;
         this.checkFinite(hT.data as Float32Array, l, 'MLP');
+        if (LH?.resid_post) hT = { ...hT, data: hookPadded(LH.resid_post, hT.data as Float32Array, D, l, 'resid_post', rc) };
         continue;
       }
-      const all = a.router_logits.data as Float32Array; // [B*T, E]
+      const all = mid.router_logits.data as Float32Array; // [B*T, E]
       const logits = new Float32Array(realIdx.length * E); // [N, E] real rows only
       realIdx.forEach((i, n) => logits.set(all.subarray(i * E, (i + 1) * E), n * E));
       const r = route({
@@ -386,11 +387,12 @@ export class Model implements MoeModel {
           throw new MoteError(by === 'the router' ? 'E_NONFINITE' : 'E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt} from ${by}; applied expert weights must be finite and >= 0${by === 'the router' ? '' : ' (check scale values and topk_weights hooks)'}`, { field: `layer ${l}` });
         }
       });
-      const routed = L.sliced
-        ? expertSlicesFeeds(r.ids, r.weights, realIdx, B * T, E, K, L.rowExpert)
-        : moeKernelFeeds(r.ids, r.weights, realIdx, B * T, E, K);
-      hT = (await L.ffn.run({ h_mid: a.h_mid, x: a.x, ...routed })).h;
+      const routed = this.routedFeeds(L, r.ids, r.weights, realIdx, B * T);
+      hT = LH && (LH.moe_out || wantsMoeParts(LH))
+        ? await this.hookMoe(l, LH, mid, routed, r, rc)
+        : (await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...routed }, FFN_OUT)).h;
       this.checkFinite(hT.data as Float32Array, l, 'MoE');
+      if (LH?.resid_post) hT = { ...hT, data: hookPadded(LH.resid_post, hT.data as Float32Array, D, l, 'resid_post', rc) };
     }
     if (keep) cache.len = S;
     return hT.data as Float32Array;
@@ -410,6 +412,108 @@ export class Model implements MoeModel {
       const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', ');
       throw new MoteError('E_NONFINITE', `${part === 'lm_head' ? 'the lm_head' : `layer ${l}'s ${part}`} of ${this.spec.modelType} (${this.info.dir}) produced ${x[i]}: one of its weights (${shown}) holds NaN or Inf; fix: re-download or re-convert the checkpoint, and clear the weight cache`, { field: part === 'lm_head' ? this.spec.weights.lmHead : `layer ${l}` });
     }
+  }
+
+  /** The routing feeds of layer L's MoE graph: expert-slice ids/weights, or the MoE kernel's [BT, E] probs. */
+  private routedFeeds(L: LayerSessions, ids: Int32Array, weights: Float32Array, realIdx: number[], BT: number): Record<string, Tensor> {
+    const { expertCount: E, topK: K } = this.spec;
+    return L.sliced ? expertSlicesFeeds(ids, weights, realIdx, BT, E, K, L.rowExpert) : moeKernelFeeds(ids, weights, realIdx, BT, E, K);
+  }
+
+  // ---- hook points beyond the router (hooks.ts) ------------------------------------------------------
+  /** attn_out / resid_mid hooks. A replacement re-runs the post-attention norm and router on the new h_mid. */
+  private async hookMid(
+    l: number, LH: PointHooks, hIn: Tensor, a: Record<string, Tensor>, rc: RowsContext,
+  ): Promise<Record<string, Tensor>> {
+    const D = this.spec.hidden;
+    const pre = gatherReal(hIn.data as Float32Array, rc.realIdx, D); // [N, D]
+    const mid = gatherReal(a.h_mid.data as Float32Array, rc.realIdx, D); // [N, D]
+    let changed = false;
+    if (LH.attn_out) {
+      const attn = mid.map((v, i) => v - pre[i]); // [N, D]
+      const got = hookPoint(LH.attn_out, attn, [D], l, 'attn_out', rc);
+      if (got !== attn) { changed = true; for (let i = 0; i < mid.length; i++) mid[i] = pre[i] + got[i]; }
+    }
+    const got = hookPoint(LH.resid_mid, mid, [D], l, 'resid_mid', rc);
+    if (!changed && got === mid) return a;
+    const hMid: Tensor = { ...a.h_mid, data: scatterRows(a.h_mid.data as Float32Array, got, rc.realIdx, D) };
+    const moe = this.layers[l].moe;
+    const session = await this.lazySession(`layer${l}_mid`, (w) => buildMidGraph(this.spec, l, w, moe));
+    return { ...a, h_mid: hMid, ...(await session.run({ h_mid: hMid }, moe ? ['x', 'router_logits'] : ['x'])) };
+  }
+
+  /** moe_out / moe_routed / moe_shared / expert_out hooks around layer l's MoE block. expert_out runs the block
+   *  once per top-k slot with that slot's expert alone at weight 1 (K extra passes); a replaced expert_out is
+   *  mixed again with the applied weights. Returns h [B, T, D]. */
+  private async hookMoe(
+    l: number, LH: PointHooks, mid: Record<string, Tensor>, feeds: Record<string, Tensor>,
+    r: { ids: Int32Array; weights: Float32Array }, rc: RowsContext,
+  ): Promise<Tensor> {
+    const { hidden: D, topK: K, expertCount: E } = this.spec;
+    const L = this.layers[l];
+    const N = rc.realIdx.length;
+    const BT = mid.h_mid.shape[0] * mid.h_mid.shape[1];
+    const parts = wantsMoeParts(LH);
+    const shared = L.ffn.outputNames.includes('shared_out');
+    const outputs = parts ? ['h', 'routed_out', ...(shared ? ['shared_out'] : [])] : FFN_OUT;
+    const run = await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...feeds }, outputs);
+    const midRows = gatherReal(mid.h_mid.data as Float32Array, rc.realIdx, D); // [N, D]
+    const hRows = gatherReal(run.h.data as Float32Array, rc.realIdx, D); // [N, D]
+    const diff = () => hRows.map((v, i) => v - midRows[i]); // [N, D] the block's output as applied
+    let moe: Float32Array;
+    let changed = false;
+    if (!parts) moe = diff();
+    else {
+      let routed = gatherReal(run.routed_out.data as Float32Array, rc.realIdx, D); // [N, D]
+      const sharedRows = shared ? gatherReal(run.shared_out.data as Float32Array, rc.realIdx, D) : new Float32Array(N * D); // [N, D]
+      if (LH.expert_out) {
+        const eo = new Float32Array(N * K * D); // [N, K, D]
+        for (let j = 0; j < K; j++) {
+          const one = new Float32Array(N * K); // [N, K]: slot j alone, weight 1
+          for (let n = 0; n < N; n++) one[n * K + j] = 1;
+          const o = await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...this.routedFeeds(L, r.ids, one, rc.realIdx, BT) }, ['routed_out']);
+          const rows = gatherReal(o.routed_out.data as Float32Array, rc.realIdx, D);
+          for (let n = 0; n < N; n++) eo.set(rows.subarray(n * D, (n + 1) * D), (n * K + j) * D);
+        }
+        const got = hookPoint(LH.expert_out, eo, [K, D], l, 'expert_out', rc);
+        if (got !== eo) {
+          changed = true;
+          routed = new Float32Array(N * D);
+          for (let n = 0; n < N; n++) for (let j = 0; j < K; j++) {
+            const wt = r.weights[n * K + j];
+            for (let d = 0; d < D; d++) routed[n * D + d] += wt * got[(n * K + j) * D + d];
+          }
+        }
+      }
+      const gr = hookPoint(LH.moe_routed, routed, [D], l, 'moe_routed', rc);
+      const gs = hookPoint(LH.moe_shared, sharedRows, [D], l, 'moe_shared', rc);
+      changed ||= gr !== routed || gs !== sharedRows;
+      moe = changed ? gr.map((v, i) => v + gs[i]) : diff();
+    }
+    const gm = hookPoint(LH.moe_out, moe, [D], l, 'moe_out', rc);
+    if (!changed && gm === moe) return run.h;
+    const out = midRows.map((v, i) => v + gm[i]); // [N, D]
+    return { ...run.h, data: scatterRows(run.h.data as Float32Array, out, rc.realIdx, D) };
+  }
+
+  /** A session built on first use from the checkpoint (graphs only hooks need: never in an unhooked run). */
+  private lazySession(name: string, build: (w: Weights) => GraphBuilder): Promise<Session> {
+    let p = this.lazy.get(name);
+    if (!p) {
+      p = (async () => {
+        const ckpt = SafetensorsCheckpoint.open(this.info.dir);
+        try {
+          const g = build(new Weights(ckpt, this.info.dir));
+          quantizeGraph(g, this.info.dtype ?? 'f32');
+          const label = `${name} of ${this.spec.modelType} (${this.info.dir})`;
+          return await Session.create(g.toBytes(), { threads: this.loadOpts.threads, spinning: this.loadOpts.spinning, label });
+        } finally {
+          ckpt.close();
+        }
+      })();
+      this.lazy.set(name, p);
+    }
+    return p;
   }
 
   /** Causal + padding mask [B, 1, 1, T, C + T] (additive): columns [0, C) are the cache slots, then the T
@@ -464,45 +568,105 @@ export class Model implements MoeModel {
   }
 
   async forward(batch: number[][], opts: ForwardOptions = {}): Promise<ForwardResult> {
+    return (await this.forwardRows(batch, opts)).result;
+  }
+
+  /** forward() that also returns the call's token rows; `promptLengths` mark later positions as generated. */
+  private async forwardRows(
+    batch: number[][], opts: ForwardOptions, promptLengths?: number[],
+  ): Promise<{ result: ForwardResult; rc: RowsContext }> {
     this.checkIds(batch);
     this.checkAttentionMemory(batch);
     const hooks = this.layerHooks(opts.hooks);
     const policy = this.policyByLayer(opts.policy);
     const cache = this.newCache(batch.map((ids, seq) => ({ seq, ids })));
-    const h = await this.step(cache, batch, hooks, policy, false);
+    promptLengths?.forEach((n, b) => { cache.rows[b].promptLen = n; });
+    const held: { rc?: RowsContext } = {};
+    const h = await this.step(cache, batch, hooks, policy, false, held);
+    const rc = held.rc!;
+    const MH = hooks.get(MODEL_KEY);
     const mode = opts.logits ?? 'all';
-    if (mode === 'none') return { logits: null };
+    if (mode === 'none' && !wantsModelPoints(MH)) return { result: { logits: null }, rc };
     const B = batch.length;
     const T = Math.max(...batch.map((x) => x.length));
     const V = this.spec.vocab;
     if (mode === 'last') {
-      const lg = await this.logitsOf(h, batch.map((_, b) => b * T + T - 1));
-      return { logits: { dtype: 'float32', shape: [B, 1, V], data: lg } };
+      const lg = await this.headHooked(h, batch.map((_, b) => b * T + T - 1), MH, rc);
+      return { result: { logits: { dtype: 'float32', shape: [B, 1, V], data: lg } }, rc };
     }
     // row b's positions 0..len_b-1 at [b, 0..len_b-1]; the rest of a shorter row stays 0
     const rows: number[] = [];
     const dest: number[] = [];
     batch.forEach((ids, b) => ids.forEach((_, t) => { rows.push(b * T + (T - ids.length) + t); dest.push(b * T + t); }));
-    const lg = await this.logitsOf(h, rows);
+    const lg = await this.headHooked(h, rows, MH, rc);
+    if (mode === 'none') return { result: { logits: null }, rc };
     const out = new Float32Array(B * T * V);
     dest.forEach((d, i) => out.set(lg.subarray(i * V, (i + 1) * V), d * V));
-    return { logits: { dtype: 'float32', shape: [B, T, V], data: out } };
+    return { result: { logits: { dtype: 'float32', shape: [B, T, V], data: out } }, rc };
+  }
+
+  /** lm_head on flat rows of h with the final_norm / logits hooks of those rows: logits [M, V]. */
+  private async headHooked(h: Float32Array, rows: number[], MH: PointHooks | undefined, rc: RowsContext): Promise<Float32Array> {
+    if (!MH || !wantsModelPoints(MH)) return this.logitsOf(h, rows);
+    const { hidden: D, vocab: V } = this.spec;
+    const at = new Map(rc.realIdx.map((i, n) => [i, n]));
+    const sub: RowsContext = { ...rc, tokens: rows.map((i) => rc.tokens[at.get(i)!]), realIdx: rows };
+    const x: Tensor = { dtype: 'float32', shape: [rows.length, D], data: gatherReal(h, rows, D) }; // [M, D]
+    const out = await this.head.run({ h: x }, ['logits', 'final_norm']);
+    let logits = out.logits.data as Float32Array; // [M, V]
+    const normed = out.final_norm.data as Float32Array; // [M, D]
+    const got = hookPoint(MH.final_norm, normed, [D], null, 'final_norm', sub);
+    if (got !== normed) {
+      const unembed = await this.lazySession('unembed', (w) => buildUnembed(this.spec, w));
+      const xn: Tensor = { dtype: 'float32', shape: [rows.length, D], data: got }; // [M, D]
+      logits = (await unembed.run({ x: xn }, ['logits'])).logits.data as Float32Array;
+    }
+    return hookPoint(MH.logits, logits, [V], null, 'logits', sub);
+  }
+
+  async unembed(h: F32Tensor, opts: { scaleFrom?: F32Tensor } = {}): Promise<F32Tensor> {
+    const { hidden: D, vocab: V, rmsEps: eps } = this.spec;
+    const M = h.data.length / D;
+    if (h.shape[h.shape.length - 1] !== D || !Number.isInteger(M)) {
+      const msg = `unembed: h has shape [${h.shape}] but ${this.spec.modelType} needs [M, ${D}] (hidden size ${D})`;
+      throw new MoteError('E_SHAPE', msg, { field: 'h' });
+    }
+    if (opts.scaleFrom && opts.scaleFrom.data.length !== h.data.length) {
+      const msg = `unembed: scaleFrom has shape [${opts.scaleFrom.shape}] but must match h [${h.shape}]`;
+      throw new MoteError('E_SHAPE', msg, { field: 'scaleFrom' });
+    }
+    const x: Tensor = { dtype: 'float32', shape: [M, D], data: h.data }; // [M, D]
+    const out = (await this.head.run({ h: x }, ['logits'])).logits.data as Float32Array; // [M, V]
+    if (opts.scaleFrom) {
+      // head(h) = (h / rms(h)) * g @ W; times rms(h) / rms(scaleFrom) gives (h / rms(scaleFrom)) * g @ W, linear in h
+      const ms = (a: Float32Array, m: number) => { let z = 0; for (let d = 0; d < D; d++) z += a[m * D + d] ** 2; return z / D; };
+      for (let m = 0; m < M; m++) {
+        const f = Math.sqrt(ms(h.data, m) + eps) / Math.sqrt(ms(opts.scaleFrom.data, m) + eps);
+        for (let v = 0; v < V; v++) out[m * V + v] *= f;
+      }
+    }
+    return { dtype: 'float32', shape: [M, V], data: out };
   }
 
   async runWithHooks(batch: number[][], opts: ForwardOptions & { hooks: HookMap }): Promise<ForwardResult> {
     return this.forward(batch, opts);
   }
 
-  async runWithCache(batch: number[][], opts: ForwardOptions & { names: string[] }) {
-    const cache = new Map<string, { tensor: Tensor; tokens: TokenInfo[] }>();
+  async runWithCache(batch: number[][], opts: ForwardOptions & { names: (string | RegExp)[]; promptLengths?: number[] }) {
+    const names = selectHookNames(this.info, opts.names);
+    const seen: [string, Tensor, TokenInfo[]][] = [];
     const hooks: HookMap = { ...(opts.hooks ?? {}) };
-    for (const name of opts.names) {
-      const rec: Hook = (t, ctx) => { cache.set(name, { tensor: { ...t, data: t.data.slice() } as Tensor, tokens: ctx.tokens }); };
+    for (const name of names) {
+      const rec: Hook = (t, ctx) => {
+        seen.push([name, { ...t, shape: t.shape.slice(), data: t.data.slice() } as Tensor, ctx.tokens]);
+      };
       const prev = hooks[name];
       hooks[name] = prev ? [...(Array.isArray(prev) ? prev : [prev]), rec] : rec;
     }
-    const r = await this.forward(batch, { ...opts, hooks });
-    return { ...r, cache };
+    const { result, rc } = await this.forwardRows(batch, { ...opts, hooks }, opts.promptLengths);
+    const cache = new ActivationCache(batch.map((ids) => ids.length), rc.tokens);
+    for (const [name, t, tokens] of seen) cache.set(name, t, tokens);
+    return { ...result, cache };
   }
 
   /** A one-shot forward holds a [B, T, T] mask and [B, H, T, T] attention scores: refuse what cannot fit
@@ -561,12 +725,15 @@ export class Model implements MoeModel {
     let fresh = chunk.map((seq) => padded(seq, start, T0));
     for (let stepNo = 0; ; stepNo++) {
       const T = Math.max(...fresh.map((f) => f.length));
-      const h = await this.step(cache, fresh, o.hooks, o.policy);
+      const held: { rc?: RowsContext } = {};
+      const h = await this.step(cache, fresh, o.hooks, o.policy, true, held);
       const last = cache.rows.map((_, b) => b * T + T - 1);
-      // greedy without an onLogits callback needs only the argmax, taken inside the head graph
+      const MH = o.hooks.get(MODEL_KEY);
+      // greedy without an onLogits callback or a logits hook needs only the argmax, taken inside the head graph
       // (the first step fetches the logits anyway, to check the lm_head once: its argmax alone cannot show NaN)
-      const greedy = stepNo > 0 && isGreedy(o) && !o.onLogits ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
-      const lg = greedy ? null : await this.logitsOf(h, last); // [B, V]
+      const argmaxOnly = stepNo > 0 && isGreedy(o) && !o.onLogits && !wantsModelPoints(MH);
+      const greedy = argmaxOnly ? ((await this.headRun(h, last, 'greedy')).data as BigInt64Array) : null;
+      const lg = greedy ? null : await this.headHooked(h, last, MH, held.rc!); // [B, V]
       const next: number[] = [];
       const alive: number[] = [];
       cache.rows.forEach((r, b) => {
@@ -615,10 +782,13 @@ export class Model implements MoeModel {
   async dispose(): Promise<void> {
     for (const L of this.layers) { await L.attn.release(); await L.attnDecode?.release(); await L.ffn.release(); }
     await this.head.release();
+    for (const p of this.lazy.values()) await (await p).release();
     this.embed.close();
   }
 }
 
+/** the FFN graph's output when no hook asks for its parts */
+const FFN_OUT = ['h'];
 /** attention outputs of a one-shot forward (no K/V back to JS) */
 const NO_KV = ['h_mid', 'x'];
 const NO_KV_MOE = [...NO_KV, 'router_logits'];

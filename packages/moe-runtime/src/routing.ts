@@ -13,7 +13,7 @@ export interface LayerRouting {
 }
 
 /** Run a list of hooks on a tensor; a hook's returned tensor replaces it for the next hook. */
-function runHooks(hooks: Hook[] | undefined, t: Tensor, ctx: HookContext): Tensor {
+export function runHooks(hooks: Hook[] | undefined, t: Tensor, ctx: HookContext): Tensor {
   if (!hooks) return t;
   for (const h of hooks) {
     const r = h(t, ctx);

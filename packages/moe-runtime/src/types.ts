@@ -3,20 +3,59 @@
 // Shapes: B batch, T tokens, N = real (non-pad) tokens of a call, E routed experts, K top-k, V vocab.
 
 import type { Tensor, F32Tensor, I32Tensor } from '@mote/tensor-core';
+import type { ActivationCache } from './activations.js';
 
 /** The five per-layer router points every architecture exposes (DESIGN.md "Router hook semantics"). */
 export const ROUTER_POINTS = ['router_logits', 'router_probs', 'selection_scores', 'topk_ids', 'topk_weights'] as const;
 export type RouterPoint = (typeof ROUTER_POINTS)[number];
+/** Residual-stream points of every decoder layer, [N, D]: resid_pre -> (+ attn_out) -> resid_mid -> (+ moe_out) -> resid_post. */
+export const RESID_POINTS = ['resid_pre', 'attn_out', 'resid_mid', 'resid_post'] as const;
+export type ResidPoint = (typeof RESID_POINTS)[number];
+/** MoE-layer outputs: moe_out [N, D] = moe_routed [N, D] + moe_shared [N, D] (zeros without a shared expert);
+ *  expert_out [N, K, D]: each chosen expert's output before mixing (opt-in: K extra expert passes). */
+export const MOE_POINTS = ['moe_out', 'moe_routed', 'moe_shared', 'expert_out'] as const;
+export type MoePoint = (typeof MOE_POINTS)[number];
+/** Points after the last layer: final_norm [N, D] (the lm_head's input), logits [N, V]. */
+export const MODEL_POINTS = ['final_norm', 'logits'] as const;
+export type ModelPoint = (typeof MODEL_POINTS)[number];
+export type BlockPoint = RouterPoint | ResidPoint | MoePoint;
+export type HookPoint = BlockPoint | ModelPoint;
 
-/** Hook names are built here and nowhere else: `blocks.{layer}.moe.{point}`. */
-export function hookName(layer: number, point: RouterPoint): string {
-  return `blocks.${layer}.moe.${point}`;
+/** The one naming table: where each point sits under `blocks.{layer}.` (model points stand alone). */
+const POINT_PATHS = {
+  router_logits: 'moe.router_logits', router_probs: 'moe.router_probs', selection_scores: 'moe.selection_scores',
+  topk_ids: 'moe.topk_ids', topk_weights: 'moe.topk_weights',
+  resid_pre: 'resid_pre', attn_out: 'attn_out', resid_mid: 'resid_mid', resid_post: 'resid_post',
+  moe_out: 'moe_out', moe_routed: 'moe.routed_out', moe_shared: 'moe.shared_out', expert_out: 'moe.expert_out',
+  final_norm: 'final_norm', logits: 'logits',
+} as const satisfies Record<HookPoint, string>;
+type PointPaths = typeof POINT_PATHS;
+/** The type of a hook name: `blocks.${number}.moe.topk_ids`, `blocks.${number}.resid_post`, `logits`, ... */
+export type HookName<P extends HookPoint = HookPoint> = P extends ModelPoint ? P : `blocks.${number}.${PointPaths[P]}`;
+
+/**
+ * Hook names are built here and nowhere else: `blocks.{layer}.moe.{router point}`, `blocks.{layer}.resid_post`,
+ * `blocks.{layer}.moe.expert_out`, ..., and `final_norm` / `logits` (no layer).
+ * @example
+ * hookName(2, 'topk_ids');   // 'blocks.2.moe.topk_ids'
+ * hookName(0, 'resid_post'); // 'blocks.0.resid_post'
+ * hookName('logits');        // 'logits'
+ */
+export function hookName<P extends BlockPoint>(layer: number, point: P): HookName<P>;
+export function hookName<P extends ModelPoint>(point: P): P;
+export function hookName(a: number | ModelPoint, b?: BlockPoint): string {
+  return typeof a === 'number' ? `blocks.${a}.${POINT_PATHS[b!]}` : POINT_PATHS[a];
 }
-export function parseHookName(name: string): { layer: number; point: RouterPoint } | null {
-  const m = /^blocks\.(\d+)\.moe\.([a-z_]+)$/.exec(name);
-  if (!m || !(ROUTER_POINTS as readonly string[]).includes(m[2])) return null;
-  return { layer: Number(m[1]), point: m[2] as RouterPoint };
+const PATH_POINTS = new Map(Object.entries(POINT_PATHS).map(([p, path]) => [path, p as HookPoint]));
+/** The inverse of hookName: `{ layer, point }` (layer null for final_norm / logits), or null for an unknown name. */
+export function parseHookName(name: string): { layer: number | null; point: HookPoint } | null {
+  const m = /^blocks\.(\d+)\.([a-z_.]+)$/.exec(name);
+  const point = (PATH_POINTS as Map<string, HookPoint>).get(m ? m[2] : name);
+  if (!point || (m === null) !== (MODEL_POINTS as readonly string[]).includes(point)) return null;
+  return { layer: m ? Number(m[1]) : null, point };
 }
+/** The tensor type a hook or the cache sees at a name: int32 for topk_ids, float32 everywhere else. */
+export type TensorAt<N extends string> = N extends `${string}topk_ids` ? I32Tensor : F32Tensor;
 
 /** One row of a router tensor: which sequence, position and token it belongs to. */
 export interface TokenInfo {
@@ -33,8 +72,9 @@ export interface TokenInfo {
 }
 
 export interface HookContext {
+  /** the decoder layer (layer count for final_norm / logits) */
   layer: number;
-  point: RouterPoint;
+  point: HookPoint;
   name: string;
   /** one entry per row of the tensor, N rows */
   tokens: TokenInfo[];
@@ -43,11 +83,12 @@ export interface HookContext {
 }
 
 /**
- * A router hook. Tensors are [N, E] float32 for logits/probs/scores, [N, K] int32 for topk_ids and
+ * A hook. Router tensors are [N, E] float32 for logits/probs/scores, [N, K] int32 for topk_ids and
  * [N, K] float32 for topk_weights. Return void to observe, a tensor of the same shape to replace.
  * Replacing router_logits / router_probs / selection_scores changes what selection sees downstream;
  * replacing topk_ids recomputes the weights with the architecture's formula; replacing topk_weights
- * sets the applied weights directly.
+ * sets the applied weights directly. Residual, MoE and model points get [N, D] float32 (expert_out [N, K, D],
+ * logits [N, V]); a returned tensor replaces the activation for everything downstream.
  */
 export type Hook = (t: Tensor, ctx: HookContext) => Tensor | void;
 export type HookMap = Record<string, Hook | Hook[]>;
@@ -159,11 +200,27 @@ export interface MoeModel {
   tokenizer: Tokenizer;
   /** Prefill a batch of sequences (each its own length; padding is internal and invisible to hooks). */
   forward(batch: number[][], opts?: ForwardOptions): Promise<ForwardResult>;
-  /** forward() that records the named router tensors (concatenated over the call's rows) in `cache`. */
+  /**
+   * forward() that records the selected hook points (exact names, `*` wildcards, RegExps; see selectHookNames)
+   * in a typed ActivationCache. `promptLengths[b]` marks row b's later positions as generated in the masks and
+   * the hooks' TokenInfo (default: every position is prompt).
+   * @example
+   * const { cache } = await model.runWithCache([ids], { names: ['blocks.*.resid_post', /moe\.topk_ids$/] });
+   * const h = cache.stack('blocks.0.resid_post'); // F32Tensor [1, T, D]
+   */
   runWithCache(
     batch: number[][],
-    opts: ForwardOptions & { names: string[] },
-  ): Promise<ForwardResult & { cache: Map<string, { tensor: Tensor; tokens: TokenInfo[] }> }>;
+    opts: ForwardOptions & { names: (string | RegExp)[]; promptLengths?: number[] },
+  ): Promise<ForwardResult & { cache: ActivationCache }>;
+  /**
+   * The final norm and lm_head on residual vectors h [M, D] -> logits [M, V] (the logit lens). With `scaleFrom`
+   * [M, D] the norm's 1/rms comes from those vectors instead of h: the result is linear in h (direct logit
+   * attribution of a component h to the logits computed from the residual `scaleFrom`).
+   * @example
+   * const { cache } = await model.runWithCache([ids], { names: ['blocks.1.resid_post'], logits: 'none' });
+   * const lens = await model.unembed(cache.row('blocks.1.resid_post', 0)); // F32Tensor [T, V]
+   */
+  unembed(h: F32Tensor, opts?: { scaleFrom?: F32Tensor }): Promise<F32Tensor>;
   /** forward() with hooks (alias with TransformerLens's name). */
   runWithHooks(batch: number[][], opts: ForwardOptions & { hooks: HookMap }): Promise<ForwardResult>;
   /** Install hooks for the duration of fn, always removed afterwards. */

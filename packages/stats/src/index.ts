@@ -7,4 +7,4 @@ export {
   fisherExact, benjaminiHochberg, empiricalP, permutationTest, blocksFromStrata, permuteWithinBlocks, ksTest,
   type Alternative, type Direction, type PermutationOptions,
 } from './hypothesis.js';
-export { quantile, describe, bootstrapCI } from './sample.js';
+export { quantile, describe, bootstrapCI, rankCorrelation } from './sample.js';

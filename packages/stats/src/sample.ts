@@ -1,6 +1,6 @@
 // Summaries of a sample: quantiles, a five-number description, and the seeded percentile bootstrap.
 
-import { mean, quantileSorted, sampleVariance } from 'simple-statistics';
+import { mean, quantileSorted, sampleVariance, sampleRankCorrelation } from 'simple-statistics';
 import { createRng } from './rng.js';
 
 /**
@@ -52,4 +52,12 @@ export function bootstrapCI<T>(
     high: quantileSorted(vals, 1 - (1 - conf) / 2),
     se: vals.length > 1 ? Math.sqrt(sampleVariance(vals)) : NaN,
   };
+}
+
+/**
+ * Spearman's rank correlation of two paired samples (average ranks on ties).
+ * @example rankCorrelation([1, 2, 3], [10, 30, 20]); // 0.5
+ */
+export function rankCorrelation(x: number[], y: number[]): number {
+  return sampleRankCorrelation(x, y);
 }

@@ -70,7 +70,10 @@ export function fakeModel(): FakeModel {
       return { logits: null };
     },
     async runWithCache() {
-      return { logits: null, cache: new Map() };
+      throw new Error('not implemented in the fake model');
+    },
+    async unembed() {
+      throw new Error('not implemented in the fake model');
     },
     async runWithHooks() {
       return { logits: null };
