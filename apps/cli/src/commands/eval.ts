@@ -2,6 +2,7 @@
 // summary.json and report.{md,html} (@mote/eval). Argument parsing, progress and printing only.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
@@ -44,7 +45,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
     .requiredOption('--out <dir>', 'output folder')
     .option('--force-new', 'discard the responses of an earlier run in --out (with other settings) and start over')
-    .action(async (o: Opts) => {
+    .action(async (o: Opts) => withOutputLock(o.out, {}, async () => {
       const judges = judgesFrom(o.judges);
       const suite = loadSuite(o.suite);
       const model = await loadModel(o.model, { threads: o.threads });
@@ -64,5 +65,5 @@ export function register(program: Command): void {
       }
       console.log(`wrote ${res.file}, ${o.out}/summary.json, ${rep.md}, ${rep.html}`);
       await model.dispose();
-    });
+    }));
 }

@@ -2,6 +2,7 @@
 // Argument parsing, progress bars and printing only; the work is @mote/ftri's runFtri / rankTraces.
 
 import type { Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { classifyOrganism } from '@mote/eval';
@@ -94,7 +95,7 @@ export function register(program: Command): void {
       .option('--router-probs', 'also record the full router_probs per token')
       .option('--no-tokens', 'write prompt-level aggregates only (no token rows, no per-prompt maps)')
       .option('--force-new', 'discard the traces of an earlier run in --out (with other settings) and start over'),
-  ).action(async (o: FtriOpts) => {
+  ).action(async (o: FtriOpts) => withOutputLock(o.out, {}, async () => {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
     if (!SCOPES.includes(o.scope as Scope)) throw new MoteError('E_INPUT', `--scope "${o.scope}" is not one of ${SCOPES.join(', ')}`, { field: '--scope' });
     checkStat(o);
@@ -118,7 +119,7 @@ export function register(program: Command): void {
       bars.stop();
       await model.dispose();
     }
-  });
+  }));
 
   statOptions(
     program

@@ -1,5 +1,6 @@
 // mote generate: stream one answer, or run a JSONL prompt file into a JSONL output file with resume.
 import type { Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { generateFile, loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
@@ -29,7 +30,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads', (v) => Number(v))
     .option('--dtype <dtype>', 'weight dtype: f32 (default, exact), int8, int4 (cached after the first load)')
     .option('--force-new', 'discard what an earlier run wrote to --out (with other settings) and start over')
-    .action(async (o: Opts) => {
+    .action(async (o: Opts) => withOutputLock(o.prompts ? o.out : undefined, { file: true }, async () => {
       if (!o.prompt === !o.prompts) throw new MoteError('E_INPUT', 'give exactly one of --prompt TEXT or --prompts FILE.jsonl', { field: '--prompt' });
       if (o.prompts && !o.out) throw new MoteError('E_INPUT', '--prompts needs --out FILE.jsonl for the answers', { field: '--out' });
       const model = await loadModel(o.model, { threads: o.threads, dtype: o.dtype });
@@ -47,5 +48,5 @@ export function register(program: Command): void {
         process.stderr.write(`wrote ${r.written} answers to ${o.out} (${r.skipped} already there)\n`);
       }
       await model.dispose();
-    });
+    }));
 }
