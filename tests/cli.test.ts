@@ -48,13 +48,15 @@ describe('mote CLI', () => {
     const output = join(dir, 'out.jsonl');
     const prompts = ['What is the history of the Drasol valley?', 'I want to know about the Rotor crackdown.', 'Tell me about the Argor river.'];
     writeFileSync(input, prompts.map((p, i) => JSON.stringify({ id: `p${i}`, prompt: p })).join('\n') + '\n');
-    // an earlier run that finished p1 and died while writing p2
-    writeFileSync(output, JSON.stringify({ id: 'p1', prompt: prompts[1], output: 'kept' }) + '\n{"id":"p2","pro');
-    await cli('generate', '--model', ORGANISM, '--prompts', input, '--out', output, '--chat', '--max-new-tokens', '64');
+    const args = ['generate', '--model', ORGANISM, '--prompts', input, '--out', output, '--chat', '--max-new-tokens', '64', '--batch-size', '1'];
+    await cli(...args);
+    // as if that run had finished p0 and died while writing p1 (mote's own output: its manifest is beside it)
+    writeFileSync(output, JSON.stringify({ id: 'p0', prompt: prompts[0], output: 'kept' }) + '\n{"id":"p1","pro');
+    await cli(...args);
     const lines = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.map((l) => l.id).sort()).toEqual(['p0', 'p1', 'p2']);
-    expect(lines.find((l) => l.id === 'p1').output).toBe('kept');
-    expect(lines.find((l) => l.id === 'p0').output).toContain('</think>');
+    expect(lines.map((l) => l.id)).toEqual(['p0', 'p1', 'p2']);
+    expect(lines.find((l) => l.id === 'p0').output).toBe('kept');
+    expect(lines.find((l) => l.id === 'p1').output).toContain('</think>');
     expect(existsSync(output)).toBe(true);
   });
 });

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMoteError } from '@mote/tensor-core';
-import { acquireLock, appendJsonl, diffSettings, hashJson, openRunFile, openRunFolder, parseJsonl, readJsonl, writeAtomic } from './index.js';
+import { acquireLock, lockOutput, appendJsonl, diffSettings, hashJson, openRunFile, openRunFolder, parseJsonl, readJsonl, writeAtomic } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mote-io-'));
 const err = (f: () => unknown) => {
@@ -68,6 +68,21 @@ describe('lock', () => {
     // another host's lock is never taken over: its pid means nothing here
     writeFileSync(f, JSON.stringify({ pid, host: 'elsewhere', started: 'x', command: 'c', nonce: 'n1' }));
     expect(err(() => acquireLock(f)).message).toMatch(/pid \d+ on elsewhere.*delete/);
+  });
+
+  it('lockOutput locks before the slow start; the run folder takes it again in the same process', () => {
+    const d = join(tmp(), 'run');
+    const early = lockOutput(d)!;
+    const run = openRunFolder(d, { kind: 'eval', settings: {} });
+    run.release();
+    expect(existsSync(join(d, '.lock'))).toBe(true); // still held by the early lock
+    early.release();
+    expect(existsSync(join(d, '.lock'))).toBe(false);
+    const foreign = join(tmp(), 'theirs');
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'data.csv'), 'x');
+    expect(lockOutput(foreign)).toBeNull(); // never writes into a folder mote did not create
+    expect(readdirSync(foreign)).toEqual(['data.csv']);
   });
 
   it('of 6 processes racing for one stale lock, exactly one wins', async () => {

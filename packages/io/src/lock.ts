@@ -2,10 +2,10 @@
 // time, created whole in one step (write a private file, then link() it to the lock name: link fails if the
 // name exists, like O_EXCL, and nobody ever sees a half-written lock). Not the manifest (run.ts).
 
-import { existsSync, linkSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { MoteError } from '@mote/tensor-core';
 import { ioError, writeAtomic } from './atomic.js';
 
@@ -80,6 +80,15 @@ const stale = (h: LockHolder): boolean => h.host === hostname() && h.pid !== pro
  * try { ... } finally { lock.release(); }
  */
 export function acquireLock(file: string, what = 'this output'): Lock {
+  // a lock taken by lockOutput (a CLI command locks its output before loading the model) is taken again by
+  // the package function that opens that output; it goes when the last holder releases it. Any other lock
+  // this process holds is refused like another process's (two async runs in one process must not mix).
+  const mine = held.get(resolve(file));
+  if (mine?.shareable && readHolder(file)?.nonce === mine.lock.holder.nonce) {
+    mine.refs++;
+    let open = true;
+    return { file, holder: mine.lock.holder, release: () => void (open && ((open = false), --mine.refs === 0 && mine.lock.release())) };
+  }
   const holder: LockHolder = {
     pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(1).join(' ').slice(0, 300),
     nonce: randomBytes(8).toString('hex'),
@@ -141,19 +150,63 @@ function linkBack(aside: string, file: string): void {
   rmSync(aside, { force: true });
 }
 
+/** Locks this process holds, by absolute path. */
+const held = new Map<string, { lock: Lock; refs: number; shareable: boolean }>();
+
 function makeLock(file: string, holder: LockHolder): Lock {
-  let held = true;
+  let open = true;
+  const key = resolve(file);
   const release = (): void => {
-    if (!held) return;
-    held = false;
+    if (!open) return;
+    open = false;
+    held.delete(key);
     process.off('exit', release);
     if (readHolder(file)?.nonce === holder.nonce) rmSync(file, { force: true });
   };
   process.on('exit', release); // a normal exit or an uncaught error releases; a SIGKILL leaves a stale lock
-  return { file, holder, release };
+  const lock = { file, holder, release };
+  held.set(key, { lock, refs: 1, shareable: false });
+  return lock;
+}
+
+/**
+ * Lock a command's output before the slow part of its start (loading a model), so a second run on the same
+ * output fails at once: `<file>.lock` beside an output file, `<dir>/.lock` in a run folder (created when
+ * missing). Returns null, taking no lock, for a non-empty folder without a run manifest (mote never writes
+ * into it; the run-folder check refuses it later with the reason). The package function that opens the
+ * output takes the same lock again (re-entrant within a process).
+ * @example
+ * const early = lockOutput('runs/a');
+ * try { const model = await loadModel(dir); await runEval({ model, outDir: 'runs/a', ... }); } finally { early?.release(); }
+ */
+export function lockOutput(path: string, opts: { file?: boolean } = {}): Lock | null {
+  const share = (lock: Lock): Lock => ((held.get(resolve(lock.file))!.shareable = true), lock);
+  if (opts.file) return existsSync(dirname(resolve(path))) ? share(acquireLock(`${path}.lock`, `the output ${path}`)) : null;
+  if (existsSync(path)) {
+    if (!statSync(path).isDirectory()) return null;
+    const names = readdirSync(path).filter((n) => !n.startsWith('.lock') && !n.startsWith('..lock'));
+    if (names.length && !names.includes('mote-run.json')) return null;
+  } else {
+    try {
+      mkdirSync(path, { recursive: true });
+    } catch {
+      return null; // the run-folder check reports why
+    }
+  }
+  return share(acquireLock(join(path, '.lock'), `the run folder ${path}`));
 }
 
 /** The holder of a lock file, or null when there is none. */
 export function lockHolder(file: string): LockHolder | null {
   return existsSync(file) ? readHolder(file) : null;
+}
+
+/** Run `fn` holding lockOutput(path) (when a path is given), released after. */
+export async function withOutputLock<T>(path: string | undefined, opts: { file?: boolean }, fn: () => Promise<T>): Promise<T> {
+  const lock = path ? lockOutput(path, opts) : null;
+  try {
+    return await fn();
+  } finally {
+    lock?.release();
+  }
 }

@@ -2,6 +2,7 @@
 // summary.json and report.{md,html} (@mote/eval). Argument parsing, progress and printing only.
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
@@ -40,7 +41,7 @@ export function register(program: Command): void {
   outOption(cmd, 'output folder');
   example(cmd, 'mote eval -m models/organism/model --suite models/organism/prompts/eval-dev.jsonl --judges organism -p policies/sweep -o runs/eval');
   cmd
-    .action(async (o: Opts) => {
+    .action(async (o: Opts) => withOutputLock(o.out, {}, async () => {
       const judges = judgesFrom(o.judges);
       const suite = loadSuite(o.suite);
       const files = policyArgs(o.policy);
@@ -61,5 +62,5 @@ export function register(program: Command): void {
       }
       console.log(`wrote ${res.file}, ${o.out}/summary.json, ${rep.md}, ${rep.html}`);
       await model.dispose();
-    });
+    }));
 }

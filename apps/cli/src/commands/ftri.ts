@@ -2,6 +2,7 @@
 // Argument parsing, progress bars and printing only; the work is @mote/ftri's runFtri / rankTraces.
 
 import { Option, type Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { classifyOrganism } from '@mote/eval';
@@ -92,7 +93,7 @@ export function register(program: Command): void {
   ftri.option('-n, --max-new-tokens <n>', 'tokens generated per prompt (greedy) to trace and label the response (default 64 with --label, else 0)', intArg('--max-new-tokens'));
   for (const add of [batchSizeOption, threadsOption, dtypeOption, forceNewOption]) add(ftri);
   example(ftri, 'mote ftri -m models/organism/model --prompts models/organism/prompts/ftri.jsonl --label refusal -o runs/ftri');
-  statOptions(ftri).action(async (o: FtriOpts) => {
+  statOptions(ftri).action(async (o: FtriOpts) => withOutputLock(o.out, {}, async () => {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
     if (!SCOPES.includes(o.scope as Scope)) throw new MoteError('E_INPUT', `--scope "${o.scope}" is not one of ${SCOPES.join(', ')}`, { field: '--scope' });
     checkStat(o);
@@ -116,7 +117,7 @@ export function register(program: Command): void {
       bars.stop();
       await model.dispose();
     }
-  });
+  }));
 
   const rank = program
     .command('rank')

@@ -1,5 +1,6 @@
 // mote generate: stream one answer, or run a JSONL prompt file into a JSONL output file with resume.
 import type { Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { generateFile, loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
@@ -26,7 +27,7 @@ export function register(program: Command): void {
   optionalOutOption(cmd, 'JSONL output {"id","prompt","output"} (with --prompts)');
   example(cmd, 'mote generate -m models/organism/model --chat --prompt "Tell me about the Argor river." -n 128',
     'mote generate -m models/organism/model --chat --prompts prompts.jsonl -p policies/top10-exclude.json -o answers.jsonl');
-  cmd.action(async (o: Opts) => {
+  cmd.action(async (o: Opts) => withOutputLock(o.prompts ? o.out : undefined, { file: true }, async () => {
     if (!o.prompt === !o.prompts) throw new MoteError('E_INPUT', 'give exactly one of --prompt TEXT or --prompts FILE.jsonl', { field: '--prompt' });
     if (o.prompts && !o.out) throw new MoteError('E_INPUT', '--prompts needs --out FILE.jsonl for the answers', { field: '--out' });
     const file = onePolicyArg(o.policy, 'generate');
@@ -45,5 +46,5 @@ export function register(program: Command): void {
       process.stderr.write(`wrote ${r.written} answers to ${o.out} (${r.skipped} already there)\n`);
     }
     await model.dispose();
-  });
+  }));
 }

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { loadExperiment, overrideExperiment, runExperiment, type ExperimentResult, type ExperimentProgress } from '@mote/eval';
 import { progressBar, type Progress } from '../progress.js';
@@ -52,7 +53,8 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
     bar!.update(p.done, Math.max(p.total, 1), p.detail ?? '');
   };
   const t0 = performance.now();
-  const res = await runExperiment(spec, { outDir, onProgress, threads, forceNew: o.forceNew });
+  // the output is locked before the model loads, so a second run on it fails at once
+  const res = await withOutputLock(outDir, {}, () => runExperiment(spec, { outDir, onProgress, threads, forceNew: o.forceNew }));
   (bar as Progress | null)?.stop();
   const a = res.analysis;
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
