@@ -118,7 +118,9 @@ async function main() {
     const loadS = (performance.now() - t) / 1000;
     const r = { loadS, hit: model.cache?.hit };
     const e = moteEngine(model);
-    await e.warm(); await e.prefill(); await e.decode();
+    await e.warm();
+    r.prefillS = (await sample(() => e.prefill())).wall;
+    r.decodeStepS = (await e.decode()).step;
     if (job.profile) {
       let p = null; // least contended of three profiles
       for (let i = 0; i < 3; i++) {

@@ -128,7 +128,8 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
       cold: { s: cold.loadS, peakGB: (cold.maxRssMB * 1048576) / GB, error: cold.error },
       cached: { s: run.loadS, peakGB: (run.maxRssMB * 1048576) / GB, error: run.error },
       within: cold.maxRssMB * 1048576 <= target && run.maxRssMB * 1048576 <= target,
-      mote: pair?.mote ? { prefillTokS: PROMPT / pair.mote.prefillS, decodeTokS: 1 / pair.mote.decodeStepS } : null,
+      mote: pair?.mote ? { prefillTokS: PROMPT / pair.mote.prefillS, decodeTokS: 1 / pair.mote.decodeStepS }
+        : run.decodeStepS ? { prefillTokS: PROMPT / run.prefillS, decodeTokS: 1 / run.decodeStepS } : null,
       llama: pair?.llama ? { prefillTokS: PROMPT / pair.llama.prefillS, decodeTokS: 1 / pair.llama.decodeStepS } : null,
       pairError: pair?.error,
       // at the released depth, linear in the layers: cache + (released - layers) x per-layer bytes; peak the same
