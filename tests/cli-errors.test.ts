@@ -163,6 +163,20 @@ describe('coded errors instead of stack traces (issue 12.5, 12.6)', () => {
   });
 });
 
+describe('Ctrl-C (issue 12.5)', () => {
+  it('the first Ctrl-C stops a worker stuck in JavaScript (a runaway regex never reads the interrupt)', async () => {
+    const f = join(dir, 'stuck.mjs');
+    writeFileSync(f, `/(a+)+$/.test('a'.repeat(40) + 'b'); while (true) {}\n`);
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const done = runInWorker(f, [], { graceMs: 300 });
+    await new Promise((r) => setTimeout(r, 300));
+    process.emit('SIGINT');
+    const code = await done;
+    e.mockRestore();
+    expect(code).toBe(130);
+  });
+});
+
 describe('EPIPE (issue 12.6)', () => {
   const bin = join(ROOT, 'apps', 'cli', 'dist', 'bin.js');
   it.skipIf(!existsSync(bin))('`mote logits ... | head -c 100` exits 0 without a word on stderr', async () => {
