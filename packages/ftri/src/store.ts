@@ -231,7 +231,8 @@ export function readProgress(dir: string, repair = false): ProgressEntry[] {
         dirty = true; // a torn line from a crash mid-append
         break;
       }
-      if (!e.files?.every((f) => existsSync(join(dir, FILES.traces, f)))) {
+      // a line that is not a progress entry (a corrupt log) is treated like a torn one: redone, never trusted
+      if (!e || typeof e !== 'object' || !Array.isArray(e.ids) || !Array.isArray(e.files) || !e.files.every((f) => typeof f === 'string' && existsSync(join(dir, FILES.traces, f)))) {
         dirty = true;
         break;
       }

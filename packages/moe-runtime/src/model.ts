@@ -3,6 +3,7 @@
 // Shapes: B rows, T new tokens per row, S cached + new positions, C cache slots (capacity >= cached
 // positions), D hidden, E experts, K top-k, V vocab.
 
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { MoteError, SafetensorsCheckpoint, Session, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildHead, buildMoeBlock, moeKernelFeeds, Weights } from './graphs.js';
@@ -90,7 +91,9 @@ export class Model implements MoeModel {
     const w = new Weights(ckpt, abs);
     const cache = WeightCache.open(abs, opts.dtype ?? 'f32', opts.cache);
     try {
-      const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
+      // more threads than cores only oversubscribe them (--threads 1000 ran for minutes)
+      const threads = opts.threads === undefined ? undefined : Math.max(1, Math.min(opts.threads, availableParallelism()));
+      const sopts = (label: string) => ({ threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
       const build = ATTENTION_BUILDERS[spec.attention.kind];
       const layers: LayerSessions[] = [];
       for (let l = 0; l < spec.layerCount; l++) {
