@@ -78,6 +78,19 @@ describe('coded errors instead of stack traces (issue 12.5, 12.6)', () => {
     expect(r.out.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it("every command's help ends with an example and lists the shared short flags", async () => {
+    for (const cmd of [['inspect'], ['logits'], ['generate'], ['ftri'], ['rank'], ['eval'], ['run'], ['demo'], ['policy', 'top'], ['policy', 'random'], ['policy', 'sweep'], ['policy', 'check']]) {
+      const r = await cli(...cmd, '--help');
+      expect(r.out, cmd.join(' ')).toMatch(/Example:\n {2}\$ mote /);
+    }
+    const flat = async (c: string) => (await cli(c, '--help')).out.replace(/\s+/g, ' '); // commander wraps lines
+    const g = await flat('generate');
+    for (const flag of ['-m, --model', '-o, --out', '-p, --policy', '-n, --max-new-tokens', '-b, --batch-size', '-t, --threads', '-s, --seed', '--dtype'])
+      expect(g).toContain(flag);
+    expect(g).toMatch(/--max-new-tokens <n> [^-]*?\(default: 64\)/);
+    for (const c of ['generate', 'eval', 'ftri']) expect(await flat(c), c).toMatch(/--batch-size <n> [^-]*?\(default: 16\)/);
+  });
+
   it('an unknown option is one E_INPUT line', async () => {
     const r = await cli('inspect', '-m', ORGANISM, '--colour');
     expect(r.code).toBe(2);
@@ -160,6 +173,20 @@ describe('coded errors instead of stack traces (issue 12.5, 12.6)', () => {
     expect(code).toBe(1);
     expect(err).toMatch(/^mote: \[E_INTERNAL\] unexpected error: build is not a function/);
     noStack(err);
+  });
+});
+
+describe('Ctrl-C (issue 12.5)', () => {
+  it('the first Ctrl-C stops a worker stuck in JavaScript (a runaway regex never reads the interrupt)', async () => {
+    const f = join(dir, 'stuck.mjs');
+    writeFileSync(f, `/(a+)+$/.test('a'.repeat(40) + 'b'); while (true) {}\n`);
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const done = runInWorker(f, [], { graceMs: 300 });
+    await new Promise((r) => setTimeout(r, 300));
+    process.emit('SIGINT');
+    const code = await done;
+    e.mockRestore();
+    expect(code).toBe(130);
   });
 });
 

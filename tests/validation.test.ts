@@ -70,6 +70,17 @@ describe('config.json domains (issue 12.4, 12.6)', () => {
     }
   });
 
+  it('num_hidden_layers 1e9 (found by the fuzzer: per-layer tables exhausted the heap) is E_CONFIG_INVALID', async () => {
+    for (const type of ['qwen3_moe', 'deepseek_v3']) {
+      const dir = mkdtempSync(join(tmpdir(), 'mote-val-'));
+      const cfg = JSON.parse(readFileSync(join(FIXTURES, 'tiny-moe', type, 'config.json'), 'utf8'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, num_hidden_layers: 1e9 }));
+      const e = await codeOf(() => inspectModel(dir));
+      expect(e.code).toBe('E_CONFIG_INVALID');
+      expect(e.field).toBe('num_hidden_layers');
+    }
+  });
+
   it('moe_intermediate_size 1e9 is refused against the weight files before anything is allocated', async () => {
     const dir = withConfig((c) => ({ ...c, moe_intermediate_size: 1e9 }));
     const e = await codeOf(loadModel(dir, { cache: false }));

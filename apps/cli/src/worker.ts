@@ -13,6 +13,8 @@ import { debugWanted, describeFailure, quietOnEpipe } from './main.js';
 export interface WorkerHostOptions {
   /** how a reported bar is drawn (default: on stderr) */
   bar?: (title: string) => Progress;
+  /** after Ctrl-C, how long the worker may take to stop before it is terminated (default 5000 ms) */
+  graceMs?: number;
 }
 
 /** Run `script` in a worker thread with `workerData = { argv }`; resolves to its exit code. */
@@ -33,11 +35,15 @@ export function runInWorker(script: URL | string, argv: string[], opts: WorkerHo
     }
   });
   const kill = () => process.kill(process.pid, 'SIGKILL');
+  let grace: NodeJS.Timeout | undefined;
   const onSigint = () => {
     stopBars();
     process.stderr.write('\nmote: interrupted. Results finished so far are on disk; run the same command again to resume.\n');
     worker.postMessage(INTERRUPT);
     process.once('SIGINT', kill);
+    // a worker stuck in JavaScript (a runaway tokenizer regex) never reads the message: stop it after a grace period
+    grace = setTimeout(() => void worker.terminate(), opts.graceMs ?? 5000);
+    grace.unref();
   };
   process.once('SIGINT', onSigint);
   return new Promise((resolve) => {
@@ -49,6 +55,8 @@ export function runInWorker(script: URL | string, argv: string[], opts: WorkerHo
       process.stderr.write(describeFailure(e, debugWanted(argv)).text);
     });
     worker.on('exit', (code) => {
+      clearTimeout(grace);
+      if (grace) code = 130; // stopped on Ctrl-C, by its own exit or by the grace period
       process.off('SIGINT', onSigint).off('SIGINT', kill);
       stopBars();
       resolve(failed && code === 0 ? 1 : code);

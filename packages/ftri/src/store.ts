@@ -167,7 +167,8 @@ export function readProgress(dir: string, repair = false): ProgressEntry[] {
   const text = existsSync(file) ? readText(file, 'progress log') : '';
   const { lines, torn } = parseJsonl<ProgressEntry>(text, file, { resume: true, what: 'progress log', fix: 'rerun with --force-new to start over' });
   for (const { value: e } of lines) {
-    if (!e?.files?.every((f) => existsSync(join(dir, FILES.traces, f)))) {
+    // a line that is not a progress entry (a corrupt log) is treated like a torn one: redone, never trusted
+    if (!e || typeof e !== 'object' || !Array.isArray(e.ids) || !Array.isArray(e.files) || !e.files.every((f) => typeof f === 'string' && existsSync(join(dir, FILES.traces, f)))) {
       dirty = true; // a part whose files are gone: it and what follows are redone
       break;
     }

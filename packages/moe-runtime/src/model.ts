@@ -3,6 +3,7 @@
 // Shapes: B rows, T new tokens per row, S cached + new positions, C cache slots (capacity >= cached
 // positions), D hidden, E experts, K top-k, V vocab.
 
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { MoteError, SafetensorsCheckpoint, Session, type F32Tensor, type GraphBuilder, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildHead, buildMidGraph, buildMoeBlock, buildUnembed, moeKernelFeeds, Weights } from './graphs.js';
@@ -188,7 +189,9 @@ export class Model implements MoeModel {
     try {
       if (ckpt) checkSizesFit(spec, ckpt.totalBytes(), abs);
       const w = new CheckedWeights(ckpt as SafetensorsCheckpoint, abs); // never read on a hit
-      const sopts = (label: string) => ({ threads: opts.threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
+      // more threads than cores only oversubscribe them (--threads 1000 ran for minutes)
+      const threads = opts.threads === undefined ? undefined : Math.max(1, Math.min(opts.threads, availableParallelism()));
+      const sopts = (label: string) => ({ threads, spinning: opts.spinning, label: `${label} of ${spec.modelType} (${abs})` });
       for (const g of Model.graphs(spec, w, cache.dtype)) sessions.set(g.name, await cache.session(g.name, g.build, sopts(g.label)));
       const t = Model.tensors(spec, w, cache);
       const layers: LayerSessions[] = [];

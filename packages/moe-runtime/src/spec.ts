@@ -85,6 +85,9 @@ export interface ModelSpec {
   weights: { embed: string; norm: string; lmHead: string; layer: (l: number) => LayerWeights };
 }
 
+/** Most decoder layers a config may declare: per-layer tables are built before any weight is read. */
+export const MAX_LAYERS = 1 << 16;
+
 /** Typed reads of config.json fields with errors that name the file, the field, the value and the fix. */
 export class ConfigReader {
   /** every field a builder asked for (tests check them against the architecture's field table) */
@@ -97,11 +100,11 @@ export class ConfigReader {
     this.read.add(field);
     return this.raw[field] !== undefined && this.raw[field] !== null;
   }
-  int(field: string, fallback?: number, min = 1): number {
+  int(field: string, fallback?: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
     this.read.add(field);
     const v = this.raw[field] ?? fallback;
-    if (v === undefined) this.bad(field, v, `an integer >= ${min}`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.bad(field, v, `an integer >= ${min}`);
+    const want = max < Number.MAX_SAFE_INTEGER ? `an integer in ${min}..${max}` : `an integer >= ${min}`;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.bad(field, v, want);
     return v;
   }
   num(field: string, fallback?: number): number {

@@ -127,10 +127,12 @@ export function register(program: Command): void {
   example(rank, 'mote rank --traces runs/ftri --contrast sensitive:rest --stat logodds -o runs/rank');
   statOptions(rank).action(async (o: RankOpts) => {
     checkStat(o);
-    if (!o.contrast) throw new MoteError('E_INPUT', 'mote rank needs --contrast A:B (e.g. REFUSED:rest or sensitive:neutral)', { field: '--contrast' });
+    // as the help says: with --label the default contrast is REFUSED:rest; without, name the two sides
+    const contrast = o.contrast ?? (o.label ? 'REFUSED:rest' : undefined);
+    if (!contrast) throw new MoteError('E_INPUT', 'mote rank needs --contrast A:B (e.g. sensitive:neutral), or --label refusal for REFUSED:rest', { field: '--contrast' });
     const bars = phaseBars();
     const ranking = await rankTraces({
-      tracesDir: o.traces, outDir: o.out, contrast: o.contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token', judge: judgeFor(o.label),
+      tracesDir: o.traces, outDir: o.out, contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token', judge: judgeFor(o.label),
       permutations: o.permutations, bootstrap: o.bootstrap, seed: o.seed, topN: o.topN, maps: o.maps, onProgress: bars.onProgress,
     });
     bars.stop();

@@ -2,7 +2,7 @@
 // checkpoints and the base fields every spec reads the same way.
 
 import type { ConfigReader, LayerWeights, ModelSpec } from '../spec.js';
-import { ropeFromConfig } from '../spec.js';
+import { MAX_LAYERS, ropeFromConfig } from '../spec.js';
 
 export const P = (l: number) => `model.layers.${l}`;
 
@@ -28,7 +28,7 @@ export function baseSpec(c: ConfigReader): Pick<ModelSpec, 'modelType' | 'file' 
   const headDim = c.has('head_dim') ? c.int('head_dim') : hidden / heads;
   c.check(Number.isInteger(headDim), 'head_dim', headDim, 'an integer (hidden_size / num_attention_heads)');
   return {
-    modelType: c.modelType, file: c.file, hidden, vocab: c.int('vocab_size'), layerCount: c.int('num_hidden_layers'),
+    modelType: c.modelType, file: c.file, hidden, vocab: c.int('vocab_size'), layerCount: c.int('num_hidden_layers', undefined, 1, MAX_LAYERS),
     heads, kvHeads, headDim, rmsEps: c.pos('rms_norm_eps', 1e-6), rope: ropeFromConfig(c, headDim),
     bosTokenId: c.optInt('bos_token_id'), eosTokenIds: c.idList('eos_token_id'), padTokenId: c.optInt('pad_token_id'),
     maxPositions: c.int('max_position_embeddings', 4096),

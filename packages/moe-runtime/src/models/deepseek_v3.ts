@@ -5,7 +5,7 @@
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
 import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
-import { ropeFromConfig } from '../spec.js';
+import { MAX_LAYERS, ropeFromConfig } from '../spec.js';
 import { gluNames, llamaWeights, P } from './common.js';
 
 /** MLA dims, base fields, layer layout and weight names common to DeepSeek-V2 and V3. */
@@ -25,7 +25,7 @@ export const fields: ConfigFieldTable = {
 export function deepseekBase(c: ConfigReader, ropeInterleave: boolean): Omit<ModelSpec, 'router' | 'attention'> & { mla: NonNullable<ModelSpec['attention']['mla']> } {
   const hidden = c.int('hidden_size');
   const heads = c.int('num_attention_heads');
-  const layerCount = c.int('num_hidden_layers');
+  const layerCount = c.int('num_hidden_layers', undefined, 1, MAX_LAYERS);
   const qLoraRank = c.optInt('q_lora_rank');
   const mla = {
     qLoraRank, kvLoraRank: c.int('kv_lora_rank'), qkNopeDim: c.int('qk_nope_head_dim'),
