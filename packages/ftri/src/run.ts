@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { openThinkTail, type MoeModel } from '@mote/moe-runtime';
 import { MoteError } from '@mote/tensor-core';
-import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type Level, type RankingEntry, type Stat } from './contrast.js';
+import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type RankingEntry } from './contrast.js';
 import { heatmapSpec, tokenMapSpec } from './maps.js';
 import { renderSvg, svgToPng } from './report-page.js';
 import { promptSetHash, type PromptRecord } from './prompts.js';

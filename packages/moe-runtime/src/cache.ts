@@ -53,7 +53,7 @@ export function checkpointHash(dir: string, root: string): string {
     h.update(basename(f));
     const fd = openSync(f, 'r');
     try {
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+      for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     } finally {
       closeSync(fd);
     }

@@ -4,7 +4,7 @@
 // Shapes: B batch, T new tokens, P past tokens, S = P + T, D hidden, H heads, qr q_lora_rank,
 // kvr kv_lora_rank, nd qk_nope_head_dim, rd qk_rope_head_dim, qd = nd + rd, vd v_head_dim.
 
-import { GraphBuilder, MoteError, type F32Tensor } from '@mote/tensor-core';
+import { type GraphBuilder, MoteError, type F32Tensor } from '@mote/tensor-core';
 import { attend, attentionInputs, finishLayerHead, newKvOutputs, rmsNorm, rope, transpose2d, type AttentionGraphOptions } from './graphs.js';
 
 /** eps of q_a_layernorm / kv_a_layernorm: HF builds them with the RMSNorm default, not rms_norm_eps */
