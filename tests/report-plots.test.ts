@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { heatmapSpec, renderSvg, svgToPng, type RankingEntry } from '@mote/ftri';
 import { createRng } from '@mote/stats';
-import { categoryBarsSpec, doseResponseSpec } from '../packages/eval/src/plots.js';
+import { categoryBarsSpec, doseResponseSpec, type RatePoint } from '../packages/eval/src/plots.js';
 
 const OUT = join(import.meta.dirname, '..', 'runs', 'screenshots');
 mkdirSync(OUT, { recursive: true });
@@ -39,8 +39,8 @@ describe('report plots', () => {
 
   it('dose-response: long legend labels are not cut, and two equal series draw two distinct lines', async () => {
     const ns = [1, 2, 4, 8];
-    const pts = ['fTRI top-N exclude (switched off before selection)', 'fTRI top-N drop (weight set to zero)'].flatMap((series) =>
-      ns.map((n) => ({ series, kind: 'ftri' as const, n, rate: 0.8 - n * 0.05, lo: 0.7 - n * 0.05, hi: 0.9 - n * 0.05 })),
+    const pts: RatePoint[] = ['fTRI top-N exclude (switched off before selection)', 'fTRI top-N drop (weight set to zero)'].flatMap(
+      (series) => ns.map((n) => ({ series, kind: 'ftri' as const, n, rate: 0.8 - n * 0.05, lo: 0.7 - n * 0.05, hi: 0.9 - n * 0.05 })),
     );
     pts.push(...ns.map((n) => ({ series: 'baseline', kind: 'baseline' as const, n, rate: 0.8, lo: 0.7, hi: 0.9 })));
     const svg = await renderSvg(doseResponseSpec(pts, { title: 'dose-response', yTitle: 'refusal rate' }));
