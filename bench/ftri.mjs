@@ -1,7 +1,7 @@
 // fTRI throughput on the organism: tracing overhead over a plain forward (same batches, interleaved
 // rounds in alternating order, best of 4) and 1,000 prompts traced end to end in prompt scope (traces, ranking, maps, report).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '@mote/moe-runtime';

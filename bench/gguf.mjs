@@ -175,7 +175,7 @@ export function ggufFromSynthetic(dir, file, qtype) {
 }
 
 /** DeepSeek-V2(-Lite) layers: MLA attention (no q LoRA), first_k_dense_replace dense layers, shared experts. */
-function deepseek2(cfg, ck, a, tensors, mat, experts) {
+function deepseek2(cfg, _ck, a, tensors, mat, experts) {
   const D = cfg.hidden_size, L = cfg.num_hidden_layers, I = cfg.moe_intermediate_size;
   a('attention.head_count_kv', u32(cfg.num_attention_heads));
   a('feed_forward_length', u32(cfg.intermediate_size));

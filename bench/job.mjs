@@ -5,7 +5,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '@mote/moe-runtime';
-import { bestQuiet, sample } from './quiet.mjs';
+import { sample } from './quiet.mjs';
 import { compareModels } from './accuracy.mjs';
 import { profileModel } from './profile.mjs';
 

@@ -11,7 +11,7 @@ export async function profileModel(model, { prompt = 128, decode = 16 } = {}) {
   const rowsOf = () => [...Session.timings].map(([label, v]) => ({ session: label.replace(/ of .*$/, ''), calls: v.calls, ms: v.ms }));
   const sum = (rows) => rows.reduce((a, r) => a + r.ms, 0);
   Session.timings = new Map();
-  let t = performance.now();
+  const t = performance.now();
   await model.forward([ids], { logits: 'last' });
   const pWall = performance.now() - t;
   const pRows = rowsOf();

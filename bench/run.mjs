@@ -8,7 +8,7 @@
 // MOTE_BENCH_MATRIX=quick|default|full picks the models; MOTE_BENCH_DIR the working folder (bench-out).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensorsHeader } from '@mote/tensor-core';

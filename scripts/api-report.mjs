@@ -15,8 +15,14 @@ const base = process.argv.find((a) => a.startsWith('--root='))?.slice('--root='.
 const pkgs = readdirSync(join(base, 'packages')).filter((n) => existsSync(join(base, 'packages', n, 'src', 'index.ts')));
 const entries = pkgs.map((n) => join(base, 'packages', n, 'src', 'index.ts'));
 const program = ts.createProgram(entries, {
-  target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
-  strict: true, skipLibCheck: true, noEmit: true, resolveJsonModule: true, types: ['node'],
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  strict: true,
+  skipLibCheck: true,
+  noEmit: true,
+  resolveJsonModule: true,
+  types: ['node'],
   baseUrl: base,
   paths: Object.fromEntries(pkgs.map((n) => [`@mote/${n}`, [`packages/${n}/src/index.ts`]])),
 });
@@ -41,9 +47,16 @@ function describe(sym) {
   let sig;
   if (kind === 'function') {
     const t = checker.getTypeOfSymbolAtLocation(target, decl);
-    sig = t.getCallSignatures().map((s) => checker.signatureToString(s, decl, flags)).join('\n');
+    sig = t
+      .getCallSignatures()
+      .map((s) => checker.signatureToString(s, decl, flags))
+      .join('\n');
   } else if (kind === 'interface' || kind === 'type' || kind === 'enum' || kind === 'class') {
-    sig = decl.getText().replace(/\/\*\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '').replace(/\n\s*\n/g, '\n');
+    sig = decl
+      .getText()
+      .replace(/\/\*\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '')
+      .replace(/\n\s*\n/g, '\n');
     if (kind === 'class') sig = sig.split('{')[0].trim() + ' { ... }';
   } else {
     sig = checker.typeToString(checker.getTypeOfSymbolAtLocation(target, decl ?? target.valueDeclaration), undefined, flags);
@@ -56,7 +69,12 @@ let stale = 0;
 for (const [i, n] of pkgs.entries()) {
   const sf = program.getSourceFile(entries[i]);
   const mod = checker.getSymbolAtLocation(sf);
-  const names = mod ? checker.getExportsOfModule(mod).map(describe).sort((a, b) => a.name.localeCompare(b.name)) : [];
+  const names = mod
+    ? checker
+        .getExportsOfModule(mod)
+        .map(describe)
+        .sort((a, b) => a.name.localeCompare(b.name))
+    : [];
   counts[n] = names.length;
   if (countOnly) continue;
   const md = [
@@ -78,5 +96,9 @@ for (const [i, n] of pkgs.entries()) {
     writeFileSync(out, md);
   }
 }
-console.log(`api-report: exported names ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+console.log(
+  `api-report: exported names ${Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}`,
+);
 if (stale) process.exit(1);

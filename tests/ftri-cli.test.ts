@@ -3,8 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-// commander is a dependency of apps/cli only; reach it through that package's node_modules
-import { Command } from '../apps/cli/node_modules/commander/esm.mjs';
+import { Command } from 'commander';
 import { register } from '../apps/cli/src/commands/ftri.js';
 import { isMoteError } from '@mote/tensor-core';
 

@@ -15,7 +15,8 @@ import { MoteError, SafetensorsCheckpoint, readSafetensorsHeader } from '@mote/t
 import { loadModel, readPromptFile, specFromDir, type ModelInfo } from '@mote/moe-runtime';
 import { validatePolicy } from '@mote/mote';
 import { loadPromptSet, readActivations, runFtri } from '@mote/ftri';
-import { loadSuite, resolveJudges, validateExperiment, ORGANISM_JUDGES } from '@mote/eval';
+import { loadSuite, validateExperiment, ORGANISM_JUDGES } from '@mote/eval';
+import { resolveJudges } from '../packages/eval/src/judges.js';
 import { FIXTURES } from './parity.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
@@ -63,7 +64,8 @@ const op = fc.record({
   special: fc.constantFrom(...SPECIAL) as fc.Arbitrary<Json>,
   key: fc.constantFrom('__proto__', 'constructor', 'toString', 'extra', '', 'name'),
 });
-function apply(root: Json, ops: fc.RecordValue<typeof op extends fc.Arbitrary<infer R> ? { [K in keyof R]: R[K] } : never>[]): Json {
+type Op = typeof op extends fc.Arbitrary<infer R> ? R : never;
+function apply(root: Json, ops: Op[]): Json {
   let doc = structuredClone(root);
   for (const o of ops) {
     let parent: Json = null, key: string | number | null = null, cur: Json = doc;

@@ -1,4 +1,4 @@
-// DESIGN.md's intervention semantics checked on one architecture against its own weight formula: drop,
+// The intervention semantics of docs/design.md checked on one architecture against its own weight formula: drop,
 // force, scale and bias at the first MoE layer of the golden's `medium` prompt (exclude is in the goldens).
 // Shapes: T tokens, E experts, K top-k.
 

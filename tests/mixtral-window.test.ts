@@ -27,7 +27,7 @@ function referenceLogits(ids: number[], window: number | null): number[][] {
     const out = v.slice();
     for (let h = 0; h < v.length / d; h++)
       for (let i = 0; i < d / 2; i++) {
-        const a = pos * Math.pow(cfg.rope_theta, (-2 * i) / d), [x1, x2] = [v[h * d + i], v[h * d + i + d / 2]];
+        const a = pos * cfg.rope_theta ** ((-2 * i) / d), [x1, x2] = [v[h * d + i], v[h * d + i + d / 2]];
         out[h * d + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
         out[h * d + i + d / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
       }

@@ -1,6 +1,6 @@
 // Parity with Hugging Face transformers for the DeepSeek families (deepseek_v3: MLA + YaRN + sigmoid
 // group-limited router; deepseek_v2: MLA without q_lora + complex-pair RoPE + greedy softmax router),
-// and DESIGN.md's drop/force/scale/bias against each family's own weight formula.
+// and the drop/force/scale/bias semantics of docs/design.md against each family's own weight formula.
 
 import { interventionSuite } from './intervention-semantics.js';
 import { paritySuite } from './parity.js';

@@ -1,6 +1,6 @@
 // Parity with Hugging Face transformers for gpt_oss: sinks, alternating sliding window, YaRN (truncate
 // false), router bias with softmax over the chosen k, clamped SwiGLU with interleaved gate/up and biases;
-// DESIGN.md's drop/force/scale/bias; and onnxruntime's MoE SwiGLU against HF's formula at large values.
+// the drop/force/scale/bias semantics of docs/design.md; and onnxruntime's MoE SwiGLU against HF's formula at large values.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';

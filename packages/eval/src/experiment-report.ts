@@ -163,6 +163,8 @@ export async function writeExperimentReport(
 
   // --- ranking
   blocks.push({ h: 1, text: 'fTRI ranking (top 20)' });
+  blocks.push({ p: 'The full fTRI report (settings, label counts, stability, per-prompt resonance maps): [ftri/report.html](ftri/report.html).' });
+  blocks.push({ figure: { svg: 'ftri/maps/heatmap.svg', caption: 'Layer × expert contrast of the fTRI ranking; the top-N experts are outlined and numbered.' } });
   blocks.push({
     table: {
       head: ['rank', 'layer', 'expert', 'score', 'rate A', 'rate B', 'CI', 'q', 'stability'],

@@ -17,7 +17,10 @@ export interface RatePoint {
 const PALETTE = ['#d62728', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2'];
 const RANDOM_PALETTE = ['#1f77b4', '#17becf', '#2ca02c', '#bcbd22'];
 
-/** Dose-response: rate against N (log2 axis) per series; fTRI with interval bars, random with a band. */
+/**
+ * Dose-response: rate against N (log2 axis) per series; fTRI with interval bars, random with a band. Series
+ * are dodged a little along x so equal values stay visible; the legend lists one series per row.
+ */
 export function doseResponseSpec(points: RatePoint[], opts: { title: string; yTitle: string }): VlSpec {
   const series = [...new Set(points.map((p) => p.series))];
   const kindOf = (s: string) => points.find((p) => p.series === s)?.kind ?? 'ftri';
@@ -27,14 +30,18 @@ export function doseResponseSpec(points: RatePoint[], opts: { title: string; yTi
   const ns = [...new Set(points.map((p) => p.n))].sort((x, y) => x - y);
   const y = { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } };
   const only = (...kinds: string[]) => ({ filter: { or: kinds.map((k) => ({ field: 'kind', equal: k })) } });
+  // series with equal values would hide each other: each is drawn at N x 2^(offset), offsets a few % of an octave apart
+  const dodged = series.filter((s) => kindOf(s) !== 'baseline');
+  const shift = (s: string) => (dodged.includes(s) ? 2 ** ((dodged.indexOf(s) - (dodged.length - 1) / 2) * 0.05) : 1);
   return {
     title: opts.title,
     width: 440,
     height: 260,
-    data: { values: points.map((p) => ({ ...p, kind: p.kind ?? 'ftri' })) },
+    data: { values: points.map((p) => ({ ...p, kind: p.kind ?? 'ftri', x: p.n * shift(p.series) })) },
     encoding: {
-      x: { field: 'n', type: 'quantitative', title: 'N experts', scale: { type: 'log', base: 2, domain: [ns[0] / 1.15, ns[ns.length - 1] * 1.15], nice: false }, axis: { values: ns } },
-      color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range }, legend: { orient: 'bottom', columns: 2, labelLimit: 280, symbolOpacity: 1, symbolType: 'stroke' } },
+      x: { field: 'x', type: 'quantitative', title: 'N experts', scale: { type: 'log', base: 2, domain: [ns[0] / 1.25, ns[ns.length - 1] * 1.25], nice: false }, axis: { values: ns } },
+      // one legend entry per row, below the plot, so long series names are never cut
+      color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range }, legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke' } },
     },
     layer: [
       { transform: [only('random')], mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
@@ -90,6 +97,8 @@ export function categoryBarsSpec(points: BarPoint[], opts: { title: string; yTit
     },
     layer: [
       { mark: 'bar', encoding: { y: { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } } } },
+      // a tick at the bar's top keeps a 0% bar visible
+      { mark: { type: 'tick', thickness: 2, orient: 'horizontal' }, encoding: { y: { field: 'rate', type: 'quantitative' } } },
       { mark: { type: 'rule', color: 'black' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
     ],
   };

@@ -2,7 +2,7 @@
 // PNG links) and as one self-contained HTML file (plots as inline SVG, no external assets). Plus the
 // report of a plain eval run (summary.json -> tables and per-category bars).
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeAtomic } from '@mote/io';
 import { join } from 'node:path';
 import { escapeHtml, htmlPage, inlineSvg, renderSvg, svgToPng, type VlSpec } from '@mote/ftri';
@@ -16,7 +16,9 @@ export type Block =
   | { table: { head: string[]; rows: string[][]; align?: ('l' | 'r')[] } }
   | { plot: { name: string; spec: VlSpec; caption?: string } }
   | { plots: { name: string; spec: VlSpec; caption?: string }[] }
-  | { code: string };
+  | { code: string }
+  /** an SVG already on disk (e.g. ftri's heatmap), inlined in HTML; Markdown links its PNG sibling (paths relative to outDir) */
+  | { figure: { svg: string; caption?: string } };
 
 export interface WrittenReport {
   md: string;
@@ -25,9 +27,10 @@ export interface WrittenReport {
 }
 
 const esc = escapeHtml;
-/** The inline markup the text blocks may use: **bold** and `code`. */
+/** The inline markup the text blocks may use: **bold**, `code` and [links](relative/path). */
 function inlineHtml(s: string): string {
   return esc(s)
+    .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, '<a href="$2">$1</a>')
     .replace(/`([^`]+)`/g, '<code>$1</code>')
     .replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>');
 }
@@ -79,6 +82,13 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
           .map((r) => `<tr>${r.map((c, i) => `<td class="${al(i)}">${inlineHtml(c)}</td>`).join('')}</tr>`)
           .join('')}</tbody></table>`,
       );
+    } else if ('figure' in b) {
+      const file = join(outDir, b.figure.svg);
+      if (!existsSync(file)) continue;
+      const png = b.figure.svg.replace(/\.svg$/, '.png');
+      md.push(`![${b.figure.caption ?? b.figure.svg}](${existsSync(join(outDir, png)) ? png : b.figure.svg})`, '');
+      const cap = b.figure.caption ? `<figcaption>${inlineHtml(b.figure.caption)}</figcaption>` : '';
+      html.push(`<figure>${inlineSvg(readFileSync(file, 'utf8'))}${cap}</figure>`);
     } else if ('plot' in b) {
       html.push(await plotOne(b.plot));
     } else if ('plots' in b) {

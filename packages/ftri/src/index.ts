@@ -11,7 +11,7 @@ export { readActivations, readManifest, readProgress, readMetas, readPromptToken
 export { heatmapSpec, tokenMapSpec, type TokenMapRow } from './maps.js';
 export { renderSvg, svgToPng, htmlPage, escapeHtml, inlineSvg, type VlSpec } from './report-page.js';
 export { rankAgreement, type RankAgreement, type ScoredExpert } from './agreement.js';
-export { type ComparedRanking } from './report.js';
+export type { ComparedRanking } from './report.js';
 export { expertAttribution, type AttributionEntry, type AttributionItem } from './attribution.js';
 export { logitLens, expertLens, type LensRow, type ExpertLensRow, type LensToken, type LensOptions } from './lens.js';
 export { patchSweep, expertAblation, type PatchResult, type AblationResult, type LogitMetric } from './patching.js';

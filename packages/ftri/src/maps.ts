@@ -31,18 +31,21 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
     q: e.q,
   }));
   const lim = Math.max(1e-9, ...values.map((v) => Math.abs(Number.isFinite(v.value) ? v.value : 0)));
-  const step = opts.expertCount > 64 ? 8 : 22;
+  // cell size: R1's 58 x 256 map is ~1300 x 700 px (5 x 12 px cells); small models get labelled 22 px cells
+  const E = opts.expertCount;
+  const step = E > 128 ? 5 : E > 64 ? 8 : 22;
+  const ticks = E > 64 ? Array.from({ length: Math.ceil(E / 16) }, (_, i) => i * 16) : undefined;
   const label = rr ? 'log2 risk ratio' : ranking[0]?.stat === 'diff' ? 'rate difference' : ranking[0]?.stat ?? 'score';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: opts.title, fontSize: 13 },
     data: { values },
     width: { step },
-    height: { step: Math.max(step, 14) },
+    height: { step: Math.max(step, 12) },
     config: { font: FONT, view: { stroke: null } },
     encoding: {
-      x: { field: 'expert', type: 'ordinal', title: 'expert', axis: { labelAngle: 0, labelOverlap: true } },
-      y: { field: 'layer', type: 'ordinal', title: 'layer' },
+      x: { field: 'expert', type: 'ordinal', title: 'expert', axis: { labelAngle: 0, labelOverlap: true, ...(ticks ? { values: ticks } : {}) } },
+      y: { field: 'layer', type: 'ordinal', title: 'layer', axis: { labelOverlap: true } },
     },
     layer: [
       {

@@ -160,7 +160,7 @@ export function expandGrid(specOrFile: GridSpec | string): PromptRecord[] {
       const g = v.group ?? rule.map?.[v.value] ?? (rule.map ? undefined : v.value);
       if (g === undefined) throw new MoteError('E_INPUT', `${where}: group map has no entry for value ${JSON.stringify(v.value)} of slot "${rule.slot}"`, { field: 'group.map' });
       rec.group = g;
-      if (pairs) rec.pair_id = `${prefix}:` + slotNames.map((name, j) => (j === s ? '*' : String(idx[j]))).join('.');
+      if (pairs) rec.pair_id = `${prefix}:` + slotNames.map((_name, j) => (j === s ? '*' : String(idx[j]))).join('.');
     }
     out.push(rec);
     for (let s = slotNames.length - 1; s >= 0; s--) {

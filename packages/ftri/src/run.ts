@@ -7,7 +7,7 @@ import { join, relative, resolve } from 'node:path';
 import { acquireLock, hashJson, modelHash, openRunFolder, writeAtomic } from '@mote/io';
 import { openThinkTail, type MoeModel } from '@mote/moe-runtime';
 import { MoteError } from '@mote/tensor-core';
-import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type Level, type RankingEntry, type Stat } from './contrast.js';
+import { contrastActivations, STATS, type ContrastOptions, type ContrastSummary, type RankingEntry } from './contrast.js';
 import { heatmapSpec, tokenMapSpec } from './maps.js';
 import { renderSvg, svgToPng } from './report-page.js';
 import { promptSetHash, type PromptRecord } from './prompts.js';

@@ -39,7 +39,7 @@ export function hashFiles(files: readonly string[]): string {
     let fd: number | null = null;
     try {
       fd = openSync(f, 'r');
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+      for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     } catch (e) {
       throw ioError(e, f, 'read (to hash)');
     } finally {
@@ -56,7 +56,7 @@ export function hashFile(file: string): string {
   let fd: number | null = null;
   try {
     fd = openSync(file, 'r');
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+    for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
   } catch (e) {
     throw ioError(e, file, 'read (to hash)');
   } finally {

@@ -9,7 +9,7 @@
 
 import { GraphBuilder, MoteError, QBLOCK, type F32Tensor, type Tensor } from '@mote/tensor-core';
 import { finishMoeBlock, type Weights } from './graphs.js';
-import { requantMxfp4, weightBits, type WeightDtype } from './quantize.js';
+import { requantMxfp4, transposeTiled, weightBits, type WeightDtype } from './quantize.js';
 import type { ModelSpec } from './spec.js';
 
 /** Whether layer `layer` of `spec` uses expert slices at `dtype`: per-expert SiLU-GLU tensors without biases
@@ -18,22 +18,6 @@ export function expertSlicesFit(spec: ModelSpec, layer: number, dtype: WeightDty
   const lw = spec.weights.layer(layer);
   if (lw.fusedExperts) return dtype !== 'f32';
   return spec.activation.kind === 'silu' && !spec.expertBias && typeof lw.expert === 'function';
-}
-
-/** [r, c] row-major -> [c, r], in 32x32 tiles (cache friendly). */
-export function transposeTiled(src: Float32Array, r: number, c: number, dst = new Float32Array(r * c), dstStride = r, dstCol = 0): Float32Array {
-  const B = 32;
-  for (let i0 = 0; i0 < r; i0 += B) {
-    const i1 = Math.min(r, i0 + B);
-    for (let j0 = 0; j0 < c; j0 += B) {
-      const j1 = Math.min(c, j0 + B);
-      for (let i = i0; i < i1; i++) {
-        const s = i * c;
-        for (let j = j0; j < j1; j++) dst[j * dstStride + dstCol + i] = src[s + j];
-      }
-    }
-  }
-  return dst;
 }
 
 /**

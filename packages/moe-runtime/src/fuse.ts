@@ -20,7 +20,7 @@ export function fuseSiblingMatMuls(g: GraphBuilder, sameClass: (a: string, b: st
   const weightOf = (n: NodeSpec): Init | null => {
     if (n.op !== 'MatMul' || n.domain !== '') return null;
     const b = byName.get(n.inputs[1]);
-    return b && b.raw && b.elem === 'float32' && b.dims.length === 2 && !KEEP.has(b.name) && uses.get(b.name) === 1 ? b : null;
+    return b?.raw && b.elem === 'float32' && b.dims.length === 2 && !KEEP.has(b.name) && uses.get(b.name) === 1 ? b : null;
   };
   const groups = new Map<string, NodeSpec[]>();
   for (const n of nodes) {

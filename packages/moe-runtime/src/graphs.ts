@@ -85,7 +85,7 @@ export function newKvOutputs(g: GraphBuilder, k: string, v: string, d: { kvHeads
  * (post-attention norm), router_logits [N,E] (MoE layers), new_k/new_v [B,Hkv,T,hd].
  */
 export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions): GraphBuilder {
-  const { hidden: D, heads: H, kvHeads: Hkv, headDim: hd, expertCount: E } = spec;
+  const { hidden: D, heads: H, kvHeads: Hkv, headDim: hd } = spec;
   const G = H / Hkv;
   const lw = spec.weights.layer(layer);
   const a = lw.attn;

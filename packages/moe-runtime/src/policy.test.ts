@@ -6,11 +6,23 @@ import type { ModelInfo } from './types.js';
 
 // shaped like the organism: 4 MoE layers x 16 experts, top-2
 const INFO = {
-  modelType: 'qwen3_moe', dir: '/models/organism', layerCount: 4, moeLayers: [0, 1, 2, 3], expertCount: 16, topK: 2,
-  sharedExpertCount: 0, hiddenSize: 128, vocabSize: 1024, headCount: 4, kvHeadCount: 2, headDim: 32,
-  params: { total: 0, active: 0, embedding: 0, routedExperts: 0 }, bosTokenId: 0, eosTokenIds: [1], padTokenId: 2,
+  modelType: 'qwen3_moe',
+  dir: '/models/organism',
+  layerCount: 4,
+  moeLayers: [0, 1, 2, 3],
+  expertCount: 16,
+  topK: 2,
+  sharedExpertCount: 0,
+  hiddenSize: 128,
+  vocabSize: 1024,
+  headCount: 4,
+  kvHeadCount: 2,
+  headDim: 32,
+  params: { total: 0, active: 0, embedding: 0, routedExperts: 0 },
+  bosTokenId: 0,
+  eosTokenIds: [1],
+  padTokenId: 2,
 } satisfies ModelInfo;
-
 
 function err(fn: () => unknown) {
   try {
@@ -26,7 +38,8 @@ const P = (...interventions: unknown[]) => ({ name: 't', interventions });
 describe('validatePolicy', () => {
   it('accepts the example of docs/design.md and keeps extra fields', () => {
     const json = {
-      name: 'top10-off', meta: { n: 4 },
+      name: 'top10-off',
+      meta: { n: 4 },
       interventions: [
         { mode: 'exclude', layer: 3, expert: 15 },
         { mode: 'force', layer: 2, expert: 14, scope: 'generated' },
@@ -40,7 +53,9 @@ describe('validatePolicy', () => {
   });
 
   it('rejects an unknown mode, naming entry, value and fix', () => {
-    const e = err(() => validatePolicy(P({ mode: 'exclude', layer: 0, expert: 1 }, { mode: 'disable', layer: 0, expert: 2 }), { file: 'p.json' }));
+    const e = err(() =>
+      validatePolicy(P({ mode: 'exclude', layer: 0, expert: 1 }, { mode: 'disable', layer: 0, expert: 2 }), { file: 'p.json' }),
+    );
     expect(e.code).toBe('E_POLICY');
     expect(e.field).toBe('interventions[1].mode');
     expect(e.message).toContain('p.json');
@@ -84,27 +99,81 @@ describe('validatePolicy', () => {
   });
 
   it('rejects conflicting entries on the same expert with overlapping scopes', () => {
-    const e = err(() => validatePolicy(P({ mode: 'exclude', layer: 1, expert: 3 }, { mode: 'drop', layer: 0, expert: 3 }, { mode: 'force', layer: 1, expert: 3, scope: 'think' })));
+    const e = err(() =>
+      validatePolicy(
+        P(
+          { mode: 'exclude', layer: 1, expert: 3 },
+          { mode: 'drop', layer: 0, expert: 3 },
+          { mode: 'force', layer: 1, expert: 3, scope: 'think' },
+        ),
+      ),
+    );
     expect(e.field).toBe('interventions[2]');
     expect(e.message).toMatch(/conflicts with interventions\[0\]/);
     // duplicates conflict too
-    expect(err(() => validatePolicy(P({ mode: 'drop', layer: 0, expert: 3 }, { mode: 'drop', layer: 0, expert: 3 }))).field).toBe('interventions[1]');
+    expect(err(() => validatePolicy(P({ mode: 'drop', layer: 0, expert: 3 }, { mode: 'drop', layer: 0, expert: 3 }))).field).toBe(
+      'interventions[1]',
+    );
     // disjoint scopes do not conflict; scale + bias compose
-    expect(() => validatePolicy(P({ mode: 'exclude', layer: 1, expert: 3, scope: 'prompt' }, { mode: 'force', layer: 1, expert: 3, scope: 'generated' }))).not.toThrow();
-    expect(() => validatePolicy(P({ mode: 'scale', layer: 1, expert: 3, value: 2 }, { mode: 'bias', layer: 1, expert: 3, value: 1 }))).not.toThrow();
-    expect(() => validatePolicy(P({ mode: 'drop', layer: 1, expert: 3, scope: { from: 0, to: 4 } }, { mode: 'drop', layer: 1, expert: 3, scope: { from: 4, to: 8 } }))).not.toThrow();
+    expect(() =>
+      validatePolicy(
+        P({ mode: 'exclude', layer: 1, expert: 3, scope: 'prompt' }, { mode: 'force', layer: 1, expert: 3, scope: 'generated' }),
+      ),
+    ).not.toThrow();
+    expect(() =>
+      validatePolicy(P({ mode: 'scale', layer: 1, expert: 3, value: 2 }, { mode: 'bias', layer: 1, expert: 3, value: 1 })),
+    ).not.toThrow();
+    expect(() =>
+      validatePolicy(
+        P(
+          { mode: 'drop', layer: 1, expert: 3, scope: { from: 0, to: 4 } },
+          { mode: 'drop', layer: 1, expert: 3, scope: { from: 4, to: 8 } },
+        ),
+      ),
+    ).not.toThrow();
   });
 
   it('rejects forcing more experts than top-k on the same tokens', () => {
-    const three = P({ mode: 'force', layer: 2, expert: 1 }, { mode: 'force', layer: 2, expert: 2 }, { mode: 'force', layer: 2, expert: 3, scope: 'think' });
+    const three = P(
+      { mode: 'force', layer: 2, expert: 1 },
+      { mode: 'force', layer: 2, expert: 2 },
+      { mode: 'force', layer: 2, expert: 3, scope: 'think' },
+    );
     const e = err(() => validatePolicy(three, { info: INFO }));
     expect(e.code).toBe('E_POLICY');
     expect(e.message).toMatch(/layer 2 forces 3 experts/);
     expect(e.message).toMatch(/top-2/);
     // same count spread over disjoint scopes or over layers is fine
-    expect(() => validatePolicy(P({ mode: 'force', layer: 2, expert: 1, scope: 'prompt' }, { mode: 'force', layer: 2, expert: 2, scope: 'prompt' }, { mode: 'force', layer: 2, expert: 3, scope: 'generated' }), { info: INFO })).not.toThrow();
-    expect(() => validatePolicy(P({ mode: 'force', layer: 2, expert: 1, scope: { from: 0, to: 3 } }, { mode: 'force', layer: 2, expert: 2 }, { mode: 'force', layer: 2, expert: 3, scope: { from: 3, to: 9 } }), { info: INFO })).not.toThrow();
-    expect(() => validatePolicy(P({ mode: 'force', layer: 2, expert: 1, scope: { from: 0, to: 4 } }, { mode: 'force', layer: 2, expert: 2 }, { mode: 'force', layer: 2, expert: 3, scope: { from: 3, to: 9 } }), { info: INFO })).toThrow(/forces 3/);
+    expect(() =>
+      validatePolicy(
+        P(
+          { mode: 'force', layer: 2, expert: 1, scope: 'prompt' },
+          { mode: 'force', layer: 2, expert: 2, scope: 'prompt' },
+          { mode: 'force', layer: 2, expert: 3, scope: 'generated' },
+        ),
+        { info: INFO },
+      ),
+    ).not.toThrow();
+    expect(() =>
+      validatePolicy(
+        P(
+          { mode: 'force', layer: 2, expert: 1, scope: { from: 0, to: 3 } },
+          { mode: 'force', layer: 2, expert: 2 },
+          { mode: 'force', layer: 2, expert: 3, scope: { from: 3, to: 9 } },
+        ),
+        { info: INFO },
+      ),
+    ).not.toThrow();
+    expect(() =>
+      validatePolicy(
+        P(
+          { mode: 'force', layer: 2, expert: 1, scope: { from: 0, to: 4 } },
+          { mode: 'force', layer: 2, expert: 2 },
+          { mode: 'force', layer: 2, expert: 3, scope: { from: 3, to: 9 } },
+        ),
+        { info: INFO },
+      ),
+    ).toThrow(/forces 3/);
   });
 });
 

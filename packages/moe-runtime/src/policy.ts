@@ -98,7 +98,8 @@ const OFF = new Set<InterventionMode>(['exclude', 'drop']);
 
 /** Why entries a and b on the same (layer, expert) with overlapping scopes cannot both hold, or null. */
 function conflict(a: Intervention, b: Intervention): string | null {
-  if (a.mode === b.mode) return `both ${a.mode} the same expert on overlapping tokens (a duplicate, or two ${a.mode} values where only one can apply)`;
+  if (a.mode === b.mode)
+    return `both ${a.mode} the same expert on overlapping tokens (a duplicate, or two ${a.mode} values where only one can apply)`;
   const modes = new Set([a.mode, b.mode]);
   if (modes.has('force') && (modes.has('exclude') || modes.has('drop'))) return 'one forces the expert on and the other switches it off';
   if (modes.has('exclude') && modes.has('drop')) return 'exclude and drop both switch the expert off, with different refill rules';
@@ -134,18 +135,42 @@ export function validatePolicy(json: unknown, opts: ValidatePolicyOptions = {}):
   list.forEach((e, i) => {
     const f = `interventions[${i}]`;
     if ((e.mode === 'scale' || e.mode === 'bias') && (e.value === undefined || !Number.isFinite(e.value)))
-      fail(file, `${f}.value`, `${entryText(i, e)} needs a finite "value" (${e.mode === 'scale' ? 'the factor g' : 'the offset b'}), got ${showValue(e.value)}; fix: add e.g. "value": ${e.mode === 'scale' ? 0.5 : -2}`);
+      fail(
+        file,
+        `${f}.value`,
+        `${entryText(i, e)} needs a finite "value" (${e.mode === 'scale' ? 'the factor g' : 'the offset b'}), got ${showValue(e.value)}; fix: add e.g. "value": ${e.mode === 'scale' ? 0.5 : -2}`,
+      );
     if (e.mode === 'scale' && (e.value as number) < 0)
-      fail(file, `${f}.value`, `${entryText(i, e)} has a negative scale factor ${e.value}; fix: use a factor >= 0 (0 silences the expert's output, 1 leaves it as is)`);
+      fail(
+        file,
+        `${f}.value`,
+        `${entryText(i, e)} has a negative scale factor ${e.value}; fix: use a factor >= 0 (0 silences the expert's output, 1 leaves it as is)`,
+      );
     if (e.mode !== 'scale' && e.mode !== 'bias' && e.value !== undefined)
-      fail(file, `${f}.value`, `${entryText(i, e)} has "value": ${showValue(e.value)} but ${e.mode} takes none; fix: remove "value" or use mode "scale"/"bias"`);
+      fail(
+        file,
+        `${f}.value`,
+        `${entryText(i, e)} has "value": ${showValue(e.value)} but ${e.mode} takes none; fix: remove "value" or use mode "scale"/"bias"`,
+      );
     if (e.scope && typeof e.scope === 'object' && e.scope.from >= e.scope.to)
-      fail(file, `${f}.scope`, `${entryText(i, e)} has an empty position range ${showValue(e.scope)}; fix: use {"from": a, "to": b} with a < b (half-open)`);
+      fail(
+        file,
+        `${f}.scope`,
+        `${entryText(i, e)} has an empty position range ${showValue(e.scope)}; fix: use {"from": a, "to": b} with a < b (half-open)`,
+      );
     if (info) {
       if (!info.moeLayers.includes(e.layer))
-        fail(file, `${f}.layer`, `${entryText(i, e)}: layer ${e.layer} has no router in ${info.modelType} (${info.dir}); fix: use one of the MoE layers ${rangeText(info.moeLayers)}`);
+        fail(
+          file,
+          `${f}.layer`,
+          `${entryText(i, e)}: layer ${e.layer} has no router in ${info.modelType} (${info.dir}); fix: use one of the MoE layers ${rangeText(info.moeLayers)}`,
+        );
       if (e.expert >= info.expertCount)
-        fail(file, `${f}.expert`, `${entryText(i, e)}: expert ${e.expert} does not exist; ${info.modelType} has ${info.expertCount} routed experts per layer; fix: use 0..${info.expertCount - 1}`);
+        fail(
+          file,
+          `${f}.expert`,
+          `${entryText(i, e)}: expert ${e.expert} does not exist; ${info.modelType} has ${info.expertCount} routed experts per layer; fix: use 0..${info.expertCount - 1}`,
+        );
     }
   });
   // conflicting entries on the same (layer, expert): a sweep over position intervals, so n entries cost

@@ -7,7 +7,6 @@
 // wider too. Not a kernel: a rewrite of built graphs.
 
 import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight } from '@mote/tensor-core';
-import { transposeTiled } from './experts.js';
 import { fusedMembers } from './fuse.js';
 
 export type WeightDtype = 'f32' | 'int8' | 'int4';
@@ -113,4 +112,20 @@ export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8
     }
   }
   return { bits, n, k: (G / n) * QBLOCK, data, scales: out };
+}
+
+/** [r, c] row-major -> [c, r], in 32x32 tiles (cache friendly). */
+export function transposeTiled(src: Float32Array, r: number, c: number, dst = new Float32Array(r * c), dstStride = r, dstCol = 0): Float32Array {
+  const B = 32;
+  for (let i0 = 0; i0 < r; i0 += B) {
+    const i1 = Math.min(r, i0 + B);
+    for (let j0 = 0; j0 < c; j0 += B) {
+      const j1 = Math.min(c, j0 + B);
+      for (let i = i0; i < i1; i++) {
+        const s = i * c;
+        for (let j = j0; j < j1; j++) dst[j * dstStride + dstCol + i] = src[s + j];
+      }
+    }
+  }
+  return dst;
 }

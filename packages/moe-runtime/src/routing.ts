@@ -5,7 +5,7 @@
 import { MoteError, type F32Tensor, type I32Tensor, type Tensor } from '@mote/tensor-core';
 import type { RouterSpec } from './spec.js';
 import { inScope } from './policy.js';
-import { hookName, type Hook, type HookContext, type Intervention, type RouterPoint, type TokenInfo, type TokenScope } from './types.js';
+import { hookName, type Hook, type HookContext, type Intervention, type RouterPoint, type TokenInfo } from './types.js';
 
 export interface LayerRouting {
   ids: Int32Array; // [N, K]

@@ -5,7 +5,7 @@
 import type { Tensor, F32Tensor, I32Tensor } from '@mote/tensor-core';
 import type { ActivationCache } from './activations.js';
 
-/** The five per-layer router points every architecture exposes (DESIGN.md "Router hook semantics"). */
+/** The five per-layer router points every architecture exposes (docs/design.md, "Router hook semantics"). */
 export const ROUTER_POINTS = ['router_logits', 'router_probs', 'selection_scores', 'topk_ids', 'topk_weights'] as const;
 export type RouterPoint = (typeof ROUTER_POINTS)[number];
 /** Residual-stream points of every decoder layer, [N, D]: resid_pre -> (+ attn_out) -> resid_mid -> (+ moe_out) -> resid_post. */

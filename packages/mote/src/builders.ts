@@ -108,7 +108,7 @@ export function randomPolicy(opts: RandomOptions): Policy {
   const { info, seed, like } = opts;
   const first = like?.interventions[0];
   const mode = opts.mode ?? first?.mode ?? 'exclude';
-  const scope = opts.scope ?? (like && like.interventions.every((e) => JSON.stringify(e.scope) === JSON.stringify(first?.scope)) ? first?.scope : undefined);
+  const scope = opts.scope ?? (like?.interventions.every((e) => JSON.stringify(e.scope) === JSON.stringify(first?.scope)) ? first?.scope : undefined);
   const value = opts.value ?? (mode === first?.mode ? first?.value : undefined);
   const likeExperts = like ? policyExperts(like) : null;
   const n = opts.n ?? likeExperts?.length;

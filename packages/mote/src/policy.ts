@@ -19,7 +19,11 @@ export function loadPolicy(file: string, info?: ModelInfo): Policy {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new MoteError('E_POLICY', `policy ${file} is not valid JSON (${(e as Error).message}); fix: write a JSON object {name?, interventions: [...]}`, { file });
+    throw new MoteError(
+      'E_POLICY',
+      `policy ${file} is not valid JSON (${(e as Error).message}); fix: write a JSON object {name?, interventions: [...]}`,
+      { file },
+    );
   }
   return validatePolicy(json, { info, file });
 }

@@ -81,14 +81,16 @@ describe('Kolmogorov–Smirnov', () => {
 
 describe('permutation test and bootstrap', () => {
   it('complete separation of 10 vs 10 gives the smallest attainable p', () => {
-    const x = Array.from({ length: 10 }, (_, i) => i + 11), y = Array.from({ length: 10 }, (_, i) => i);
+    const x = Array.from({ length: 10 }, (_, i) => i + 11),
+      y = Array.from({ length: 10 }, (_, i) => i);
     const r = permutationTest(x, y, { permutations: 999, seed: 1 });
     expect(r.diff).toBe(11);
     expect(r.p).toBeLessThanOrEqual(2 / 1000); // exact p = 2 / C(20,10) = 1.1e-5
   });
   it('pairs turn it into the sign-flip test (8 positive differences: exact p = 2/256)', () => {
     const base = [3, 9, 1, 14, 6, 2, 11, 5];
-    const x = base.map((v, i) => v + 1 + i * 0.1), y = base;
+    const x = base.map((v, i) => v + 1 + i * 0.1),
+      y = base;
     const strata = [...base.map((_, i) => `p${i}`), ...base.map((_, i) => `p${i}`)];
     const r = permutationTest(x, y, { permutations: 20000, seed: 2, strata });
     expect(Math.abs(r.p - 2 / 256)).toBeLessThan(0.003);

@@ -15,9 +15,16 @@ export type Alternative = 'two-sided' | 'greater' | 'less';
  * @example
  *   fisherExact(3, 1, 1, 3).p; // 34/70 (the lady tasting tea)
  */
-export function fisherExact(a: number, b: number, c: number, d: number, alternative: Alternative = 'two-sided'): { p: number; oddsRatio: number } {
+export function fisherExact(
+  a: number,
+  b: number,
+  c: number,
+  d: number,
+  alternative: Alternative = 'two-sided',
+): { p: number; oddsRatio: number } {
   for (const [k, v] of Object.entries({ a, b, c, d })) {
-    if (!Number.isInteger(v) || v < 0) throw new MoteError('E_INPUT', `fisherExact: cell ${k} must be a non-negative integer, got ${v}`, { field: k });
+    if (!Number.isInteger(v) || v < 0)
+      throw new MoteError('E_INPUT', `fisherExact: cell ${k} must be a non-negative integer, got ${v}`, { field: k });
   }
   const oddsRatio = (a * d) / (b * c);
   const r1 = a + b;
@@ -84,7 +91,8 @@ export type Direction = 'greater' | 'less';
  *   empiricalP(0.9, [0.1, 0.2, 0.95]); // (1 + 1) / 4 = 0.5
  */
 export function empiricalP(observed: number, randoms: readonly number[], direction: Direction = 'greater'): number {
-  if (!Number.isFinite(observed)) throw new MoteError('E_INPUT', `empiricalP: observed must be finite, got ${observed}`, { field: 'observed' });
+  if (!Number.isFinite(observed))
+    throw new MoteError('E_INPUT', `empiricalP: observed must be finite, got ${observed}`, { field: 'observed' });
   const eps = 1e-12; // ties count as "at least as extreme"
   const hits = randoms.filter((r) => (direction === 'greater' ? r >= observed - eps : r <= observed + eps)).length;
   return (1 + hits) / (1 + randoms.length);

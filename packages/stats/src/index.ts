@@ -4,7 +4,15 @@ export { createRng, shuffle, type Rng } from './rng.js';
 export { Z95, zFor, normalTail, normalQuantile } from './normal.js';
 export { wilson, diffCI, pairedDiffCI, pairedDiff, mcnemarExact, mcnemarPaired, binomCdfHalf } from './proportions.js';
 export {
-  fisherExact, benjaminiHochberg, empiricalP, permutationTest, blocksFromStrata, permuteWithinBlocks, ksTest,
-  type Alternative, type Direction, type PermutationOptions,
+  fisherExact,
+  benjaminiHochberg,
+  empiricalP,
+  permutationTest,
+  blocksFromStrata,
+  permuteWithinBlocks,
+  ksTest,
+  type Alternative,
+  type Direction,
+  type PermutationOptions,
 } from './hypothesis.js';
 export { quantile, describe, bootstrapCI, rankCorrelation } from './sample.js';

@@ -47,7 +47,10 @@ describe('diffCI (Newcombe hybrid score, independent samples)', () => {
 
 describe('pairedDiffCI (Newcombe, paired)', () => {
   it('contains the difference, is within [-1, 1], and is narrower than the unpaired interval for positively correlated data', () => {
-    const a = 40, b = 5, c = 1, d = 54;
+    const a = 40,
+      b = 5,
+      c = 1,
+      d = 54;
     const { diff, ci } = pairedDiffCI(a, b, c, d);
     expect(diff).toBeCloseTo(0.04, 12);
     expect(ci[0]).toBeLessThan(diff);

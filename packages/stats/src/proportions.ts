@@ -64,7 +64,8 @@ export function mcnemarExact(b: number, c: number): number {
  *   mcnemarPaired([true, true, false], [false, true, true]); // { b: 1, c: 1, p: 1 }
  */
 export function mcnemarPaired(a: readonly boolean[], bVec: readonly boolean[]): { b: number; c: number; p: number } {
-  if (a.length !== bVec.length) throw new MoteError('E_INPUT', `mcnemarPaired: lengths differ (${a.length} vs ${bVec.length})`, { field: 'b' });
+  if (a.length !== bVec.length)
+    throw new MoteError('E_INPUT', `mcnemarPaired: lengths differ (${a.length} vs ${bVec.length})`, { field: 'b' });
   let b = 0;
   let c = 0;
   for (let i = 0; i < a.length; i++) {

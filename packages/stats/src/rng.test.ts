@@ -27,7 +27,10 @@ describe('createRng', () => {
 
 describe('shuffle', () => {
   it('permutes, touches only [from, to), and gives every order of 3 about equally often', () => {
-    const xs = shuffle(Array.from({ length: 20 }, (_, i) => i), createRng(1));
+    const xs = shuffle(
+      Array.from({ length: 20 }, (_, i) => i),
+      createRng(1),
+    );
     expect([...xs].sort((p, q) => p - q)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     const part = shuffle([0, 1, 2, 3, 4, 5, 6, 7], createRng(2), 2, 6);
     expect([part[0], part[1], part[6], part[7]]).toEqual([0, 1, 6, 7]);

@@ -23,7 +23,14 @@ export function quantile(x: ArrayLike<number>, q: number): number {
 export function describe(xs: readonly number[]): { n: number; mean: number; min: number; max: number; q025: number; q975: number } {
   if (!xs.length) return { n: 0, mean: NaN, min: NaN, max: NaN, q025: NaN, q975: NaN };
   const arr = [...xs];
-  return { n: xs.length, mean: mean(arr), min: Math.min(...arr), max: Math.max(...arr), q025: quantile(arr, 0.025), q975: quantile(arr, 0.975) };
+  return {
+    n: xs.length,
+    mean: mean(arr),
+    min: Math.min(...arr),
+    max: Math.max(...arr),
+    q025: quantile(arr, 0.025),
+    q975: quantile(arr, 0.975),
+  };
 }
 
 /**
