@@ -8,7 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel, type MoeModel, type Policy } from '@mote/moe-runtime';
-import { loadPromptSet, runFtri } from '@mote/ftri';
+import { loadPromptSet, runFtri, STATS } from '@mote/ftri';
 import { topNPolicy, randomPolicies, writePolicy, loadRanking, mulberry32, shuffleInPlace, type RankedExpert } from '@mote/mote';
 import { loadSuite, type Suite } from './suite.js';
 import { makeJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
@@ -39,7 +39,8 @@ export const experimentSchema = z.strictObject({
     /** labels the traced responses (default: the suite's "*" refusal judge); must be synchronous */
     judge: judgeSpec.optional(),
     contrast: z.string().default('REFUSED:rest'),
-    stat: z.enum(['diff', 'rr', 'logodds', 'gate', 'paired']).optional(),
+    /** ranking statistic (default count, the paper's score) */
+    stat: z.enum(STATS).optional(),
     scope: z.string().optional(),
     /** tokens generated per prompt to label its response (default 64) */
     generate: z.number().int().positive().default(64),

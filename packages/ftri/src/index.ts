@@ -3,7 +3,7 @@
 
 export { loadPromptSet, expandGrid, validatePromptSet, promptSetHash, gridSpecSchema, type PromptRecord, type GridSpec } from './prompts.js';
 export { runFtri, rankTraces, parseContrast, type RunFtriOptions, type RankTracesOptions, type RankOptions, type Judge, type Progress } from './run.js';
-export { contrastActivations, STATS, type Activations, type RankingEntry, type Stat, type Level, type ContrastOptions, type ContrastSummary } from './contrast.js';
+export { contrastActivations, STATS, DEFAULT_STAT, SUM_STATS, describeStat, type Activations, type RankingEntry, type Stat, type Level, type ContrastOptions, type ContrastSummary } from './contrast.js';
 export { BatchTracer, SCOPES, FLAG_GENERATED, FLAG_THINK, FLAG_ANSWER, type Scope, type TokenRows, type BatchAggregate, type TracerOptions } from './trace.js';
 export { readRanking, writeRanking, RANKING_COLUMNS } from './ranking-io.js';
 export {

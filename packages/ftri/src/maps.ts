@@ -55,7 +55,8 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
   }));
   const lim = Math.max(1e-9, ...values.map((v) => Math.abs(Number.isFinite(v.value) ? v.value : 0)));
   const step = opts.expertCount > 64 ? 8 : 22;
-  const label = rr ? 'log2 risk ratio' : ranking[0]?.stat === 'diff' ? 'rate difference' : ranking[0]?.stat ?? 'score';
+  const stat = ranking[0]?.stat;
+  const label = rr ? 'log2 risk ratio' : stat === 'diff' ? 'rate difference' : stat === 'count' ? 'count difference' : stat === 'weight' ? 'weight difference' : stat ?? 'score';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: opts.title, fontSize: 13 },

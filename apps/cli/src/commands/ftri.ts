@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { classifyOrganism } from '@mote/eval';
-import { expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Judge, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
+import { DEFAULT_STAT, expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Judge, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
 import { progressBar, type Progress } from '../progress.js';
 
 /** Judges selectable with --label. `refusal`: the organism / DeepSeek-R1 rule (REFUSED / REASONED / OTHER). */
@@ -33,8 +33,8 @@ const int = (name: string) => (v: string): number => {
 function statOptions(cmd: Command): Command {
   return cmd
     .option('--contrast <A:B>', 'groups, categories or labels to contrast (B may be "rest"); default REFUSED:rest with --label, else the two groups')
-    .option('--stat <s>', `ranking statistic: ${STATS.join(' | ')}`, 'diff')
-    .option('--level <l>', 'prompt (mean of per-prompt rates) | token (pooled counts)', 'prompt')
+    .option('--stat <s>', `ranking statistic: ${STATS.join(' | ')}; count = the paper's score (mean per-prompt selection count, A − B), diff = rate difference`, DEFAULT_STAT)
+    .option('--level <l>', 'rate statistics only: prompt (mean of per-prompt rates) | token (pooled counts)', 'prompt')
     .option('--permutations <n>', 'permutations for p-values (pair-aware)', int('--permutations'), 2000)
     .option('--bootstrap <n>', 'bootstrap resamples for ranking stability', int('--bootstrap'), 200)
     .option('--seed <n>', 'seed of permutations, bootstrap and sampling', int('--seed'), 0)
@@ -73,9 +73,13 @@ function phaseBars(): { onProgress: (d: number, t: number, phase: string) => voi
 
 function printTop(ranking: RankingEntry[], n: number): void {
   const f = (v: number, d = 4): string => (Number.isFinite(v) ? v.toFixed(d) : '-');
-  process.stdout.write(`rank  layer  expert  ${ranking[0]?.stat ?? 'score'}     rate_a  rate_b  q        stability\n`);
-  for (const e of ranking.slice(0, n))
-    process.stdout.write(`${String(e.rank).padStart(4)}  ${String(e.layer).padStart(5)}  ${String(e.expert).padStart(6)}  ${f(e.score).padStart(7)}  ${f(e.rate_a, 3).padStart(6)}  ${f(e.rate_b, 3).padStart(6)}  ${e.q.toExponential(1).padStart(7)}  ${f(e.stability, 2)}\n`);
+  const sums = ranking[0]?.stat === 'count' || ranking[0]?.stat === 'weight';
+  const [ca, cb] = sums ? ['count_a', 'count_b'] : ['rate_a', 'rate_b'];
+  process.stdout.write(`rank  layer  expert  ${(ranking[0]?.stat ?? 'score').padEnd(7)}  ${ca}  ${cb}  q        stability\n`);
+  for (const e of ranking.slice(0, n)) {
+    const [va, vb] = sums ? [e.count_a, e.count_b] : [e.rate_a, e.rate_b];
+    process.stdout.write(`${String(e.rank).padStart(4)}  ${String(e.layer).padStart(5)}  ${String(e.expert).padStart(6)}  ${f(e.score).padStart(7)}  ${f(va, 3).padStart(7)}  ${f(vb, 3).padStart(7)}  ${e.q.toExponential(1).padStart(7)}  ${f(e.stability, 2)}\n`);
+  }
 }
 
 export function register(program: Command): void {
