@@ -18,7 +18,7 @@ export async function writeExperimentReport(
   const blocks: Block[] = [];
   if (a.description) blocks.push({ p: a.description });
   blocks.push({ h: 1, text: 'Result' });
-  blocks.push({ list: a.criteria.map((c) => `${c.metAt !== null ? '**met**' : '**not met**'} — ${c.text}`) });
+  blocks.push({ list: a.criteria.map((c) => `**${c.status.toLowerCase()}** — ${c.text}`) });
   const info = ctx.model;
   blocks.push({
     list: [

@@ -32,6 +32,13 @@ export const experimentSchema = z.strictObject({
   suite: z.string().min(1),
   /** judges per category ("*" = fallback); default: generic refusal judge + exact match */
   judges: z.record(z.string(), z.strictObject({ refusal: judgeSpec.optional(), answer: judgeSpec.nullable().optional() })).optional(),
+  /**
+   * what is measured: "refusal" (the refusal judge's verdict), or "think-language": the share of think blocks in
+   * `language` (judged by the "*" judge's label, default the think-language judge)
+   */
+  behaviour: z
+    .strictObject({ type: z.enum(['refusal', 'think-language']).default('refusal'), language: z.string().min(2).default('zh') })
+    .prefault({}),
   /** suite categories: where the behaviour is measured, where false refusals are, where capability is */
   categories: z.strictObject({ target: z.string().min(1), control: z.string().min(1).optional(), capability: z.string().min(1).optional() }),
   ftri: z.strictObject({
@@ -60,9 +67,10 @@ export const experimentSchema = z.strictObject({
   perLayerCap: z.union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())]).optional(),
   random: z
     .strictObject({
-      /** random policies per N and mode (>= 20 for an empirical p-value that can reach 0.05) */
+      /** random policies per N and mode (>= 1/alpha - 1 for an empirical p-value that can reach alpha) */
       draws: z.number().int().min(1).default(20),
-      modes: z.array(z.enum(['exclude', 'drop', 'scale', 'bias'])).min(1).default(['exclude']),
+      /** modes with random baselines (default: every mode in `modes`, so every criterion can be tested) */
+      modes: z.array(z.enum(['exclude', 'drop', 'scale', 'bias'])).min(1).optional(),
       /** 'like': same number of experts per layer as the fTRI policy; 'uniform': over all layers */
       match: z.enum(['like', 'uniform']).default('like'),
       /** never draw the fTRI policy's own experts */
@@ -80,6 +88,19 @@ export const experimentSchema = z.strictObject({
       scope: scopeSpec.optional(),
     })
     .optional(),
+  /** thresholds of the success criteria (the paper's claim: at least half the behaviour gone, capability kept) */
+  criteria: z
+    .strictObject({
+      /** smallest relative cut of the target behaviour: (baseline - policy) / baseline */
+      cut: z.number().min(0).max(1).default(0.5),
+      /** largest allowed drop of capability accuracy (absolute, 0.05 = 5 points) */
+      capabilityDrop: z.number().min(0).max(1).default(0.05),
+      /** level of the empirical p-value against the matched random baselines */
+      alpha: z.number().positive().max(1).default(0.05),
+      /** random baselines may cut at most this share of the fTRI policy's cut (on average) */
+      randomShare: z.number().min(0).max(1).default(0.5),
+    })
+    .prefault({}),
   generation: z
     .strictObject({
       maxNewTokens: z.number().int().positive().default(64),
@@ -91,7 +112,9 @@ export const experimentSchema = z.strictObject({
     })
     .prefault({}),
 });
-export type ExperimentSpec = z.output<typeof experimentSchema> & { file?: string };
+type ParsedExperiment = z.output<typeof experimentSchema>;
+/** A validated experiment: random.modes resolved (default: every mode), paths absolute. */
+export type ExperimentSpec = Omit<ParsedExperiment, 'random'> & { random: ParsedExperiment['random'] & { modes: ParsedExperiment['modes'] }; file?: string };
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
 /** Validate an experiment object; relative paths are resolved against baseDir (default: cwd). */
@@ -107,10 +130,30 @@ export function validateExperiment(json: unknown, opts: { file?: string; baseDir
   }
   const base = opts.baseDir ?? process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const spec: ExperimentSpec = { ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts) }, file: opts.file };
+  const spec: ExperimentSpec = {
+    ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts) },
+    random: { ...r.data.random, modes: r.data.random.modes ?? r.data.modes }, file: opts.file,
+  };
   for (const m of spec.modes) if ((m === 'scale' || m === 'bias') && spec.value === undefined)
     throw new MoteError('E_INPUT', `${where}: mode "${m}" needs "value"; fix: add e.g. "value": ${m === 'scale' ? 0.5 : -2}`, { file: opts.file, field: 'value' });
   return spec;
+}
+
+/**
+ * What a run of this spec cannot show, said before it starts: criteria without random baselines (they print
+ * NOT TESTED) and too few random draws for the empirical p-value to reach alpha (it is at least 1/(draws + 1)).
+ * Example: `for (const w of experimentWarnings(loadExperiment('exp.json'))) console.error(w);`
+ */
+export function experimentWarnings(spec: ExperimentSpec): string[] {
+  const out: string[] = [];
+  const { alpha } = spec.criteria;
+  const need = Math.ceil(1 / alpha - 1 - 1e-9);
+  if (spec.random.draws < need)
+    out.push(`random.draws = ${spec.random.draws}: the empirical p-value is at least 1/(draws + 1) = ${(1 / (spec.random.draws + 1)).toFixed(3)} > alpha = ${alpha}, so no criterion can be met; fix: set random.draws >= ${need} (1/alpha − 1)`);
+  const untested = spec.modes.filter((m) => !spec.random.modes.includes(m));
+  if (untested.length)
+    out.push(`mode(s) ${untested.join(', ')} have no random baselines (random.modes = ${JSON.stringify(spec.random.modes)}): their criteria will be NOT TESTED; fix: add them to random.modes or drop "random.modes"`);
+  return out;
 }
 
 /** Read an experiment JSON file; paths in it are relative to the file's folder. */
@@ -175,6 +218,8 @@ export interface ExperimentProgress {
 }
 export interface RunExperimentOptions {
   outDir: string;
+  /** each of experimentWarnings(spec), before anything runs (default: written to stderr) */
+  onWarning?: (message: string) => void;
   onProgress?: (p: ExperimentProgress) => void;
   /** an already loaded model (otherwise spec.model is loaded) */
   model?: MoeModel;
@@ -274,6 +319,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   const progress = opts.onProgress ?? (() => {});
   const timings: Record<string, number> = {};
   const t0 = now();
+  for (const w of experimentWarnings(spec)) (opts.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(w);
   mkdirSync(outDir, { recursive: true });
   checkSameExperiment(join(outDir, 'experiment.json'), spec);
 

@@ -24,6 +24,6 @@ export { writeReport, writeEvalReport, evalBlocks, rateCI, diffCIText } from './
 export type { Block, WrittenReport } from './report.js';
 export { writeExperimentReport } from './experiment-report.js';
 export { analyzeExperiment } from './analysis.js';
-export type { ExperimentAnalysis, RankedRow, ForceRow, RandomCompare, RateCI, Diff, Criterion } from './analysis.js';
-export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, planExperiment, sampleIds, experimentSchema } from './experiment.js';
+export type { ExperimentAnalysis, RankedRow, ForceRow, RandomCompare, RateCI, Diff, Criterion, CriterionStatus } from './analysis.js';
+export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, planExperiment, sampleIds, experimentSchema, experimentWarnings } from './experiment.js';
 export type { ExperimentOverrides, ExperimentSpec, ExperimentInput, ExperimentProgress, RunExperimentOptions, ExperimentResult, ExperimentPlan } from './experiment.js';
