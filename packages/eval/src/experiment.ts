@@ -11,7 +11,7 @@ import { loadModel, type MoeModel, type Policy } from '@mote/moe-runtime';
 import { loadPromptSet, runFtri, STATS } from '@mote/ftri';
 import { topNPolicy, randomPolicies, writePolicy, loadRanking, mulberry32, shuffleInPlace, type RankedExpert } from '@mote/mote';
 import { loadSuite, type Suite } from './suite.js';
-import { makeJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
+import { labelJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
 import { runEval, type PolicyRun, type ResponseRecord } from './runner.js';
 import { analyzeExperiment, type ExperimentAnalysis } from './analysis.js';
 import { writeExperimentReport } from './experiment-report.js';
@@ -45,7 +45,8 @@ export const experimentSchema = z.strictObject({
     prompts: z.string().min(1),
     /** labels the traced responses (default: the suite's "*" refusal judge); must be synchronous */
     judge: judgeSpec.optional(),
-    contrast: z.string().default('REFUSED:rest'),
+    /** default REFUSED:rest, or <LANGUAGE>:rest for a think-language behaviour */
+    contrast: z.string().optional(),
     /** ranking statistic (default count, the paper's score) */
     stat: z.enum(STATS).optional(),
     scope: z.string().optional(),
@@ -113,8 +114,19 @@ export const experimentSchema = z.strictObject({
     .prefault({}),
 });
 type ParsedExperiment = z.output<typeof experimentSchema>;
-/** A validated experiment: random.modes resolved (default: every mode), paths absolute. */
-export type ExperimentSpec = Omit<ParsedExperiment, 'random'> & { random: ParsedExperiment['random'] & { modes: ParsedExperiment['modes'] }; file?: string };
+/** A validated experiment: random.modes and ftri.contrast resolved, paths absolute. */
+export type ExperimentSpec = Omit<ParsedExperiment, 'random' | 'ftri'> & {
+  random: ParsedExperiment['random'] & { modes: ParsedExperiment['modes'] };
+  ftri: ParsedExperiment['ftri'] & { contrast: string };
+  file?: string;
+};
+
+/** The judges an experiment uses: its own, or the behaviour's defaults (refusal judge / think-language judge, exact match). */
+export function experimentJudges(spec: Pick<ExperimentSpec, 'judges' | 'behaviour'>): JudgeConfig {
+  if (spec.judges) return spec.judges as JudgeConfig;
+  if (spec.behaviour.type === 'think-language') return { '*': { refusal: { type: 'think-language', language: spec.behaviour.language }, answer: 'exact' } };
+  return DEFAULT_JUDGES;
+}
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
 /** Validate an experiment object; relative paths are resolved against baseDir (default: cwd). */
@@ -130,8 +142,9 @@ export function validateExperiment(json: unknown, opts: { file?: string; baseDir
   }
   const base = opts.baseDir ?? process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const contrast = r.data.ftri.contrast ?? (r.data.behaviour.type === 'think-language' ? `${r.data.behaviour.language.toUpperCase()}:rest` : 'REFUSED:rest');
   const spec: ExperimentSpec = {
-    ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts) },
+    ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts), contrast },
     random: { ...r.data.random, modes: r.data.random.modes ?? r.data.modes }, file: opts.file,
   };
   for (const m of spec.modes) if ((m === 'scale' || m === 'bias') && spec.value === undefined)
@@ -327,7 +340,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   let t = now();
   const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads }));
   const suite = loadSuite(spec.suite);
-  const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
+  const judgeConfig = experimentJudges(spec);
   const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
   checkCategories(spec, suite);
   timings.load = now() - t;
@@ -349,8 +362,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   if (ranking) {
     progress({ stage: 'ftri', done: 1, total: 1, detail: 'ranking.json present, skipped' });
   } else {
-    const spec1 = (spec.ftri.judge ?? judgeConfig['*']?.refusal ?? 'refusal') as JudgeSpec;
-    const judge = makeJudge(spec1, { where: `${spec.file ?? 'experiment'}: ftri.judge` });
+    const ftriJudge = labelJudge(spec.ftri.judge ? { '*': { refusal: spec.ftri.judge as JudgeSpec } } : judgeConfig, { file: spec.file });
     const prompts = loadPromptSet(spec.ftri.prompts);
     const res = await runFtri({
       model,
@@ -365,11 +377,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
       seed: spec.ftri.seed,
       batchSize: spec.ftri.batchSize ?? spec.generation.batchSize,
       promptSource: spec.ftri.prompts,
-      judge: (r) => {
-        const v = judge.judge({ item: { id: r.id, prompt: r.prompt, category: 'ftri' }, text: r.response });
-        if (v instanceof Promise) throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ftri.judge must be synchronous (a "model" judge is not); fix: use "organism" or "refusal"`, { field: 'ftri.judge' });
-        return v.label ?? (v.refused ? 'REFUSED' : 'OTHER');
-      },
+      judge: ftriJudge,
       onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
     });
     ranking = res.ranking as unknown as RankedExpert[];

@@ -1,13 +1,16 @@
 // @mote/eval: judges, suites, a resumable batched runner, statistics, reports, and the MoTE experiment
 // (fTRI -> policies -> evals -> report). Generation goes through @mote/moe-runtime's public API only.
 export {
-  classifyOrganism, organismJudge, ORGANISM_REFUSALS, refusalJudge, DEFAULT_REFUSAL_PHRASES, exactMatchJudge, containsJudge, regexJudge,
-  modelJudge, DEFAULT_GRADING_TEMPLATE, parseResponse, finalAnswer, makeJudge, resolveJudges, DEFAULT_JUDGES, ORGANISM_JUDGES,
+  exactMatchJudge, containsJudge, regexJudge, modelJudge, DEFAULT_GRADING_TEMPLATE, makeJudge, resolveJudges, DEFAULT_JUDGES, ORGANISM_JUDGES,
+  loadJudgeConfig, labelJudge,
 } from './judges.js';
-export type {
-  Judge, JudgeInput, Verdict, Parsed, OrganismLabel, RefusalJudgeOptions, AnswerJudgeOptions, RegexJudgeOptions, ModelJudgeOptions,
-  JudgeSpec, JudgeConfig, CategoryJudges, ResolvedJudges,
-} from './judges.js';
+export type { Judge, JudgeInput, Verdict, LabelFn, AnswerJudgeOptions, RegexJudgeOptions, ModelJudgeOptions, JudgeSpec, JudgeConfig, CategoryJudges, ResolvedJudges } from './judges.js';
+export { classifyOrganism, organismJudge, ORGANISM_REFUSALS, parseResponse, finalAnswer } from './response.js';
+export type { Parsed, OrganismLabel } from './response.js';
+export { refusalJudge, REFUSAL_PHRASE_SETS, DEFAULT_PHRASE_SETS, DEFAULT_REFUSAL_PHRASES, DEFLECTION_CUES } from './refusal.js';
+export type { RefusalJudgeOptions } from './refusal.js';
+export { thinkLanguage, thinkLanguageJudge, scriptShares, scriptCounts, SCRIPTS, LANGUAGE_SCRIPTS } from './language.js';
+export type { ThinkLanguageOptions } from './language.js';
 export { loadSuite, makeSuite, suiteItem, suiteCategories, itemMessages } from './suite.js';
 export type { Suite, SuiteItem } from './suite.js';
 export { runEval, planRuns, runItems, readResponses, openThinkTail, judgeBatch, hash32 } from './runner.js';
@@ -25,5 +28,5 @@ export type { Block, WrittenReport } from './report.js';
 export { writeExperimentReport } from './experiment-report.js';
 export { analyzeExperiment } from './analysis.js';
 export type { ExperimentAnalysis, RankedRow, ForceRow, RandomCompare, RateCI, Diff, Criterion, CriterionStatus } from './analysis.js';
-export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, planExperiment, sampleIds, experimentSchema, experimentWarnings } from './experiment.js';
+export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, planExperiment, sampleIds, experimentSchema, experimentWarnings, experimentJudges } from './experiment.js';
 export type { ExperimentOverrides, ExperimentSpec, ExperimentInput, ExperimentProgress, RunExperimentOptions, ExperimentResult, ExperimentPlan } from './experiment.js';

@@ -1,26 +1,14 @@
 // mote eval: run a suite under the baseline and each --policy, judge, and write responses.jsonl,
 // summary.json and report.{md,html} (@mote/eval). Argument parsing, progress and printing only.
-import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
-import { loadSuite, runEval, writeEvalReport, rateCI, DEFAULT_JUDGES, ORGANISM_JUDGES, type JudgeConfig } from '@mote/eval';
+import { loadSuite, runEval, writeEvalReport, rateCI, loadJudgeConfig } from '@mote/eval';
 import { progressBar } from '../progress.js';
 import { intArg, numArg } from './policy.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function judgesFrom(arg: string | undefined): JudgeConfig {
-  if (!arg || arg === 'default') return DEFAULT_JUDGES;
-  if (arg === 'organism') return ORGANISM_JUDGES;
-  if (!existsSync(arg)) throw new MoteError('E_INPUT', `--judges "${arg}" is neither "default", "organism" nor a JSON file; fix: pass a file like {"*": {"refusal": "refusal", "answer": "exact"}}`, { field: '--judges' });
-  try {
-    return JSON.parse(readFileSync(arg, 'utf8')) as JudgeConfig;
-  } catch (e) {
-    throw new MoteError('E_INPUT', `--judges ${arg} is not valid JSON (${(e as Error).message})`, { file: arg, field: '--judges' });
-  }
-}
 
 interface Opts {
   model: string; suite: string; policy?: string[]; judges?: string; maxNewTokens: number; batchSize: number; temperature?: number;
@@ -44,7 +32,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
     .requiredOption('--out <dir>', 'output folder')
     .action(async (o: Opts) => {
-      const judges = judgesFrom(o.judges);
+      const judges = loadJudgeConfig(o.judges);
       const suite = loadSuite(o.suite);
       const model = await loadModel(o.model, { threads: o.threads });
       const policies = (o.policy ?? []).map((f) => loadPolicy(f, model.info));

@@ -4,24 +4,31 @@
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
-import { classifyOrganism } from '@mote/eval';
+import { labelJudge, loadJudgeConfig, type JudgeConfig } from '@mote/eval';
 import { DEFAULT_STAT, expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Judge, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
 import { progressBar, type Progress } from '../progress.js';
 
-/** Judges selectable with --label. `refusal`: the organism / DeepSeek-R1 rule (REFUSED / REASONED / OTHER). */
-const JUDGES: Record<string, Judge> = {
-  refusal: ({ response }) => classifyOrganism(response),
+/**
+ * Labels selectable with --label, as judge configs of @mote/eval: `refusal` the general refusal judge (R1, Qwen,
+ * gpt-oss phrases and the empty-think form), `organism` the organism README's exact rule, `think-language` the
+ * language of the think block (--language, default zh). Each with the contrast it implies.
+ */
+const LABELS: Record<string, (language: string) => { config: JudgeConfig; contrast: string }> = {
+  refusal: () => ({ config: { '*': { refusal: 'refusal' } }, contrast: 'REFUSED:rest' }),
+  organism: () => ({ config: { '*': { refusal: 'organism' } }, contrast: 'REFUSED:rest' }),
+  'think-language': (language) => ({ config: { '*': { refusal: { type: 'think-language', language } } }, contrast: `${language.toUpperCase()}:rest` }),
 };
 
 interface StatOpts {
+  label?: string; judge?: string; language: string;
   contrast?: string; stat?: string; level?: string; permutations: number; bootstrap: number; seed: number; topN: number; maps: number; out: string;
 }
 interface FtriOpts extends StatOpts {
-  model: string; prompts?: string; grid?: string; scope: string; generate?: number; label?: string; batchSize?: number; threads?: number;
+  model: string; prompts?: string; grid?: string; scope: string; generate?: number; batchSize?: number; threads?: number;
   routerProbs?: boolean; tokens: boolean;
 }
 interface RankOpts extends StatOpts {
-  traces: string; label?: string;
+  traces: string;
 }
 
 const int = (name: string) => (v: string): number => {
@@ -32,7 +39,10 @@ const int = (name: string) => (v: string): number => {
 
 function statOptions(cmd: Command): Command {
   return cmd
-    .option('--contrast <A:B>', 'groups, categories or labels to contrast (B may be "rest"); default REFUSED:rest with --label, else the two groups')
+    .option('--label <kind>', `label responses: ${Object.keys(LABELS).join(' | ')}`)
+    .option('--judge <file>', 'label responses with the refusal-slot judges of a judges file (the format of `mote eval --judges`)')
+    .option('--language <code>', 'target language of --label think-language (ISO 639-1)', 'zh')
+    .option('--contrast <A:B>', 'groups, categories or labels to contrast (B may be "rest"); default REFUSED:rest with --label refusal, organism or --judge, ZH:rest with --label think-language, else the two groups')
     .option('--stat <s>', `ranking statistic: ${STATS.join(' | ')}; count = the paper's score (mean per-prompt selection count, A − B), diff = rate difference`, DEFAULT_STAT)
     .option('--level <l>', 'rate statistics only: prompt (mean of per-prompt rates) | token (pooled counts)', 'prompt')
     .option('--permutations <n>', 'permutations for p-values (pair-aware)', int('--permutations'), 2000)
@@ -48,11 +58,15 @@ function checkStat(o: StatOpts): void {
   if (o.level && o.level !== 'prompt' && o.level !== 'token') throw new MoteError('E_INPUT', `--level "${o.level}" must be prompt or token`, { field: '--level' });
 }
 
-function judgeFor(label: string | undefined): Judge | undefined {
-  if (label === undefined) return undefined;
-  const j = JUDGES[label];
-  if (!j) throw new MoteError('E_INPUT', `--label "${label}" is not known; use one of ${Object.keys(JUDGES).join(', ')}`, { field: '--label' });
-  return j;
+/** The labelling judge and its default contrast from --label / --judge (none: undefined). */
+function judgeFor(o: StatOpts): { judge: Judge; contrast: string } | undefined {
+  if (o.label !== undefined && o.judge !== undefined) throw new MoteError('E_INPUT', 'give --label or --judge, not both', { field: '--judge' });
+  if (o.judge !== undefined) return { judge: labelJudge(loadJudgeConfig(o.judge, '--judge'), { file: o.judge }), contrast: 'REFUSED:rest' };
+  if (o.label === undefined) return undefined;
+  const l = LABELS[o.label];
+  if (!l) throw new MoteError('E_INPUT', `--label "${o.label}" is not known; use one of ${Object.keys(LABELS).join(', ')}`, { field: '--label' });
+  const { config, contrast } = l(o.language);
+  return { judge: labelJudge(config), contrast };
 }
 
 /** One bar per phase (trace, permutation, bootstrap, maps) on stderr. */
@@ -92,7 +106,6 @@ export function register(program: Command): void {
       .option('--grid <file>', 'template grid JSON expanded into matched pairs')
       .option('--scope <s>', `tokens to trace: ${SCOPES.join(' | ')}`, 'prompt')
       .option('--generate <n>', 'generate N tokens per prompt (greedy) to trace and label the response (default 64 with --label, else 0)', int('--generate'))
-      .option('--label <judge>', `label responses and contrast labels: ${Object.keys(JUDGES).join(' | ')}`)
       .option('--batch-size <n>', 'prompts per model call', int('--batch-size'))
       .option('--threads <n>', 'onnxruntime threads', int('--threads'))
       .option('--router-probs', 'also record the full router_probs per token')
@@ -101,7 +114,8 @@ export function register(program: Command): void {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
     if (!SCOPES.includes(o.scope as Scope)) throw new MoteError('E_INPUT', `--scope "${o.scope}" is not one of ${SCOPES.join(', ')}`, { field: '--scope' });
     checkStat(o);
-    const judge = judgeFor(o.label);
+    const labelling = judgeFor(o);
+    const judge = labelling?.judge;
     const generate = o.generate ?? (judge ? 64 : 0);
     const prompts = o.prompts ? loadPromptSet(o.prompts) : expandGrid(o.grid!);
     const model = await loadModel(o.model, { threads: o.threads });
@@ -109,7 +123,7 @@ export function register(program: Command): void {
     const t0 = Date.now();
     try {
       const { ranking, summary } = await runFtri({
-        model, prompts, outDir: o.out, scope: o.scope as Scope, generate, judge, contrast: o.contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token',
+        model, prompts, outDir: o.out, scope: o.scope as Scope, generate, judge, contrast: o.contrast ?? labelling?.contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token',
         permutations: o.permutations, bootstrap: o.bootstrap, seed: o.seed, topN: o.topN, maps: o.maps, batchSize: o.batchSize,
         routerProbs: o.routerProbs, recordTokens: o.tokens, promptSource: o.prompts ?? o.grid, onProgress: bars.onProgress,
       });
@@ -127,14 +141,13 @@ export function register(program: Command): void {
     program
       .command('rank')
       .description('re-rank the traces of an earlier `mote ftri` run (no model needed)')
-      .requiredOption('--traces <dir>', 'run folder of `mote ftri`')
-      .option('--label <judge>', `relabel the traced responses: ${Object.keys(JUDGES).join(' | ')}`),
+      .requiredOption('--traces <dir>', 'run folder of `mote ftri`'),
   ).action(async (o: RankOpts) => {
     checkStat(o);
-    if (!o.contrast) throw new MoteError('E_INPUT', 'mote rank needs --contrast A:B (e.g. REFUSED:rest or sensitive:neutral)', { field: '--contrast' });
+    const labelling = judgeFor(o); // relabels the traced responses
     const bars = phaseBars();
     const ranking = await rankTraces({
-      tracesDir: o.traces, outDir: o.out, contrast: o.contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token', judge: judgeFor(o.label),
+      tracesDir: o.traces, outDir: o.out, contrast: o.contrast ?? labelling?.contrast, stat: o.stat as Stat, level: o.level as 'prompt' | 'token', judge: labelling?.judge,
       permutations: o.permutations, bootstrap: o.bootstrap, seed: o.seed, topN: o.topN, maps: o.maps, onProgress: bars.onProgress,
     });
     bars.stop();
