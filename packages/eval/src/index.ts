@@ -30,3 +30,5 @@ export { analyzeExperiment } from './analysis.js';
 export type { ExperimentAnalysis, RankedRow, ForceRow, RandomCompare, RateCI, Diff, Criterion, CriterionStatus } from './analysis.js';
 export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, planExperiment, sampleIds, experimentSchema, experimentWarnings, experimentJudges } from './experiment.js';
 export type { ExperimentOverrides, ExperimentSpec, ExperimentInput, ExperimentProgress, RunExperimentOptions, ExperimentResult, ExperimentPlan } from './experiment.js';
+export { loadConversations, answerConversations, judgeAnswers, parseRating, pairedScores, runMtBench, MT_RUBRIC, DEFAULT_MT_MAX_NEW_TOKENS } from './mtbench.js';
+export type { Conversation, TurnAnswer, TurnScore, AnswerOptions, JudgeAnswersOptions, PairedScores, MtBenchOptions, MtBenchResult } from './mtbench.js';
