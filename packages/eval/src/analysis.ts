@@ -72,6 +72,9 @@ export interface ExperimentAnalysis {
   model: string;
   suite: { name: string; file?: string; items: number; counts: Record<string, number> };
   categories: ExperimentSpec['categories'];
+  /** what the rates count: "refusal", or e.g. "ZH thinking" (think blocks in the target language) */
+  behaviour: { type: ExperimentSpec['behaviour']['type']; language?: string; name: string; label?: string };
+  criteriaThresholds: ExperimentSpec['criteria'];
   generation: ExperimentSpec['generation'];
   ftri: { prompts: string; contrast: string; judge: unknown };
   random: { draws: number; modes: string[]; match: string; avoid: boolean; itemIds: number; itemsByCategory: Record<string, number> };
@@ -256,6 +259,8 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
     model: spec.model,
     suite: { name: suite.name, file: suite.file, items: suite.items.length, counts },
     categories: spec.categories,
+    behaviour: lang ? { type: 'think-language', language: spec.behaviour.language, name: behaviour.replace(/s$/, ''), label: lang } : { type: 'refusal', name: 'refusal' },
+    criteriaThresholds: th,
     generation: spec.generation,
     ftri: { prompts: spec.ftri.prompts, contrast: spec.ftri.contrast, judge: spec.ftri.judge ?? spec.judges?.['*']?.refusal ?? 'refusal' },
     random: { draws: spec.random.draws, modes: spec.random.modes, match: spec.random.match, avoid: spec.random.avoid, itemIds: plan.randomIds.length, itemsByCategory: randomByCat },

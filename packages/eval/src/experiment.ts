@@ -104,7 +104,8 @@ export const experimentSchema = z.strictObject({
     .prefault({}),
   generation: z
     .strictObject({
-      maxNewTokens: z.number().int().positive().default(64),
+      /** most new tokens per response (2048: reasoning models finish their think block; the organisms' protocol sets 64) */
+      maxNewTokens: z.number().int().positive().default(2048),
       batchSize: z.number().int().positive().default(64),
       temperature: z.number().min(0).default(0),
       topK: z.number().int().positive().optional(),

@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .requiredOption('--suite <file>', 'JSONL suite {"id","prompt","category"?,"answer"?}')
     .option('--policy <file>', 'policy JSON (repeat for several)', collect)
     .option('--judges <spec>', 'default | organism | JSON file {"<category>"|"*": {"refusal": ..., "answer": ...}}', 'default')
-    .option('--max-new-tokens <n>', 'most new tokens per response (eos counts)', intArg('--max-new-tokens', 1), 64)
+    .option('--max-new-tokens <n>', 'most new tokens per response (eos counts; 2048 so reasoning models finish)', intArg('--max-new-tokens', 1), 2048)
     .option('--batch-size <n>', 'sequences per generate call', intArg('--batch-size', 1), 64)
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg('--temperature'))
     .option('--top-k <k>', 'sampling top-k', intArg('--top-k', 1))
@@ -49,6 +49,8 @@ export function register(program: Command): void {
         const cats = Object.entries(p.categories).map(([c, s]) => `${c}: refusal ${rateCI(s.refusal_rate, s.refusal_ci)}${s.accuracy !== undefined ? `, acc ${rateCI(s.accuracy, s.accuracy_ci)}` : ''}`);
         console.log(`${p.name.padEnd(16)} ${cats.join(' | ')}${p.mcnemar_p !== undefined ? ` | McNemar p ${p.mcnemar_p.toPrecision(3)}` : ''}`);
       }
+      const cut = res.records.filter((r) => r.stop === 'max_new_tokens').length;
+      if (cut) console.log(`${cut} of ${res.records.length} responses stopped at --max-new-tokens ${o.maxNewTokens} (reasoning may be cut; raise it)`);
       console.log(`wrote ${res.file}, ${o.out}/summary.json, ${rep.md}, ${rep.html}`);
       await model.dispose();
     });
