@@ -53,6 +53,8 @@ export interface RankedRow {
 export interface ForceRow {
   name: string;
   n: number;
+  /** matched random forced-on baselines on the same items: the behaviour's rate under each, empirical p of the raise */
+  random?: { draws: number; items: number; baselineRate: number; observedRate: number; randomRates: number[]; randomMean: number; empiricalP: number };
   categories: Record<string, { refusal: RateCI; diff: Diff; mcnemarP: number; accuracy?: RateCI; accuracyDiff?: Diff }>;
 }
 export type CriterionStatus = 'MET' | 'NOT MET' | 'NOT TESTED';
@@ -217,7 +219,21 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
         cats[cat].accuracyDiff = diffOf(f.name, ids, correct);
       }
     }
-    return { name: f.name, n: f.n, categories: cats };
+    const draws = (plan.forceRandom ?? []).filter((x) => x.n === f.n);
+    const fIds = plan.forceRandomIds ?? [];
+    if (!draws.length || !fIds.length) return { name: f.name, n: f.n, categories: cats };
+    const rate = (policy: string) => {
+      const rs = get(policy, fIds);
+      return rs.length ? rs.filter(refused).length / rs.length : NaN;
+    };
+    const randomRates = draws.map((d) => rate(d.name)).filter((x) => Number.isFinite(x));
+    const observedRate = rate(f.name);
+    const random = {
+      draws: randomRates.length, items: fIds.length, baselineRate: rate(base), observedRate, randomRates,
+      randomMean: randomRates.reduce((s, x) => s + x, 0) / Math.max(1, randomRates.length),
+      empiricalP: Number.isFinite(observedRate) ? empiricalP(observedRate, randomRates, 'greater') : NaN,
+    };
+    return { name: f.name, n: f.n, categories: cats, random };
   });
 
   const th = spec.criteria;

@@ -113,6 +113,14 @@ export async function writeExperimentReport(
         }),
       },
     });
+    const withRandom = a.force.filter((f) => f.random);
+    if (withRandom.length)
+      blocks.push({
+        list: withRandom.map((f) => {
+          const r = f.random!;
+          return `${f.name}: ${B} on the ${r.items} forced items ${pct(r.baselineRate)} -> ${pct(r.observedRate)}; ${r.draws} matched random forced-on policies: mean ${pct(r.randomMean)} (${pct(Math.min(...r.randomRates))}–${pct(Math.max(...r.randomRates))}), empirical p = ${fmtP(r.empiricalP)}`;
+        }),
+      });
   }
 
   // --- plots

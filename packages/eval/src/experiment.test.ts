@@ -101,6 +101,19 @@ describe('runExperiment', () => {
     expect(res.analysis.criteria).toEqual([expect.objectContaining({ mode: 'exclude', status: 'NOT TESTED', metAt: null })]);
   });
 
+  it('forced-on policies get matched random forced-on baselines on the same items', async () => {
+    const { dir, out, spec } = setup();
+    const s = validateExperiment({ ...spec, ns: [1], modes: ['exclude'], force: { ns: [2], categories: ['neutral'], random: { draws: 5 } } }, { baseDir: dir });
+    const res = await runExperiment(s, { outDir: out, model: fakeModel(), onWarning: () => {} });
+    const f = res.analysis.force[0];
+    expect(f.random).toMatchObject({ draws: 5, items: 10, baselineRate: 0 });
+    expect(f.random!.observedRate).toBe(f.categories.neutral.refusal.rate);
+    expect(f.random!.observedRate).toBeGreaterThan(0);
+    expect(f.random!.randomRates).toEqual([0, 0, 0, 0, 0]); // random experts never carry refusal in the fake model
+    expect(f.random!.empiricalP).toBeCloseTo(1 / 6, 12);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/top2-force: refusal on the 10 forced items 0\.0% -> .*5 matched random forced-on policies: mean 0\.0%/);
+  });
+
   it('rejects a different experiment in the same folder and bad specs', async () => {
     const { dir, out, spec } = setup();
     await runExperiment(loadExperiment(join(dir, 'exp.json')), { outDir: out, model: fakeModel() });

@@ -87,6 +87,10 @@ export const experimentSchema = z.strictObject({
       /** categories evaluated under forcing (default: control, or every category) */
       categories: z.array(z.string()).min(1).optional(),
       scope: scopeSpec.optional(),
+      /** matched random forced-on baselines: `draws` per N (same experts per layer, never the fTRI ones) on `items` (default: every forced item) */
+      random: z
+        .strictObject({ draws: z.number().int().min(1), items: z.record(z.string(), z.union([z.literal('all'), z.number().int().min(0)])).optional(), seed: z.number().int().default(2) })
+        .optional(),
     })
     .optional(),
   /** thresholds of the success criteria (the paper's claim: at least half the behaviour gone, capability kept) */
@@ -251,6 +255,9 @@ export interface ExperimentPlan {
   ranked: { name: string; n: number; mode: string; policy: Policy }[];
   random: { name: string; n: number; mode: string; draw: number; like: string; policy: Policy }[];
   force: { name: string; n: number; policy: Policy }[];
+  /** matched random forced-on policies (force.random) and the items they run on */
+  forceRandom: { name: string; n: number; draw: number; like: string; policy: Policy }[];
+  forceRandomIds: string[];
   randomIds: string[];
   forceCategories: string[];
   runs: PolicyRun[];
@@ -301,12 +308,22 @@ export function planExperiment(spec: ExperimentSpec, ranking: RankedExpert[], mo
   const cats = checkCategories(spec, suite);
   const randomIds = sampleIds(suite, spec.random.items ?? { [spec.categories.target]: 'all' }, spec.random.seed);
   const forceCategories = spec.force?.categories ?? (spec.categories.control ? [spec.categories.control] : cats);
+  const fr = spec.force?.random;
+  const forceRandom = fr
+    ? force.flatMap((f) =>
+        randomPolicies({ info, like: f.policy, avoid: f.policy, seed: fr.seed + 1000 * f.n, draws: fr.draws, prefix: `random${f.n}-force` }).map((policy, draw) => ({
+          name: policy.name!, n: f.n, draw, like: f.name, policy,
+        })),
+      )
+    : [];
+  const forceRandomIds = fr ? sampleIds(suite, fr.items ?? Object.fromEntries(forceCategories.map((c) => [c, 'all' as const])), fr.seed) : [];
   const runs: PolicyRun[] = [
     ...ranked.map((r) => ({ name: r.name, policy: r.policy })),
     ...force.map((f) => ({ name: f.name, policy: f.policy, categories: forceCategories })),
     ...random.map((r) => ({ name: r.name, policy: r.policy, ids: randomIds })),
+    ...forceRandom.map((r) => ({ name: r.name, policy: r.policy, ids: forceRandomIds })),
   ];
-  return { ranked, random, force, randomIds, forceCategories, runs };
+  return { ranked, random, force, forceRandom, forceRandomIds, randomIds, forceCategories, runs };
 }
 
 /** Every category the spec names must exist in the suite; returns the suite's categories. */
@@ -316,6 +333,7 @@ export function checkCategories(spec: ExperimentSpec, suite: Suite): string[] {
     ...Object.entries(spec.categories).map(([k, c]) => [`categories.${k}`, c] as [string, string | undefined]),
     ...Object.keys(spec.random.items ?? {}).map((c) => ['random.items', c] as [string, string]),
     ...(spec.force?.categories ?? []).map((c) => ['force.categories', c] as [string, string]),
+    ...Object.keys(spec.force?.random?.items ?? {}).map((c) => ['force.random.items', c] as [string, string]),
   ];
   for (const [field, c] of named)
     if (c && !cats.includes(c))
@@ -390,14 +408,14 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   t = now();
   const plan = planExperiment(spec, ranking, model, suite);
   const polDir = join(outDir, 'policies');
-  const all = [...plan.ranked, ...plan.force, ...plan.random];
+  const all = [...plan.ranked, ...plan.force, ...plan.random, ...plan.forceRandom];
   all.forEach((p, i) => {
     writePolicy(join(polDir, `${p.name}.json`), p.policy);
     if (i % 50 === 49 || i === all.length - 1) progress({ stage: 'policies', done: i + 1, total: all.length });
   });
   writeFileSync(
     join(polDir, 'index.json'),
-    JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories }, null, 1) + '\n',
+    JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories, forceRandom: plan.forceRandom.map((r) => r.name), forceRandomIds: plan.forceRandomIds }, null, 1) + '\n',
   );
   timings.policies = now() - t;
 
