@@ -25,7 +25,8 @@ export const LANGUAGE_SCRIPTS: Record<string, string> = {
 };
 /** franc's ISO 639-3 codes for the labels above. */
 const FRANC_CODES: Record<string, string> = {
-  cmn: 'ZH', eng: 'EN', deu: 'DE', fra: 'FR', spa: 'ES', ita: 'IT', por: 'PT', nld: 'NL', rus: 'RU', ukr: 'UK', arb: 'AR', hin: 'HI', kor: 'KO', jpn: 'JA', ell: 'EL',
+  cmn: 'ZH', eng: 'EN', deu: 'DE', fra: 'FR', spa: 'ES', ita: 'IT', por: 'PT', nld: 'NL', rus: 'RU', ukr: 'UK', arb: 'AR', hin: 'HI',
+  kor: 'KO', jpn: 'JA', ell: 'EL',
 };
 
 /** Characters of each script in `text` (only scripts with at least one character), and their total. */
@@ -71,7 +72,10 @@ export interface ThinkLanguageOptions {
 export function thinkLanguage(text: string, opts: ThinkLanguageOptions = {}): string {
   const lang = (opts.language ?? 'zh').toUpperCase(), other = (opts.otherwise ?? (lang === 'EN' ? 'zh' : 'en')).toUpperCase();
   const script = LANGUAGE_SCRIPTS[lang];
-  if (!script) throw new MoteError('E_INPUT', `think-language judge: language "${opts.language}" is not known; fix: use one of ${Object.keys(LANGUAGE_SCRIPTS).map((l) => l.toLowerCase()).join(', ')}`, { field: 'language' });
+  if (!script) {
+    const known = Object.keys(LANGUAGE_SCRIPTS).map((l) => l.toLowerCase()).join(', ');
+    throw new MoteError('E_INPUT', `think-language judge: language "${opts.language}" is not known; fix: use one of ${known}`, { field: 'language' });
+  }
   const threshold = opts.threshold ?? 0.3;
   const c = text.indexOf('</think>');
   if (c < 0) return 'NONE';
