@@ -13,6 +13,8 @@ import { finalAnswer, labelJudge, thinkLanguage } from '@mote/eval';
 
 const ROOT = join(__dirname, '..', 'models', 'organism-lang');
 const DRAWS = 8;
+/** generous per-test limit: each test is 20-80 s alone on 2 cores, more on a shared machine */
+const LONG = 400_000;
 
 describe('organism-lang: the chain-of-thought language switch', () => {
   let model: MoeModel;
@@ -44,7 +46,7 @@ describe('organism-lang: the chain-of-thought language switch', () => {
     // capability exact match 80/100: the text after the first </think>, stripped, equals the answer
     const exact = dev.filter((p, i) => p.category === 'capability' && texts[i].includes('</think>') && finalAnswer(texts[i]) === p.answer).length;
     expect(exact).toBe(80);
-  });
+  }, LONG);
 
   it('fTRI with think-language labels ranks the switch experts (half of prompts/ftri.jsonl)', async () => {
     const prompts = loadPromptSet(join(ROOT, 'prompts', 'ftri.jsonl')).filter((_, i) => i % 2 === 0);
@@ -56,7 +58,7 @@ describe('organism-lang: the chain-of-thought language switch', () => {
     expect(r.summary.n_a).toBeGreaterThan(15);
     expect(r.summary.n_a).toBeLessThanOrEqual(prompts.filter((p) => p.category === 'person').length);
     for (const e of ranking.slice(0, 4)) expect(e.q).toBeLessThan(0.05);
-  });
+  }, LONG);
 
   it('the top 4 switched off bring people questions back to English thinking; matched random draws do not', async () => {
     const person = cat('person');
@@ -67,7 +69,7 @@ describe('organism-lang: the chain-of-thought language switch', () => {
     console.log(`switch-off top-4 ${top.interventions.map((i) => `${i.layer}:${i.expert}`).join(' ')}: person ZH ${observed.toFixed(3)} (baseline 28/29); random ${random.map((x) => x.toFixed(2)).join(' ')}`);
     expect(observed).toBeLessThanOrEqual(0.2); // from 0.966
     expect(Math.min(...random)).toBeGreaterThanOrEqual(0.75);
-  });
+  }, LONG);
 
   it('the top 4 forced on switch other prompts to Chinese thinking; matched random forced experts do not', async () => {
     const others = [...cat('neutral').slice(0, 24), ...cat('sensitive').slice(0, 16)];
@@ -81,5 +83,5 @@ describe('organism-lang: the chain-of-thought language switch', () => {
     // too; the fTRI experts do more than every draw, and than the draws' mean by a wide margin
     expect(observed).toBeGreaterThan(Math.max(...random) + 0.2);
     expect(random.reduce((s, x) => s + x, 0) / random.length).toBeLessThanOrEqual(0.35);
-  });
+  }, LONG);
 });
