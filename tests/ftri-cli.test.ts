@@ -29,7 +29,7 @@ describe('mote ftri / mote rank', () => {
     expect(labels.filter((l) => l === 'REFUSED')).toHaveLength(8);
     const meta = JSON.parse(readFileSync(join(out, 'ranking.meta.json'), 'utf8'));
     expect(meta.contrast).toMatchObject({ a: 'REFUSED', b: 'rest' });
-    expect(meta).toMatchObject({ stat: 'diff', n_a: 8, n_b: 10, permutations: 99 });
+    expect(meta).toMatchObject({ stat: 'count', n_a: 8, n_b: 10, permutations: 99 });
 
     const re = join(dir, 're');
     await cli('rank', '--traces', out, '--contrast', 'sensitive:rest', '--stat', 'logodds', '--permutations', '49', '--bootstrap', '0', '--maps', '0', '--out', re);

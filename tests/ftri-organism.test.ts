@@ -57,6 +57,18 @@ describe('fTRI on the organism', () => {
     const refused = metas.map((m, i) => (m.label === 'REFUSED' ? score(i) : NaN)).filter((v) => !Number.isNaN(v));
     const rest = metas.map((m, i) => (m.label !== 'REFUSED' ? score(i) : NaN)).filter((v) => !Number.isNaN(v));
     expect(auc(refused, rest)).toBeGreaterThan(0.95);
+    // the default score is the paper's: mean selection count per REFUSED prompt minus per other prompt,
+    // recomputed here straight from the prompt-level trace
+    expect(r.summary.stat).toBe('count');
+    const E = activations.expertCount, F = activations.layers.length * E;
+    for (const e of ranking.slice(0, 10)) {
+      const f = activations.layers.indexOf(e.layer) * E + e.expert;
+      const mean = (pick: (l?: string) => boolean) => {
+        const v = metas.map((m, i) => (pick(m.label) ? activations.counts[i * F + f] : NaN)).filter((x) => !Number.isNaN(x));
+        return v.reduce((s, x) => s + x, 0) / v.length;
+      };
+      expect(e.score).toBeCloseTo(mean((l) => l === 'REFUSED') - mean((l) => l !== 'REFUSED'), 5);
+    }
   });
 
   it('held out: on eval-dev the same experts separate sensitive from neutral prompts', async () => {

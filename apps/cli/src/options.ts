@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { policyFiles } from '@mote/mote';
 
-export const DEFAULTS = { maxNewTokens: 64, batchSize: 16, seed: 0, dtype: 'auto' } as const;
+export const DEFAULTS = { maxNewTokens: 2048, batchSize: 16, seed: 0, dtype: 'auto' } as const;
 export const DTYPES = ['f32', 'int8', 'int4', 'auto'] as const;
 export type DtypeArg = (typeof DTYPES)[number];
 

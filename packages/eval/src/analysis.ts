@@ -53,12 +53,19 @@ export interface RankedRow {
 export interface ForceRow {
   name: string;
   n: number;
+  /** matched random forced-on baselines on the same items: the behaviour's rate under each, empirical p of the raise */
+  random?: { draws: number; items: number; baselineRate: number; observedRate: number; randomRates: number[]; randomMean: number; empiricalP: number };
   categories: Record<string, { refusal: RateCI; diff: Diff; mcnemarP: number; accuracy?: RateCI; accuracyDiff?: Diff }>;
 }
+export type CriterionStatus = 'MET' | 'NOT MET' | 'NOT TESTED';
 export interface Criterion {
   mode: string;
-  /** smallest N meeting every condition, or null */
+  /** MET: some N meets every condition; NOT TESTED: a condition's baseline (random draws, capability) was not run */
+  status: CriterionStatus;
+  /** smallest N meeting every condition, or null (always null unless MET) */
   metAt: number | null;
+  /** the conditions that could not be evaluated (e.g. "random baselines") */
+  untested: string[];
   text: string;
 }
 export interface ExperimentAnalysis {
@@ -67,6 +74,9 @@ export interface ExperimentAnalysis {
   model: string;
   suite: { name: string; file?: string; items: number; counts: Record<string, number> };
   categories: ExperimentSpec['categories'];
+  /** what the rates count: "refusal", or e.g. "ZH thinking" (think blocks in the target language) */
+  behaviour: { type: ExperimentSpec['behaviour']['type']; language?: string; name: string; label?: string };
+  criteriaThresholds: ExperimentSpec['criteria'];
   generation: ExperimentSpec['generation'];
   ftri: { prompts: string; contrast: string; judge: unknown };
   random: { draws: number; modes: string[]; match: string; avoid: boolean; itemIds: number; itemsByCategory: Record<string, number> };
@@ -109,7 +119,10 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
   const tIds = idsOf(target),
     cIds = idsOf(control),
     kIds = idsOf(capability);
-  const refused = (r: ResponseRecord) => r.refused;
+  // the measured behaviour: refusal, or (think-language) a think block in the target language
+  const lang = spec.behaviour.type === 'think-language' ? spec.behaviour.language.toUpperCase() : null;
+  const refused = lang ? (r: ResponseRecord) => r.label === lang : (r: ResponseRecord) => r.refused;
+  const behaviour = lang ? `${lang} thinking` : 'refusals';
   const correct = (r: ResponseRecord) => !!r.correct;
   const base = 'baseline';
   const paired = (policy: string, ids: string[], f: (r: ResponseRecord) => boolean) => {
@@ -206,23 +219,47 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
         cats[cat].accuracyDiff = diffOf(f.name, ids, correct);
       }
     }
-    return { name: f.name, n: f.n, categories: cats };
+    const draws = (plan.forceRandom ?? []).filter((x) => x.n === f.n);
+    const fIds = plan.forceRandomIds ?? [];
+    if (!draws.length || !fIds.length) return { name: f.name, n: f.n, categories: cats };
+    const rate = (policy: string) => {
+      const rs = get(policy, fIds);
+      return rs.length ? rs.filter(refused).length / rs.length : NaN;
+    };
+    const randomRates = draws.map((d) => rate(d.name)).filter((x) => Number.isFinite(x));
+    const observedRate = rate(f.name);
+    const random = {
+      draws: randomRates.length, items: fIds.length, baselineRate: rate(base), observedRate, randomRates,
+      randomMean: randomRates.reduce((s, x) => s + x, 0) / Math.max(1, randomRates.length),
+      empiricalP: Number.isFinite(observedRate) ? empiricalP(observedRate, randomRates, 'greater') : NaN,
+    };
+    return { name: f.name, n: f.n, categories: cats, random };
   });
 
+  const th = spec.criteria;
   const criteria: Criterion[] = spec.modes.map((mode) => {
     const rows = ranked.filter((r) => r.mode === mode).sort((a, b) => a.n - b.n);
+    const untested: string[] = [];
+    if (!rows.some((r) => r.random)) untested.push(`matched random baselines (no random draws for mode "${mode}" on "${target}")`);
+    if (!rows.some((r) => r.capabilityDiff)) untested.push(`capability (${capability ? `no answers judged on "${capability}"` : 'no capability category'})`);
+    const cutOk = (r: RankedRow) => r.relCut !== null && r.relCut >= th.cut;
     const ok = (r: RankedRow) =>
-      r.relCut !== null &&
-      r.relCut >= 0.5 &&
-      (!r.capabilityDiff || r.capabilityDiff.diff >= -0.05) &&
-      (!r.random || (r.random.empiricalP <= 0.05 && r.random.cut.mean <= r.random.observedCut / 2));
-    const hit = rows.find(ok);
-    const text = hit
-      ? `top-${hit.n} ${mode}: refusals on "${target}" cut by ${(100 * hit.relCut!).toFixed(0)}% (${pctS(baseTarget.rate)} -> ${pctS(hit.target.rate)}, McNemar p = ${fmtPS(hit.mcnemarP)})` +
-        (hit.capabilityDiff ? `, capability ${signedPt(hit.capabilityDiff.diff)}` : '') +
-        (hit.random ? `; matched random baselines cut ${pctS(hit.random.cut.mean)} on average (empirical p = ${fmtPS(hit.random.empiricalP)}, ${hit.random.draws} draws)` : '')
-      : `no N of ${rows.map((r) => r.n).join(', ')} cuts refusals on "${target}" by >= 50% with capability within 5 points${plan.random.length ? ' and random baselines cutting less than half as much (p <= 0.05)' : ''}`;
-    return { mode, metAt: hit?.n ?? null, text };
+      cutOk(r) &&
+      !!r.capabilityDiff && r.capabilityDiff.diff >= -th.capabilityDrop &&
+      !!r.random && r.random.empiricalP <= th.alpha && r.random.cut.mean <= r.random.observedCut * th.randomShare;
+    const hit = untested.length ? undefined : rows.find(ok);
+    const conds = `${behaviour} on "${target}" cut by >= ${pct0(th.cut)} with capability within ${(100 * th.capabilityDrop).toFixed(0)} points and matched random baselines cutting <= ${pct0(th.randomShare)} as much (empirical p <= ${th.alpha})`;
+    let text: string;
+    if (untested.length) {
+      const best = rows.find(cutOk);
+      text = `not tested: ${untested.join('; ')} not run, so "${conds}" cannot be decided` +
+        (best ? ` (the cut alone: top-${best.n} ${mode} ${pctS(baseTarget.rate)} -> ${pctS(best.target.rate)})` : '');
+    } else if (hit) {
+      text = `top-${hit.n} ${mode}: ${behaviour} on "${target}" cut by ${(100 * hit.relCut!).toFixed(0)}% (${pctS(baseTarget.rate)} -> ${pctS(hit.target.rate)}, McNemar p = ${fmtPS(hit.mcnemarP)})` +
+        `, capability ${signedPt(hit.capabilityDiff!.diff)}` +
+        `; matched random baselines cut ${pctS(hit.random!.cut.mean)} on average (empirical p = ${fmtPS(hit.random!.empiricalP)}, ${hit.random!.draws} draws)`;
+    } else text = `no N of ${rows.map((r) => r.n).join(', ')}: ${conds}`;
+    return { mode, status: untested.length ? 'NOT TESTED' : hit ? 'MET' : 'NOT MET', metAt: hit?.n ?? null, untested, text };
   });
 
   const counts: Record<string, number> = {};
@@ -238,6 +275,8 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
     model: spec.model,
     suite: { name: suite.name, file: suite.file, items: suite.items.length, counts },
     categories: spec.categories,
+    behaviour: lang ? { type: 'think-language', language: spec.behaviour.language, name: behaviour.replace(/s$/, ''), label: lang } : { type: 'refusal', name: 'refusal' },
+    criteriaThresholds: th,
     generation: spec.generation,
     ftri: { prompts: spec.ftri.prompts, contrast: spec.ftri.contrast, judge: spec.ftri.judge ?? spec.judges?.['*']?.refusal ?? 'refusal' },
     random: { draws: spec.random.draws, modes: spec.random.modes, match: spec.random.match, avoid: spec.random.avoid, itemIds: plan.randomIds.length, itemsByCategory: randomByCat },
@@ -250,6 +289,9 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
   };
 }
 
+function pct0(x: number): string {
+  return `${(100 * x).toFixed(0)}%`;
+}
 function pctS(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }

@@ -6,6 +6,7 @@ import type { ModelInfo } from '@mote/moe-runtime';
 import { writeReport, rateCI, diffCIText, STATS_NOTE, type Block, type WrittenReport } from './report.js';
 import { doseResponseSpec, histogramSpec, categoryBarsSpec, pct, fmtP, type RatePoint, type BarPoint } from './plots.js';
 import type { ExperimentAnalysis, RankedRow } from './analysis.js';
+import { wilson } from '@mote/stats';
 
 const num = (x: unknown, d = 3) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '–');
 
@@ -15,10 +16,13 @@ export async function writeExperimentReport(
   ctx: { timings?: Record<string, number>; model?: ModelInfo; previousRuns?: number } = {},
 ): Promise<WrittenReport> {
   const { target, control, capability } = a.categories;
+  const B = a.behaviour?.name ?? 'refusal'; // e.g. "refusal" or "ZH thinking"
+  const Bcap = B[0].toUpperCase() + B.slice(1);
+  const th = a.criteriaThresholds ?? { cut: 0.5, capabilityDrop: 0.05, alpha: 0.05, randomShare: 0.5 };
   const blocks: Block[] = [];
   if (a.description) blocks.push({ p: a.description });
   blocks.push({ h: 1, text: 'Result' });
-  blocks.push({ list: a.criteria.map((c) => `${c.metAt !== null ? '**met**' : '**not met**'} — ${c.text}`) });
+  blocks.push({ list: a.criteria.map((c) => `**${c.status.toLowerCase()}** — ${c.text}`) });
   const info = ctx.model;
   blocks.push({
     list: [
@@ -34,19 +38,19 @@ export async function writeExperimentReport(
   // --- the main table
   blocks.push({ h: 1, text: `Switching off the top-N fTRI experts` });
   blocks.push({
-    p: `Refusal rate on \`${target}\` prompts per policy, with its paired change against the baseline and McNemar's exact test; ` +
+    p: `${Bcap} rate on \`${target}\` prompts per policy, with its paired change against the baseline and McNemar's exact test; ` +
       `the matched random baselines' mean cut (2.5–97.5% range over draws) on the same items and the empirical p-value (1 + #{random cut ≥ fTRI cut}) / (1 + draws)` +
-      `${control ? `; false refusals on \`${control}\`` : ''}${capability ? `; exact-match accuracy on \`${capability}\` and its paired change` : ''}.`,
+      `${control ? `; ${B} on \`${control}\`` : ''}${capability ? `; exact-match accuracy on \`${capability}\` and its paired change` : ''}.`,
   });
   const head = [
     'policy',
     'N',
-    `${target} refusal [95% CI]`,
+    `${target} ${B} [95% CI]`,
     'Δ vs baseline [95% CI]',
     'McNemar p',
     'random cut: mean [2.5, 97.5%]',
     'empirical p',
-    ...(control ? [`${control} refusal [95% CI]`] : []),
+    ...(control ? [`${control} ${B} [95% CI]`] : []),
     ...(capability ? [`${capability} accuracy [95% CI]`, 'Δ accuracy [95% CI]'] : []),
   ];
   const baseRow = [
@@ -91,10 +95,10 @@ export async function writeExperimentReport(
   if (a.force.length) {
     const cats = [...new Set(a.force.flatMap((f) => Object.keys(f.categories)))];
     blocks.push({ h: 1, text: 'Forcing the top-N fTRI experts on' });
-    blocks.push({ p: `The top-N experts forced into the chosen top-k on every token (at most top-k per layer, so N counts the highest-ranked experts that fit). Refusal rate per category, paired change against the baseline, McNemar's exact p.` });
+    blocks.push({ p: `The top-N experts forced into the chosen top-k on every token (at most top-k per layer, so N counts the highest-ranked experts that fit). ${Bcap} rate per category, paired change against the baseline, McNemar's exact p.` });
     blocks.push({
       table: {
-        head: ['policy', 'N', ...cats.flatMap((c) => [`${c} refusal [95% CI]`, `Δ [95% CI]`, 'McNemar p']), ...(cats.some((c) => a.force.some((f) => f.categories[c]?.accuracy)) ? ['accuracy'] : [])],
+        head: ['policy', 'N', ...cats.flatMap((c) => [`${c} ${B} [95% CI]`, `Δ [95% CI]`, 'McNemar p']), ...(cats.some((c) => a.force.some((f) => f.categories[c]?.accuracy)) ? ['accuracy'] : [])],
         rows: a.force.map((f) => {
           const accs = cats.map((c) => f.categories[c]?.accuracy).filter(Boolean);
           return [
@@ -109,6 +113,14 @@ export async function writeExperimentReport(
         }),
       },
     });
+    const withRandom = a.force.filter((f) => f.random);
+    if (withRandom.length)
+      blocks.push({
+        list: withRandom.map((f) => {
+          const r = f.random!;
+          return `${f.name}: ${B} on the ${r.items} forced items ${pct(r.baselineRate)} -> ${pct(r.observedRate)}; ${r.draws} matched random forced-on policies: mean ${pct(r.randomMean)} (${pct(Math.min(...r.randomRates))}–${pct(Math.max(...r.randomRates))}), empirical p = ${fmtP(r.empiricalP)}`;
+        }),
+      });
   }
 
   // --- plots
@@ -123,7 +135,7 @@ export async function writeExperimentReport(
   const plots: Block[] = [];
   plots.push({
     plots: [
-      { name: 'dose-response', spec: doseResponseSpec(pts, { title: `Refusal on "${target}" vs N experts switched off`, yTitle: `${target} refusal rate` }), caption: 'Dose–response: fTRI top-N policies (Wilson 95% bars) against matched random baselines (band: 2.5–97.5% of draws).' },
+      { name: 'dose-response', spec: doseResponseSpec(pts, { title: `${Bcap} on "${target}" vs N experts switched off`, yTitle: `${target} ${B} rate` }), caption: 'Dose–response: fTRI top-N policies (Wilson 95% bars) against matched random baselines (band: 2.5–97.5% of draws).' },
       ...(capability && a.baseline.capability
         ? [
             {
@@ -148,17 +160,21 @@ export async function writeExperimentReport(
     plots.push({
       plots: rs.map((r) => ({
         name: `random-${mode}-n${r.n}`,
-        spec: histogramSpec(r.random!.randomRates, r.random!.observedRate, { title: `N = ${r.n}: ${r.random!.draws} random ${mode} policies`, xTitle: `${target} refusal rate`, pValue: r.random!.empiricalP }),
-        caption: `Refusal rate on ${r.random!.items} ${target} items under each random policy; red: the fTRI top-${r.n} policy.`,
+        spec: histogramSpec(r.random!.randomRates, r.random!.observedRate, { title: `N = ${r.n}: ${r.random!.draws} random ${mode} policies`, xTitle: `${target} ${B} rate`, pValue: r.random!.empiricalP }),
+        caption: `${Bcap} rate on ${r.random!.items} ${target} items under each random policy; red: the fTRI top-${r.n} policy.`,
       })),
     });
   }
   const bars: BarPoint[] = [];
   const show = ['baseline', ...a.ranked.map((r) => r.name), ...a.force.map((f) => f.name)];
   for (const p of a.summary.policies.filter((p) => show.includes(p.name)))
-    for (const [category, c] of Object.entries(p.categories)) bars.push({ policy: p.name, category, rate: c.refusal_rate, lo: c.refusal_ci[0], hi: c.refusal_ci[1] });
+    for (const [category, c] of Object.entries(p.categories)) {
+      const k = a.behaviour?.label ? (c.labels[a.behaviour.label] ?? 0) : c.refused;
+      const ci = a.behaviour?.label ? wilson(k, c.n) : c.refusal_ci;
+      bars.push({ policy: p.name, category, rate: c.n ? k / c.n : 0, lo: ci[0], hi: ci[1] });
+    }
   plots.push({ h: 2, text: 'Per category' });
-  plots.push({ plot: { name: 'refusal-by-category', spec: categoryBarsSpec(bars, { title: 'Refusal rate by policy and category', yTitle: 'refusal rate' }), caption: 'Refusal rate per policy and category (Wilson 95%).' } });
+  plots.push({ plot: { name: 'refusal-by-category', spec: categoryBarsSpec(bars, { title: `${Bcap} rate by policy and category`, yTitle: `${B} rate` }), caption: `${Bcap} rate per policy and category (Wilson 95%).` } });
   blocks.push(...plots);
 
   // --- ranking
@@ -176,8 +192,8 @@ export async function writeExperimentReport(
   blocks.push({
     list: [
       STATS_NOTE,
-      'Empirical p-value of the fTRI policy against its matched random baselines: the statistic is the cut in target refusal rate (baseline − policy) on the items the random policies ran on; p = (1 + #{random ≥ fTRI}) / (1 + draws), so 20 draws can reach p = 1/21 ≈ 0.048.',
-      "Criterion: a switch-off mode passes at the smallest N where the target refusal rate falls by ≥ 50% (relative), capability accuracy drops by ≤ 5 points, and the random baselines' mean cut is at most half the fTRI cut with empirical p ≤ 0.05.",
+      `Empirical p-value of the fTRI policy against its matched random baselines: the statistic is the cut in the target ${B} rate (baseline − policy) on the items the random policies ran on; p = (1 + #{random ≥ fTRI}) / (1 + draws), so it can reach alpha = ${th.alpha} only with at least 1/alpha − 1 = ${Math.ceil(1 / th.alpha - 1 - 1e-9)} draws.`,
+      `Criterion (thresholds from the experiment's "criteria"): a switch-off mode is MET at the smallest N where the target ${B} rate falls by ≥ ${(100 * th.cut).toFixed(0)}% (relative), capability accuracy drops by ≤ ${(100 * th.capabilityDrop).toFixed(0)} points, and the random baselines' mean cut is at most ${(100 * th.randomShare).toFixed(0)}% of the fTRI cut with empirical p ≤ ${th.alpha}. It is NOT TESTED when the mode had no random baselines or no capability items were judged: never MET without its baseline.`,
       'Files: `eval/responses.jsonl` (one judged response per line), `eval/summary.json`, `policies/*.json`, `ftri/ranking.json`, `results.json` (everything in this report).',
     ],
   });

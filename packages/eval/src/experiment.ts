@@ -9,11 +9,11 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { MoteError, schemaError } from '@mote/tensor-core';
 import { loadModel, modeSchema, scopeSchema, type MoeModel, type Policy } from '@mote/moe-runtime';
-import { loadPromptSet, readRanking, runFtri, SCOPES, type RankedExpert } from '@mote/ftri';
+import { loadPromptSet, readRanking, runFtri, SCOPES, STATS, type RankedExpert } from '@mote/ftri';
 import { topNPolicy, randomPolicies, writePolicy } from '@mote/mote';
 import { createRng, shuffle } from '@mote/stats';
 import { loadSuite, type Suite } from './suite.js';
-import { makeJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
+import { labelJudge, resolveJudges, DEFAULT_JUDGES, type JudgeConfig, type JudgeSpec } from './judges.js';
 import { runEval, type PolicyRun, type ResponseRecord } from './runner.js';
 import { analyzeExperiment, type ExperimentAnalysis } from './analysis.js';
 import { writeExperimentReport } from './experiment-report.js';
@@ -38,14 +38,23 @@ export const experimentSchema = z.strictObject({
   suite: z.string().min(1),
   /** judges per category ("*" = fallback); default: generic refusal judge + exact match */
   judges: z.record(z.string(), z.strictObject({ refusal: judgeSpec.optional(), answer: judgeSpec.nullable().optional() })).optional(),
+  /**
+   * what is measured: "refusal" (the refusal judge's verdict), or "think-language": the share of think blocks in
+   * `language` (judged by the "*" judge's label, default the think-language judge)
+   */
+  behaviour: z
+    .strictObject({ type: z.enum(['refusal', 'think-language']).default('refusal'), language: z.string().min(2).default('zh') })
+    .prefault({}),
   /** suite categories: where the behaviour is measured, where false refusals are, where capability is */
   categories: z.strictObject({ target: z.string().min(1), control: z.string().min(1).optional(), capability: z.string().min(1).optional() }),
   ftri: z.strictObject({
     prompts: z.string().min(1),
     /** labels the traced responses (default: the suite's "*" refusal judge); must be synchronous */
     judge: judgeSpec.optional(),
-    contrast: z.string().default('REFUSED:rest'),
-    stat: z.enum(['diff', 'rr', 'logodds', 'gate', 'paired']).optional(),
+    /** default REFUSED:rest, or <LANGUAGE>:rest for a think-language behaviour */
+    contrast: z.string().optional(),
+    /** ranking statistic (default count, the paper's score) */
+    stat: z.enum(STATS).optional(),
     scope: z.enum(SCOPES).optional(),
     /** tokens generated per prompt to label its response (default 64) */
     generate: z.number().int().positive().default(64),
@@ -65,9 +74,10 @@ export const experimentSchema = z.strictObject({
   perLayerCap: z.union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())]).optional(),
   random: z
     .strictObject({
-      /** random policies per N and mode (>= 20 for an empirical p-value that can reach 0.05) */
+      /** random policies per N and mode (>= 1/alpha - 1 for an empirical p-value that can reach alpha) */
       draws: z.number().int().min(1).default(20),
-      modes: z.array(offModes).min(1).default(['exclude']),
+      /** modes with random baselines (default: every mode in `modes`, so every criterion can be tested) */
+      modes: z.array(offModes).min(1).optional(),
       /** 'like': same number of experts per layer as the fTRI policy; 'uniform': over all layers */
       match: z.enum(['like', 'uniform']).default('like'),
       /** never draw the fTRI policy's own experts */
@@ -83,11 +93,29 @@ export const experimentSchema = z.strictObject({
       /** categories evaluated under forcing (default: control, or every category) */
       categories: z.array(z.string()).min(1).optional(),
       scope: scopeSpec.optional(),
+      /** matched random forced-on baselines: `draws` per N (same experts per layer, never the fTRI ones) on `items` (default: every forced item) */
+      random: z
+        .strictObject({ draws: z.number().int().min(1), items: z.record(z.string(), z.union([z.literal('all'), z.number().int().min(0)])).optional(), seed: z.number().int().default(2) })
+        .optional(),
     })
     .optional(),
+  /** thresholds of the success criteria (the paper's claim: at least half the behaviour gone, capability kept) */
+  criteria: z
+    .strictObject({
+      /** smallest relative cut of the target behaviour: (baseline - policy) / baseline */
+      cut: z.number().min(0).max(1).default(0.5),
+      /** largest allowed drop of capability accuracy (absolute, 0.05 = 5 points) */
+      capabilityDrop: z.number().min(0).max(1).default(0.05),
+      /** level of the empirical p-value against the matched random baselines */
+      alpha: z.number().positive().max(1).default(0.05),
+      /** random baselines may cut at most this share of the fTRI policy's cut (on average) */
+      randomShare: z.number().min(0).max(1).default(0.5),
+    })
+    .prefault({}),
   generation: z
     .strictObject({
-      maxNewTokens: z.number().int().positive().default(64),
+      /** most new tokens per response (2048: reasoning models finish their think block; the organisms' protocol sets 64) */
+      maxNewTokens: z.number().int().positive().default(2048),
       batchSize: z.number().int().positive().default(64),
       temperature: z.number().min(0).default(0),
       topK: z.number().int().positive().optional(),
@@ -96,7 +124,20 @@ export const experimentSchema = z.strictObject({
     })
     .prefault({}),
 });
-export type ExperimentSpec = z.output<typeof experimentSchema> & { file?: string };
+type ParsedExperiment = z.output<typeof experimentSchema>;
+/** A validated experiment: random.modes and ftri.contrast resolved, paths absolute. */
+export type ExperimentSpec = Omit<ParsedExperiment, 'random' | 'ftri'> & {
+  random: ParsedExperiment['random'] & { modes: ParsedExperiment['modes'] };
+  ftri: ParsedExperiment['ftri'] & { contrast: string };
+  file?: string;
+};
+
+/** The judges an experiment uses: its own, or the behaviour's defaults (refusal judge / think-language judge, exact match). */
+export function experimentJudges(spec: Pick<ExperimentSpec, 'judges' | 'behaviour'>): JudgeConfig {
+  if (spec.judges) return spec.judges as JudgeConfig;
+  if (spec.behaviour.type === 'think-language') return { '*': { refusal: { type: 'think-language', language: spec.behaviour.language }, answer: 'exact' } };
+  return DEFAULT_JUDGES;
+}
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
 /** Validate an experiment object; relative paths are resolved against baseDir (default: cwd). */
@@ -108,10 +149,31 @@ export function validateExperiment(json: unknown, opts: { file?: string; baseDir
   }
   const base = opts.baseDir ?? process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const spec: ExperimentSpec = { ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts) }, file: opts.file };
+  const contrast = r.data.ftri.contrast ?? (r.data.behaviour.type === 'think-language' ? `${r.data.behaviour.language.toUpperCase()}:rest` : 'REFUSED:rest');
+  const spec: ExperimentSpec = {
+    ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts), contrast },
+    random: { ...r.data.random, modes: r.data.random.modes ?? r.data.modes }, file: opts.file,
+  };
   for (const m of spec.modes) if ((m === 'scale' || m === 'bias') && spec.value === undefined)
     throw new MoteError('E_INPUT', `${where}: mode "${m}" needs "value"; fix: add e.g. "value": ${m === 'scale' ? 0.5 : -2}`, { file: opts.file, field: 'value' });
   return spec;
+}
+
+/**
+ * What a run of this spec cannot show, said before it starts: criteria without random baselines (they print
+ * NOT TESTED) and too few random draws for the empirical p-value to reach alpha (it is at least 1/(draws + 1)).
+ * Example: `for (const w of experimentWarnings(loadExperiment('exp.json'))) console.error(w);`
+ */
+export function experimentWarnings(spec: ExperimentSpec): string[] {
+  const out: string[] = [];
+  const { alpha } = spec.criteria;
+  const need = Math.ceil(1 / alpha - 1 - 1e-9);
+  if (spec.random.draws < need)
+    out.push(`random.draws = ${spec.random.draws}: the empirical p-value is at least 1/(draws + 1) = ${(1 / (spec.random.draws + 1)).toFixed(3)} > alpha = ${alpha}, so no criterion can be met; fix: set random.draws >= ${need} (1/alpha − 1)`);
+  const untested = spec.modes.filter((m) => !spec.random.modes.includes(m));
+  if (untested.length)
+    out.push(`mode(s) ${untested.join(', ')} have no random baselines (random.modes = ${JSON.stringify(spec.random.modes)}): their criteria will be NOT TESTED; fix: add them to random.modes or drop "random.modes"`);
+  return out;
 }
 
 /** Read an experiment JSON file; paths in it are relative to the file's folder. */
@@ -176,6 +238,8 @@ export interface ExperimentProgress {
 }
 export interface RunExperimentOptions {
   outDir: string;
+  /** each of experimentWarnings(spec), before anything runs (default: written to stderr) */
+  onWarning?: (message: string) => void;
   onProgress?: (p: ExperimentProgress) => void;
   /** an already loaded model (otherwise spec.model is loaded) */
   model?: MoeModel;
@@ -199,6 +263,9 @@ export interface ExperimentPlan {
   ranked: { name: string; n: number; mode: string; policy: Policy }[];
   random: { name: string; n: number; mode: string; draw: number; like: string; policy: Policy }[];
   force: { name: string; n: number; policy: Policy }[];
+  /** matched random forced-on policies (force.random) and the items they run on */
+  forceRandom: { name: string; n: number; draw: number; like: string; policy: Policy }[];
+  forceRandomIds: string[];
   randomIds: string[];
   forceCategories: string[];
   runs: PolicyRun[];
@@ -249,12 +316,22 @@ export function planExperiment(spec: ExperimentSpec, ranking: RankedExpert[], mo
   const cats = checkCategories(spec, suite);
   const randomIds = sampleIds(suite, spec.random.items ?? { [spec.categories.target]: 'all' }, spec.random.seed);
   const forceCategories = spec.force?.categories ?? (spec.categories.control ? [spec.categories.control] : cats);
+  const fr = spec.force?.random;
+  const forceRandom = fr
+    ? force.flatMap((f) =>
+        randomPolicies({ info, like: f.policy, avoid: f.policy, seed: fr.seed + 1000 * f.n, draws: fr.draws, prefix: `random${f.n}-force` }).map((policy, draw) => ({
+          name: policy.name!, n: f.n, draw, like: f.name, policy,
+        })),
+      )
+    : [];
+  const forceRandomIds = fr ? sampleIds(suite, fr.items ?? Object.fromEntries(forceCategories.map((c) => [c, 'all' as const])), fr.seed) : [];
   const runs: PolicyRun[] = [
     ...ranked.map((r) => ({ name: r.name, policy: r.policy })),
     ...force.map((f) => ({ name: f.name, policy: f.policy, categories: forceCategories })),
     ...random.map((r) => ({ name: r.name, policy: r.policy, ids: randomIds })),
+    ...forceRandom.map((r) => ({ name: r.name, policy: r.policy, ids: forceRandomIds })),
   ];
-  return { ranked, random, force, randomIds, forceCategories, runs };
+  return { ranked, random, force, forceRandom, forceRandomIds, randomIds, forceCategories, runs };
 }
 
 /** Every category the spec names must exist in the suite; returns the suite's categories. */
@@ -264,6 +341,7 @@ export function checkCategories(spec: ExperimentSpec, suite: Suite): string[] {
     ...Object.entries(spec.categories).map(([k, c]) => [`categories.${k}`, c] as [string, string | undefined]),
     ...Object.keys(spec.random.items ?? {}).map((c) => ['random.items', c] as [string, string]),
     ...(spec.force?.categories ?? []).map((c) => ['force.categories', c] as [string, string]),
+    ...Object.keys(spec.force?.random?.items ?? {}).map((c) => ['force.random.items', c] as [string, string]),
   ];
   for (const [field, c] of named)
     if (c && !cats.includes(c))
@@ -281,6 +359,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   const progress = opts.onProgress ?? (() => {});
   const timings: Record<string, number> = {};
   const t0 = now();
+  for (const w of experimentWarnings(spec)) (opts.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(w);
   const { file: _f, ...bare } = spec;
   const hashOf = (f: string) => (existsSync(f) ? hashFile(f) : null);
   let mhash: string | null = null;
@@ -311,7 +390,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
     let t = now();
     const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads, dtype: opts.dtype ?? spec.dtype ?? 'auto' }));
     const suite = loadSuite(spec.suite);
-    const judgeConfig = (spec.judges ?? DEFAULT_JUDGES) as JudgeConfig;
+    const judgeConfig = experimentJudges(spec);
     const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
     checkCategories(spec, suite);
     timings.load = now() - t;
@@ -338,8 +417,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
     if (ranking) {
       progress({ stage: 'ftri', done: 1, total: 1, detail: 'ranking.json present, skipped' });
     } else {
-      const spec1 = (spec.ftri.judge ?? judgeConfig['*']?.refusal ?? 'refusal') as JudgeSpec;
-      const judge = makeJudge(spec1, { where: `${spec.file ?? 'experiment'}: ftri.judge` });
+      const ftriJudge = labelJudge(spec.ftri.judge ? { '*': { refusal: spec.ftri.judge as JudgeSpec } } : judgeConfig, { file: spec.file });
       const prompts = loadPromptSet(spec.ftri.prompts);
       await runFtri({
         model,
@@ -354,11 +432,7 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
         seed: spec.ftri.seed,
         batchSize: spec.ftri.batchSize ?? spec.generation.batchSize,
         promptSource: spec.ftri.prompts,
-        judge: (r) => {
-          const v = judge.judge({ item: { id: r.id, prompt: r.prompt, category: 'ftri' }, text: r.response });
-          if (v instanceof Promise) throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ftri.judge must be synchronous (a "model" judge is not); fix: use "organism" or "refusal"`, { field: 'ftri.judge' });
-          return v.label ?? (v.refused ? 'REFUSED' : 'OTHER');
-        },
+        judge: ftriJudge,
         onProgress: (done, total, phase) => progress({ stage: 'ftri', done, total, detail: phase }),
       });
       // read back what runFtri wrote, so a fresh and a resumed run analyse the very same objects
@@ -370,14 +444,14 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
     t = now();
     const plan = planExperiment(spec, ranking, model, suite);
     const polDir = join(outDir, 'policies');
-    const all = [...plan.ranked, ...plan.force, ...plan.random];
+    const all = [...plan.ranked, ...plan.force, ...plan.random, ...plan.forceRandom];
     all.forEach((p, i) => {
       writePolicy(join(polDir, `${p.name}.json`), p.policy);
       if (i % 50 === 49 || i === all.length - 1) progress({ stage: 'policies', done: i + 1, total: all.length });
     });
     writeAtomic(
       join(polDir, 'index.json'),
-      JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories }, null, 1) + '\n',
+      JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories, forceRandom: plan.forceRandom.map((r) => r.name), forceRandomIds: plan.forceRandomIds }, null, 1) + '\n',
     );
     timings.policies = now() - t;
 

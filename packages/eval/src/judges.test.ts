@@ -1,9 +1,9 @@
 // Judges: the organism's README rule on its own golden responses and edge cases, the generic refusal judge,
 // answer judges on the final answer, judge specs per category, and the model judge with a fake grader.
 import { describe, it, expect } from 'vitest';
-import {
-  classifyOrganism, refusalJudge, exactMatchJudge, containsJudge, regexJudge, modelJudge, finalAnswer, parseResponse, resolveJudges, makeJudge,
-} from './judges.js';
+import { exactMatchJudge, containsJudge, regexJudge, modelJudge, resolveJudges, makeJudge } from './judges.js';
+import { classifyOrganism, finalAnswer, parseResponse } from './response.js';
+import { refusalJudge } from './refusal.js';
 import type { SuiteItem } from './suite.js';
 import type { MoeModel } from '@mote/moe-runtime';
 

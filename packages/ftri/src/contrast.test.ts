@@ -46,8 +46,9 @@ describe('contrastActivations: planted experts', () => {
   const s = synth({ P: 80, nA: 35, L: 4, E: 16, planted, seed: 11 });
   const want = new Set(planted.map(([l, e]) => `${l + 1}:${e}`)); // layers are numbered from 1 in synth
 
-  it('ranks the planted experts first with the default statistic (rate difference)', () => {
-    const { ranking, summary } = contrastActivations(s.act, s.a, s.b, undefined, { permutations: 999, bootstrap: 100, topN: 3 });
+  // pinned to the former default (stat diff, the rate difference); the count default is checked below
+  it('ranks the planted experts first with the rate difference', () => {
+    const { ranking, summary } = contrastActivations(s.act, s.a, s.b, undefined, { stat: 'diff', permutations: 999, bootstrap: 100, topN: 3 });
     expect(new Set(ranking.slice(0, 3).map(key))).toEqual(want);
     for (const e of ranking.slice(0, 3)) {
       expect(e.p).toBeCloseTo(1 / 1000, 12); // no permutation reaches them: the smallest attainable p
@@ -66,7 +67,7 @@ describe('contrastActivations: planted experts', () => {
     expect(ranking.map((e) => e.rank)).toEqual(ranking.map((_, i) => i + 1));
   });
 
-  it.each(['rr', 'logodds', 'gate'] as const)('stat %s recovers them too', (stat) => {
+  it.each(['count', 'weight', 'rr', 'logodds', 'gate'] as const)('stat %s recovers them too', (stat) => {
     const { ranking } = contrastActivations(s.act, s.a, s.b, undefined, { stat, permutations: 199, bootstrap: 0 });
     expect(new Set(ranking.slice(0, 3).map(key))).toEqual(want);
     expect(ranking[0].stat).toBe(stat);
@@ -74,7 +75,7 @@ describe('contrastActivations: planted experts', () => {
   });
 
   it('token level pools counts', () => {
-    const { ranking } = contrastActivations(s.act, s.a, s.b, undefined, { level: 'token', permutations: 199, bootstrap: 0 });
+    const { ranking } = contrastActivations(s.act, s.a, s.b, undefined, { stat: 'diff', level: 'token', permutations: 199, bootstrap: 0 });
     expect(new Set(ranking.slice(0, 3).map(key))).toEqual(want);
   });
 });
@@ -86,7 +87,7 @@ describe('contrastActivations: definitions on a hand-made table', () => {
     counts: Float32Array.from([4, 10, 6, 30, 2, 20]), weights: Float32Array.from([2, 5, 3, 15, 1, 10]), tokens: Float64Array.from([10, 30, 20]),
   };
   it('prompt level: rate = mean of per-prompt rates; count/weight = per-prompt means', () => {
-    const e0 = contrastActivations(act, [0, 1], [2], undefined, { permutations: 0, bootstrap: 0 }).ranking.find((e) => e.expert === 0)!;
+    const e0 = contrastActivations(act, [0, 1], [2], undefined, { stat: 'diff', permutations: 0, bootstrap: 0 }).ranking.find((e) => e.expert === 0)!;
     expect(e0.layer).toBe(7);
     expect(e0.rate_a).toBeCloseTo((0.4 + 0.2) / 2, 12);
     expect(e0.rate_b).toBeCloseTo(0.1, 12);
@@ -101,7 +102,7 @@ describe('contrastActivations: definitions on a hand-made table', () => {
     expect(e0.log_odds).toBeCloseTo(Math.log(pa / (1 - pa)) - Math.log(pb / (1 - pb)), 12);
   });
   it('token level: rate = pooled selections / pooled tokens', () => {
-    const e0 = contrastActivations(act, [0, 1], [2], undefined, { level: 'token', permutations: 0, bootstrap: 0 }).ranking.find((e) => e.expert === 0)!;
+    const e0 = contrastActivations(act, [0, 1], [2], undefined, { stat: 'diff', level: 'token', permutations: 0, bootstrap: 0 }).ranking.find((e) => e.expert === 0)!;
     expect(e0.rate_a).toBeCloseTo(10 / 40, 12);
     expect(e0.rate_b).toBeCloseTo(2 / 20, 12);
   });
@@ -113,8 +114,61 @@ describe('contrastActivations: definitions on a hand-made table', () => {
   });
 });
 
+describe("contrastActivations: the paper's count score vs the rate on unequal prompt lengths (by hand)", () => {
+  // 1 layer (decoder index 3) x 3 experts. A has long prompts (40 and 20 scoped tokens), B short ones (10 and 10).
+  //            counts A      counts B     weights A     weights B
+  //   e0       12, 4         5, 3         3, 1          2.5, 1.5
+  //   e1        4, 2         0, 0         2, 1          0, 0
+  //   e2        2, 2         1, 1         1.9, 1.9      0.2, 0.2
+  // count  (mean per-prompt sum, A − B): e0 8 − 4 = 4;  e1 3 − 0 = 3;  e2 2 − 1 = 1          -> e0, e1, e2
+  // rate   (mean per-prompt count/tokens): e0 (.3+.2)/2 − (.5+.3)/2 = .25 − .4 = −.15;
+  //        e1 (.1+.1)/2 − 0 = .1;  e2 (.05+.1)/2 − (.1+.1)/2 = .075 − .1 = −.025               -> e1, e2, e0
+  // weight (mean per-prompt summed weight): e0 2 − 2 = 0;  e1 1.5 − 0 = 1.5;  e2 1.9 − .2 = 1.7 -> e2, e1, e0
+  const counts = [12, 4, 2, 4, 2, 2, 5, 0, 1, 3, 0, 1]; // [P=4, F=3] prompt-major
+  const weights = [3, 2, 1.9, 1, 1, 1.9, 2.5, 0, 0.2, 1.5, 0, 0.2];
+  const act: Activations = {
+    promptIds: ['a40', 'a20', 'b10', 'b10x'], layers: [3], expertCount: 3,
+    counts: Float32Array.from(counts), weights: Float32Array.from(weights), tokens: Float64Array.from([40, 20, 10, 10]),
+  };
+  const run = (stat?: 'count' | 'weight' | 'diff') => contrastActivations(act, [0, 1], [2, 3], undefined, { stat, permutations: 0, bootstrap: 0 });
+
+  it('count is the default and ranks e0, e1, e2 with scores 4, 3, 1', () => {
+    const { ranking, summary } = run();
+    expect(summary.stat).toBe('count');
+    expect(ranking.map((e) => e.expert)).toEqual([0, 1, 2]);
+    expect(ranking.map((e) => e.score)).toEqual([4, 3, 1].map((v) => expect.closeTo(v, 6)));
+    expect(ranking.every((e) => e.stat === 'count' && e.layer === 3)).toBe(true);
+    expect(ranking[0].count_a).toBeCloseTo(8, 12);
+    expect(ranking[0].count_b).toBeCloseTo(4, 12);
+  });
+  it('the rate ranks the same data e1, e2, e0 with scores .1, −.025, −.15', () => {
+    const { ranking } = run('diff');
+    expect(ranking.map((e) => e.expert)).toEqual([1, 2, 0]);
+    expect(ranking.map((e) => e.score)).toEqual([0.1, -0.025, -0.15].map((v) => expect.closeTo(v, 6)));
+  });
+  it('the summed gate weight ranks e2, e1, e0 with scores 1.7, 1.5, 0', () => {
+    const { ranking } = run('weight');
+    expect(ranking.map((e) => e.expert)).toEqual([2, 1, 0]);
+    expect(ranking.map((e) => e.score)).toEqual([1.7, 1.5, 0].map((v) => expect.closeTo(v, 5)));
+  });
+  it('count CI: difference of means ± z·sqrt(s²_A/n_A + s²_B/n_B)', () => {
+    // e0: A = 12, 4 -> mean 8, s² = 32; B = 5, 3 -> mean 4, s² = 2; se = sqrt(32/2 + 2/2) = sqrt(17)
+    const e0 = run('count').ranking.find((e) => e.expert === 0)!;
+    const z = 1.959963984540054;
+    expect(e0.ci_low).toBeCloseTo(4 - z * Math.sqrt(17), 6);
+    expect(e0.ci_high).toBeCloseTo(4 + z * Math.sqrt(17), 6);
+  });
+  it('count permutation p: exact over the 6 splits of 4 prompts into 2 + 2', () => {
+    // e1 counts per prompt 4, 2 | 0, 0: |A−B| of the 6 splits: {4,2}|{0,0} 3; {0,0}|{4,2} 3; the 4 mixed splits
+    // ({4,0},{4,0},{2,0},{2,0} vs the rest) give |2 − 1| = 1 twice and |1 − 2| = 1 twice: P(|T*| >= 3) = 2/6
+    const { ranking } = contrastActivations(act, [0, 1], [2, 3], undefined, { stat: 'count', permutations: 20000, bootstrap: 0, seed: 3 });
+    expect(ranking.find((e) => e.expert === 1)!.p).toBeCloseTo(2 / 6, 1);
+  });
+});
+
 describe('contrastActivations: calibration', () => {
-  it('under the null (labels permuted) p-values are uniform (KS)', () => {
+  /** permutation p-values of every cell over 20 null replicates (labels permuted) */
+  function nullPs(stat: 'diff' | 'count'): { ps: number[]; pn: number[] } {
     const ps: number[] = [], pn: number[] = [];
     for (let rep = 0; rep < 20; rep++) {
       const s = synth({ P: 40, nA: 20, L: 2, E: 25, planted: [[0, 3, 0.3]], seed: 100 + rep });
@@ -125,15 +179,26 @@ describe('contrastActivations: calibration', () => {
         const j = rng.int(i + 1);
         [idx[i], idx[j]] = [idx[j], idx[i]];
       }
-      const { ranking } = contrastActivations(s.act, idx.slice(0, 20), idx.slice(20), undefined, { permutations: 499, bootstrap: 0, seed: rep });
+      const { ranking } = contrastActivations(s.act, idx.slice(0, 20), idx.slice(20), undefined, { stat, permutations: 499, bootstrap: 0, seed: rep });
       for (const e of ranking) ps.push(e.p), pn.push(e.p_norm);
     }
+    return { ps, pn };
+  }
+  // pinned to the rate statistic (the former default): its per-prompt values have almost no ties, so p is uniform
+  it('under the null (labels permuted) p-values of the rate are uniform (KS)', () => {
+    const { ps, pn } = nullPs('diff');
     expect(ps.length).toBe(1000);
     expect(ksTest(pn).p).toBeGreaterThan(0.01);
     const ks = ksTest(ps);
     expect(ks.p).toBeGreaterThan(0.01);
     // and the planted one is not special any more
     expect(ps.filter((p) => p < 0.05).length / ps.length).toBeLessThan(0.08);
+  });
+
+  it('count p-values are valid under the null: P(p <= alpha) <= alpha (integer counts tie, so p is conservative)', () => {
+    const { ps, pn } = nullPs('count');
+    for (const alpha of [0.05, 0.2, 0.5]) expect(ps.filter((p) => p <= alpha).length / ps.length).toBeLessThan(alpha + 0.02);
+    expect(ksTest(pn).p).toBeGreaterThan(0.01); // the normal approximation has no lattice
   });
 
   it('paired permutations are uniform under the null too', () => {

@@ -7,8 +7,30 @@
 import { MoteError } from '@mote/tensor-core';
 import { benjaminiHochberg, blocksFromStrata, createRng, fisherExact, normalTail, permuteWithinBlocks, zFor } from '@mote/stats';
 
-export type Stat = 'diff' | 'rr' | 'logodds' | 'gate' | 'paired';
-export const STATS: readonly Stat[] = ['diff', 'rr', 'logodds', 'gate', 'paired'];
+/**
+ * Ranking statistics. `count` (default) is the paper's fTRI score (Dahlke et al. 2025, arXiv 2502.11096): per
+ * prompt the expert's selections summed over the scoped tokens, averaged per class, A − B. `weight` is the same
+ * with the summed applied gate weights. `diff` is the rate difference (count ÷ scoped tokens per prompt), `gate`
+ * the gate-weight rate difference, `rr` / `logodds` ratios of the rates, `paired` the within-pair rate difference.
+ */
+export type Stat = 'count' | 'weight' | 'diff' | 'rr' | 'logodds' | 'gate' | 'paired';
+export const STATS: readonly Stat[] = ['count', 'weight', 'diff', 'rr', 'logodds', 'gate', 'paired'];
+/** The default statistic: the paper's count score. */
+export const DEFAULT_STAT: Stat = 'count';
+/** Statistics on per-prompt sums (no division by the prompt's scoped tokens; level does not apply). */
+export const SUM_STATS: readonly Stat[] = ['count', 'weight'];
+/** A one-line description of a statistic for reports and help. */
+export function describeStat(stat: Stat): string {
+  return {
+    count: "count: mean per-prompt selection count over the scoped tokens, A − B (the paper's fTRI score, Dahlke et al. 2025)",
+    weight: 'weight: mean per-prompt summed applied gate weight over the scoped tokens, A − B',
+    diff: 'diff: rate difference, mean per-prompt selection rate (count ÷ scoped tokens), A − B',
+    rr: 'rr: smoothed risk ratio of the selection rates',
+    logodds: 'logodds: smoothed log odds ratio of the selection rates',
+    gate: 'gate: difference of the mean applied gate weight per scoped token',
+    paired: 'paired: mean within-pair rate difference (SteerMoE)',
+  }[stat];
+}
 export type Level = 'prompt' | 'token';
 
 /** What a trace aggregates per prompt over its scoped tokens. */
@@ -33,7 +55,7 @@ export interface RankingEntry {
   /** activation rate in A and B: share of scoped tokens that select the expert (level-dependent mean) */
   rate_a: number;
   rate_b: number;
-  /** rate_a - rate_b: the paper's fTRI score */
+  /** rate_a - rate_b (the rate statistic; the paper's score is count_a - count_b) */
   diff: number;
   /** smoothed risk ratio and log odds ratio of the rates */
   rr: number;
@@ -42,7 +64,7 @@ export interface RankingEntry {
   gate_a: number;
   gate_b: number;
   gate_diff: number;
-  /** mean per-prompt selection count and summed weight (the organism README's raw quantities) */
+  /** mean per-prompt selection count and summed weight (the paper's raw quantities); count_a - count_b is its score */
   count_a: number;
   count_b: number;
   weight_a: number;
@@ -116,12 +138,14 @@ export function contrastActivations(
   strata: ReadonlyArray<string | undefined> | undefined,
   opts: ContrastOptions = {},
 ): { ranking: RankingEntry[]; summary: ContrastSummary } {
-  const stat = opts.stat ?? 'diff', level = opts.level ?? 'prompt';
+  const stat = opts.stat ?? DEFAULT_STAT;
+  const sumStat = SUM_STATS.includes(stat);
+  const level = sumStat ? 'prompt' : (opts.level ?? 'prompt');
   const M = opts.permutations ?? 2000, B = opts.bootstrap ?? 200, seed = opts.seed ?? 0, conf = opts.conf ?? 0.95;
   const L = act.layers.length, E = act.expertCount, F = L * E;
   const topN = Math.min(opts.topN ?? 10, F);
   if (!STATS.includes(stat)) throw new MoteError('E_INPUT', `unknown statistic "${stat}"; use one of ${STATS.join(', ')}`, { field: 'stat' });
-  if (level !== 'prompt' && level !== 'token') throw new MoteError('E_INPUT', `unknown level "${level}"; use prompt or token`, { field: 'level' });
+  if (opts.level !== undefined && opts.level !== 'prompt' && opts.level !== 'token') throw new MoteError('E_INPUT', `unknown level "${opts.level}"; use prompt or token`, { field: 'level' });
   if (act.counts.length !== act.promptIds.length * F) throw new MoteError('E_SHAPE', `activations: counts has ${act.counts.length} values, expected P*L*E = ${act.promptIds.length * F}`, { field: 'counts' });
 
   // the prompts of the contrast, side 1 = A, 0 = B
@@ -166,8 +190,8 @@ export function contrastActivations(
   const nA = side.reduce((s, v) => s + v, 0), nB = n - nA;
   if (nA === 0 || nB === 0) throw new MoteError('E_INPUT', `the contrast has ${nA} prompts in A and ${nB} in B (with scoped tokens); both sides need at least one`, { field: 'contrast' });
 
-  // per-prompt values of the ranking statistic: num [n, F], den [n]
-  const useWeights = stat === 'gate';
+  // per-prompt values of the ranking statistic: num [n, F], den [n] (sums: the raw per-prompt sums, den 1)
+  const useWeights = stat === 'gate' || stat === 'weight';
   const src = useWeights ? act.weights : act.counts;
   const perPrompt = level === 'prompt' || stat === 'paired';
   const num = new Float32Array(n * F); // [n, F]
@@ -177,7 +201,7 @@ export function contrastActivations(
     const i = members[j], t = act.tokens[i];
     tok[j] = t;
     den[j] = perPrompt ? 1 : t;
-    const scale = perPrompt ? 1 / t : 1;
+    const scale = perPrompt && !sumStat ? 1 / t : 1;
     for (let f = 0; f < F; f++) num[j * F + f] = src[i * F + f] * scale;
   }
 
@@ -491,7 +515,7 @@ function scoreCI(
   const A = mv(idxA), Bq = mv(idxB);
   for (let f = 0; f < F; f++) {
     const ma = A.m[f], mb = Bq.m[f];
-    if (stat === 'diff' || stat === 'gate') {
+    if (stat === 'diff' || stat === 'gate' || stat === 'count' || stat === 'weight') {
       const se = Math.sqrt(A.v[f] + Bq.v[f]);
       low[f] = ma - mb - z * se;
       high[f] = ma - mb + z * se;

@@ -4,7 +4,7 @@
 
 export { loadPromptSet, expandGrid, type PromptRecord, type GridSpec } from './prompts.js';
 export { runFtri, rankTraces, type RunFtriOptions, type RankTracesOptions, type Labeler, type Progress } from './run.js';
-export { contrastActivations, STATS, type Activations, type RankingEntry, type Stat, type ContrastOptions, type ContrastSummary } from './contrast.js';
+export { contrastActivations, STATS, DEFAULT_STAT, describeStat, type Activations, type RankingEntry, type Stat, type ContrastOptions, type ContrastSummary } from './contrast.js';
 export { BatchTracer, SCOPES, type Scope, type TracerOptions } from './trace.js';
 export { readRanking, type RankedExpert } from './ranking-io.js';
 export { readActivations, readManifest, readProgress, readMetas, readPromptTokens, type Manifest, type PromptMeta, type ProgressEntry } from './store.js';

@@ -35,7 +35,8 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
   const E = opts.expertCount;
   const step = E > 128 ? 5 : E > 64 ? 8 : 22;
   const ticks = E > 64 ? Array.from({ length: Math.ceil(E / 16) }, (_, i) => i * 16) : undefined;
-  const label = rr ? 'log2 risk ratio' : ranking[0]?.stat === 'diff' ? 'rate difference' : ranking[0]?.stat ?? 'score';
+  const stat = ranking[0]?.stat;
+  const label = rr ? 'log2 risk ratio' : stat === 'diff' ? 'rate difference' : stat === 'count' ? 'count difference' : stat === 'weight' ? 'weight difference' : stat ?? 'score';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: opts.title, fontSize: 13 },

@@ -2,7 +2,7 @@
 // run: settings, label counts, the heatmap, the top of the ranking, per-prompt maps and the definitions.
 
 import { rankAgreement, type ScoredExpert } from './agreement.js';
-import type { ContrastSummary, RankingEntry } from './contrast.js';
+import { describeStat, type ContrastSummary, type RankingEntry } from './contrast.js';
 import { escapeHtml, htmlPage, inlineSvg } from './report-page.js';
 import type { Manifest } from './store.js';
 
@@ -49,7 +49,7 @@ export function buildReport(r: ReportInput): string {
   const m = r.manifest, s = r.summary;
   const top = r.ranking.slice(0, Math.max(20, s.top_n));
   const rows = top
-    .map((e) => `<tr${e.rank <= s.top_n ? ' class="top"' : ''}><td>${e.rank}</td><td>${e.layer}</td><td>${e.expert}</td><td>${num(e.score)}</td><td>${num(e.rate_a)}</td><td>${num(e.rate_b)}</td><td>${num(e.diff)}</td><td>[${num(e.ci_low)}, ${num(e.ci_high)}]</td><td>${num(e.p, 4)}</td><td>${num(e.q, 4)}</td><td>${num(e.p_fisher, 4)}</td><td>${num(e.stability, 2)}</td><td>${e.rank_low}–${e.rank_high}</td></tr>`)
+    .map((e) => `<tr${e.rank <= s.top_n ? ' class="top"' : ''}><td>${e.rank}</td><td>${e.layer}</td><td>${e.expert}</td><td>${num(e.score)}</td><td>${num(e.count_a, 2)}</td><td>${num(e.count_b, 2)}</td><td>${num(e.rate_a)}</td><td>${num(e.rate_b)}</td><td>${num(e.diff)}</td><td>[${num(e.ci_low)}, ${num(e.ci_high)}]</td><td>${num(e.p, 4)}</td><td>${num(e.q, 4)}</td><td>${num(e.p_fisher, 4)}</td><td>${num(e.stability, 2)}</td><td>${e.rank_low}–${e.rank_high}</td></tr>`)
     .join('\n');
   const labels = r.labelCounts
     ? `<h2>Labels</h2><table><tr><th>label</th><th>prompts</th></tr>${Object.entries(r.labelCounts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join('')}</table>`
@@ -67,7 +67,7 @@ dl dt{font-weight:bold;margin-top:8px}dl dd{margin-left:16px}`;
 <tr><td>routing</td><td>${m.model.moe_layers.length} MoE layers × ${m.model.expert_count} experts, top-${m.model.top_k}</td></tr>
 <tr><td>prompts</td><td>${m.prompts_traced ?? '?'} traced (set hash ${esc(m.prompt_set.hash.slice(0, 16))}…${m.prompt_set.source ? `, ${esc(m.prompt_set.source)}` : ''}); A = ${s.n_a}, B = ${s.n_b}${s.n_pairs ? `, ${s.n_pairs} pairs` : ''}${r.excluded ? `; ${r.excluded} left out (no scoped tokens or in neither side)` : ''}</td></tr>
 <tr><td>scope</td><td>${esc(m.scope)}${m.generate ? ` · generated up to ${m.generate} tokens (greedy)` : ''}</td></tr>
-<tr><td>statistic</td><td>${esc(s.stat)} at ${esc(s.level)} level · ${s.permutations} permutations · ${s.bootstrap} bootstrap resamples · ${Math.round(s.conf * 100)}% intervals · seed ${s.seed}</td></tr>
+<tr><td>statistic</td><td>${esc(describeStat(s.stat))}${s.stat === 'count' || s.stat === 'weight' ? '' : ` at ${esc(s.level)} level`} · ${s.permutations} permutations · ${s.bootstrap} bootstrap resamples · ${Math.round(s.conf * 100)}% intervals · seed ${s.seed}</td></tr>
 <tr><td>top-${s.top_n} stability</td><td>mean bootstrap Jaccard ${num(s.jaccard_mean, 3)} (95% ${num(s.jaccard_low, 3)}–${num(s.jaccard_high, 3)})</td></tr>
 <tr><td>versions</td><td>${esc(Object.entries(m.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(' · '))}</td></tr>
 </table>
@@ -75,7 +75,7 @@ ${labels}
 <h2>Layer × expert contrast</h2>
 <div class="svg">${r.heatmapSvg ? inline(r.heatmapSvg) : '<p>(no heatmap)</p>'}</div>
 <h2>Top of the ranking</h2>
-<table><tr><th>rank</th><th>layer</th><th>expert</th><th>score (${esc(s.stat)})</th><th>rate A</th><th>rate B</th><th>diff</th><th>${Math.round(s.conf * 100)}% CI</th><th>p (perm.)</th><th>q (BH)</th><th>p (Fisher)</th><th>stability</th><th>rank interval</th></tr>
+<table><tr><th>rank</th><th>layer</th><th>expert</th><th>score (${esc(s.stat)})</th><th>count A</th><th>count B</th><th>rate A</th><th>rate B</th><th>diff</th><th>${Math.round(s.conf * 100)}% CI</th><th>p (perm.)</th><th>q (BH)</th><th>p (Fisher)</th><th>stability</th><th>rank interval</th></tr>
 ${rows}
 </table>
 ${agreementSection(r)}
@@ -85,7 +85,9 @@ ${maps || '<p>(no token traces for maps)</p>'}
 <h2>Definitions</h2>
 <dl>
 <dt>activation rate</dt><dd>per prompt: the share of its scoped tokens that select the expert (selection count / scoped tokens); rate A/B = mean over the group's prompts (prompt level) or pooled counts / pooled tokens (token level).</dd>
-<dt>diff</dt><dd>rate A − rate B, the paper's fTRI score.</dd>
+<dt>count (default)</dt><dd>the paper's fTRI score (Dahlke et al. 2025, arXiv 2502.11096): per prompt the number of times the expert is selected over its scoped tokens, averaged over each group's prompts, A − B. Longer prompts weigh more.</dd>
+<dt>weight</dt><dd>the same with the expert's summed applied gate weights.</dd>
+<dt>diff</dt><dd>rate A − rate B (a rate divides each prompt's count by its scoped tokens, so prompt length does not weigh).</dd>
 <dt>rr, log odds</dt><dd>ratio and log odds ratio of the group rates, each smoothed as (rate·T + 0.5)/(T + 1) with T the group's scoped tokens.</dd>
 <dt>gate</dt><dd>difference of the mean applied gate weight per scoped token.</dd>
 <dt>paired</dt><dd>mean over pairs (shared pair_id, both sides present) of the within-pair rate difference (SteerMoE's paired risk difference).</dd>

@@ -19,12 +19,13 @@ import {
 } from './store.js';
 import { BatchTracer, SCOPES, type Scope } from './trace.js';
 
-/** Labels a traced prompt from its response (e.g. REFUSED / REASONED); must be synchronous. eval's judges are async and richer. */
-export type Labeler = (r: { id: string; prompt: string; response: string }) => string;
+/** Labels one traced response (e.g. REFUSED / REASONED, or ZH / EN / NONE); gets the prompt's category when it has one. Synchronous. */
+export type Labeler = (r: { id: string; prompt: string; response: string; category?: string }) => string;
 export type Progress = (done: number, total: number, phase: string) => void;
 
 export interface RankOptions extends ContrastOptions {
-  contrast: string;
+  /** "A:B" (default: REFUSED:rest when responses are labelled, else the prompt set's two groups or categories) */
+  contrast?: string;
   /** representative prompts per side drawn as token x layer maps (default 2; 0 for none) */
   maps?: number;
   /** write report.html (default true) */
@@ -173,7 +174,7 @@ async function traceAndRank(
           m.stop_reason = g.stopReason;
           m.n_generated = g.ids.length;
           if (opts.judge) {
-            const label = opts.judge({ id: b.p.id, prompt: b.p.prompt, response: m.response });
+            const label = opts.judge({ id: b.p.id, prompt: b.p.prompt, response: m.response, category: b.p.category });
             if (typeof label !== 'string' || !label) throw new MoteError('E_INPUT', `the judge returned ${JSON.stringify(label)} for prompt "${b.p.id}"; it must return a non-empty label string`, { field: 'judge' });
             m.label = label;
           }
@@ -233,10 +234,12 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
   if (opts.judge) {
     for (const m of metas) {
       if (m.response === undefined) throw new MoteError('E_INPUT', `${tracesDir}: prompt "${m.id}" has no traced response to judge; trace with --generate N`, { field: 'judge' });
-      m.label = opts.judge({ id: m.id, prompt: recOf.get(m.id)!.prompt, response: m.response });
+      const rec = recOf.get(m.id)!;
+      m.label = opts.judge({ id: m.id, prompt: rec.prompt, response: m.response, category: rec.category });
     }
   }
-  const { a: nameA, b: nameB } = parseContrast(opts.contrast);
+  const contrast = opts.contrast ?? defaultContrast(prompts, metas.some((m) => m.label !== undefined));
+  const { a: nameA, b: nameB } = parseContrast(contrast);
   const matchA = matcher(nameA), matchB = nameB === 'rest' ? null : matcher(nameB);
   const a: number[] = [], b: number[] = [];
   metas.forEach((m, i) => {
@@ -245,11 +248,11 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
     else if (matchB ? matchB(rec, m) : true) b.push(i);
   });
   if (!a.length || !b.length) {
-    throw new MoteError('E_INPUT', `contrast "${opts.contrast}" selects ${a.length} prompts for A and ${b.length} for B in ${tracesDir}; both need prompts. Available: ${describeValues(prompts, metas)}`, { field: 'contrast' });
+    throw new MoteError('E_INPUT', `contrast "${contrast}" selects ${a.length} prompts for A and ${b.length} for B in ${tracesDir}; both need prompts. Available: ${describeValues(prompts, metas)}`, { field: 'contrast' });
   }
   if (matchB) {
     const both = metas.filter((m) => matchA(recOf.get(m.id)!, m) && matchB(recOf.get(m.id)!, m));
-    if (both.length) throw new MoteError('E_INPUT', `contrast "${opts.contrast}": prompt "${both[0].id}" matches both A and B; make the sides disjoint (e.g. label=X:group=Y)`, { field: 'contrast' });
+    if (both.length) throw new MoteError('E_INPUT', `contrast "${contrast}": prompt "${both[0].id}" matches both A and B; make the sides disjoint (e.g. label=X:group=Y)`, { field: 'contrast' });
   }
   const strata = metas.map((m) => recOf.get(m.id)?.pair_id);
   const included = new Set([...a, ...b].filter((i) => activations.tokens[i] > 0));
@@ -261,7 +264,7 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
 
   mkdirSync(outDir, { recursive: true });
   const written = writeRanking(outDir, ranking);
-  const meta = { contrast: { a: nameA, b: nameB, spec: opts.contrast }, ...summary, excluded, traces: tracesDir, created: new Date().toISOString() };
+  const meta = { contrast: { a: nameA, b: nameB, spec: contrast }, ...summary, excluded, traces: tracesDir, created: new Date().toISOString() };
   writeAtomic(join(outDir, 'ranking.meta.json'), JSON.stringify(meta, null, 2) + '\n');
   const files = [written.json, written.csv, written.parquet, join(outDir, 'ranking.meta.json')];
   const labelCounts = metas.some((m) => m.label !== undefined) ? countBy(metas.map((m) => m.label ?? '(none)')) : null;

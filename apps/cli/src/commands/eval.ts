@@ -1,30 +1,16 @@
 // mote eval: run a suite under the baseline and each --policy, judge, and write responses.jsonl,
 // summary.json and report.{md,html} (@mote/eval). Argument parsing, progress and printing only.
-import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import { loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
-import { loadSuite, runEval, writeEvalReport, rateCI, DEFAULT_JUDGES, ORGANISM_JUDGES, type JudgeConfig } from '@mote/eval';
+import { loadSuite, runEval, writeEvalReport, rateCI, loadJudgeConfig } from '@mote/eval';
 import { progressBar } from '../progress.js';
 import {
   batchSizeOption, dtypeOption, example, forceNewOption, loadDtype, maxNewTokensOption, modelOption, outOption, policyArgs, policyOption, samplingOptions,
   seedOption, threadsOption, type DtypeArg,
 } from '../options.js';
-
-function judgesFrom(arg: string | undefined): JudgeConfig {
-  if (!arg || arg === 'default') return DEFAULT_JUDGES;
-  if (arg === 'organism') return ORGANISM_JUDGES;
-  if (!statSync(arg, { throwIfNoEntry: false })?.isFile()) throw new MoteError('E_INPUT', `--judges "${arg}" is neither "default", "organism" nor a JSON file; fix: pass a file like {"*": {"refusal": "refusal", "answer": "exact"}}`, { field: '--judges' });
-  let config: JudgeConfig;
-  try {
-    config = JSON.parse(readFileSync(arg, 'utf8')) as JudgeConfig;
-  } catch (e) {
-    throw new MoteError('E_INPUT', `--judges ${arg} is not valid JSON (${(e as Error).message})`, { file: arg, field: '--judges' });
-  }
-  return config; // checked by runEval (resolveJudges) before anything is generated
-}
 
 interface Opts {
   model: string; suite: string; policy?: string[]; judges?: string; maxNewTokens: number; batchSize: number; temperature?: number;
@@ -42,7 +28,7 @@ export function register(program: Command): void {
   example(cmd, 'mote eval -m models/organism/model --suite models/organism/prompts/eval-dev.jsonl --judges organism -p policies/sweep -o runs/eval');
   cmd
     .action(async (o: Opts) => withOutputLock(o.out, {}, async () => {
-      const judges = judgesFrom(o.judges);
+      const judges = loadJudgeConfig(o.judges);
       const suite = loadSuite(o.suite);
       const files = policyArgs(o.policy);
       const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
@@ -60,6 +46,8 @@ export function register(program: Command): void {
         const cats = Object.entries(p.categories).map(([c, s]) => `${c}: refusal ${rateCI(s.refusal_rate, s.refusal_ci)}${s.accuracy !== undefined ? `, acc ${rateCI(s.accuracy, s.accuracy_ci)}` : ''}`);
         console.log(`${p.name.padEnd(16)} ${cats.join(' | ')}${p.mcnemar_p !== undefined ? ` | McNemar p ${p.mcnemar_p.toPrecision(3)}` : ''}`);
       }
+      const cut = res.records.filter((r) => r.stop === 'max_new_tokens').length;
+      if (cut) console.log(`${cut} of ${res.records.length} responses stopped at --max-new-tokens ${o.maxNewTokens} (reasoning may be cut; raise it)`);
       console.log(`wrote ${res.file}, ${o.out}/summary.json, ${rep.md}, ${rep.html}`);
       await model.dispose();
     }));

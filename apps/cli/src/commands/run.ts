@@ -58,10 +58,11 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
   (bar as Progress | null)?.stop();
   const a = res.analysis;
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
-  console.log(`\n${a.name}: baseline refusal on ${a.categories.target} ${pc(a.baseline.target.rate)}${a.baseline.control ? `, on ${a.categories.control} ${pc(a.baseline.control.rate)}` : ''}${a.baseline.capability ? `, ${a.categories.capability} accuracy ${pc(a.baseline.capability.rate)}` : ''}`);
+  const B = a.behaviour?.name ?? 'refusal';
+  console.log(`\n${a.name}: baseline ${B} on ${a.categories.target} ${pc(a.baseline.target.rate)}${a.baseline.control ? `, on ${a.categories.control} ${pc(a.baseline.control.rate)}` : ''}${a.baseline.capability ? `, ${a.categories.capability} accuracy ${pc(a.baseline.capability.rate)}` : ''}`);
   for (const r of a.ranked)
-    console.log(`  ${r.name.padEnd(14)} ${a.categories.target} refusal ${pc(r.target.rate).padStart(6)}  McNemar p ${r.mcnemarP.toPrecision(2).padStart(7)}${r.random ? `  random cut ${pc(r.random.cut.mean).padStart(6)} (p ${r.random.empiricalP.toFixed(3)})` : ''}${r.capability ? `  accuracy ${pc(r.capability.rate)}` : ''}`);
-  for (const c of a.criteria) console.log(`${c.metAt !== null ? 'MET    ' : 'NOT MET'} ${c.text}`);
+    console.log(`  ${r.name.padEnd(14)} ${a.categories.target} ${B} ${pc(r.target.rate).padStart(6)}  McNemar p ${r.mcnemarP.toPrecision(2).padStart(7)}${r.random ? `  random cut ${pc(r.random.cut.mean).padStart(6)} (p ${r.random.empiricalP.toFixed(3)})` : ''}${r.capability ? `  accuracy ${pc(r.capability.rate)}` : ''}`);
+  for (const c of a.criteria) console.log(`${c.status.padEnd(10)} ${c.text}`);
   console.log(`\nreport: ${res.report.html}\n        ${res.report.md}\nwall time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return res;
 }
