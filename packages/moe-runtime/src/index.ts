@@ -14,3 +14,6 @@ export { inspectModel } from './load.js';
 export { generateFile, readPromptFile, completedIds, type GenerateFileOptions, type PromptLine } from './batch.js';
 export { WEIGHT_DTYPES, weightBits, type WeightDtype } from './quantize.js';
 export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';
+export { connectModel, type ConnectOptions, type RemoteModel } from './remote.js';
+export { ENGINES, ROUTES_FLAG, buildCompletionRequest, parseCompletionResponse, int32Base64, type Engine, type ServedRequest, type ServedResult, type RouteShape } from './served.js';
+export { serveModel, type ServeOptions, type ModelServer } from './serve.js';
