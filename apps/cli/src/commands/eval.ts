@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
-import { loadModel } from '@mote/moe-runtime';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { loadPolicy } from '@mote/mote';
 import { loadSuite, runEval, writeEvalReport, rateCI, DEFAULT_JUDGES, ORGANISM_JUDGES, type JudgeConfig } from '@mote/eval';
 import { progressBar } from '../progress.js';
@@ -22,13 +22,13 @@ function judgesFrom(arg: string | undefined): JudgeConfig {
   }
 }
 
-interface Opts {
+interface Opts extends ServerOpts {
   model: string; suite: string; policy?: string[]; judges?: string; maxNewTokens: number; batchSize: number; temperature?: number;
   topK?: number; topP?: number; seed: number; threads?: number; out: string;
 }
 
 export function register(program: Command): void {
-  program
+  serverOptions(program
     .command('eval')
     .description('evaluate a JSONL suite under the baseline and each policy; resumable (rerun skips finished items)')
     .requiredOption('--model <dir>', 'Hugging Face checkpoint folder')
@@ -42,17 +42,17 @@ export function register(program: Command): void {
     .option('--top-p <p>', 'sampling top-p', numArg('--top-p'))
     .option('--seed <s>', 'sampling seed', intArg('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
-    .requiredOption('--out <dir>', 'output folder')
+    .requiredOption('--out <dir>', 'output folder'))
     .action(async (o: Opts) => {
       const judges = judgesFrom(o.judges);
       const suite = loadSuite(o.suite);
-      const model = await loadModel(o.model, { threads: o.threads });
+      const model = await openModel(o.model, o, { threads: o.threads });
       const policies = (o.policy ?? []).map((f) => loadPolicy(f, model.info));
       const bar = progressBar('eval');
       const res = await runEval({
         model, suite, policies, outDir: o.out, judges, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize,
         temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed,
-        onProgress: (p) => bar.update(p.doneAll, p.totalAll, p.policy),
+        onProgress: (p) => bar.update(p.doneAll, p.totalAll, model.rate ? `${p.policy} ${model.rate.label()}` : p.policy),
       });
       bar.stop();
       const settings = { maxNewTokens: o.maxNewTokens, decoding: o.temperature ? `T=${o.temperature} seed ${o.seed}` : 'greedy', judges: o.judges };

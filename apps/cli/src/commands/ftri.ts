@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
-import { loadModel } from '@mote/moe-runtime';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { classifyOrganism } from '@mote/eval';
 import { expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Judge, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
 import { progressBar, type Progress } from '../progress.js';
@@ -16,7 +16,7 @@ const JUDGES: Record<string, Judge> = {
 interface StatOpts {
   contrast?: string; stat?: string; level?: string; permutations: number; bootstrap: number; seed: number; topN: number; maps: number; out: string;
 }
-interface FtriOpts extends StatOpts {
+interface FtriOpts extends StatOpts, ServerOpts {
   model: string; prompts?: string; grid?: string; scope: string; generate?: number; label?: string; batchSize?: number; threads?: number;
   routerProbs?: boolean; tokens: boolean;
 }
@@ -56,7 +56,7 @@ function judgeFor(label: string | undefined): Judge | undefined {
 }
 
 /** One bar per phase (trace, permutation, bootstrap, maps) on stderr. */
-function phaseBars(): { onProgress: (d: number, t: number, phase: string) => void; stop: () => void } {
+function phaseBars(rate?: { label(): string }): { onProgress: (d: number, t: number, phase: string) => void; stop: () => void } {
   let bar: Progress | null = null, current = '';
   return {
     onProgress(d, t, phase) {
@@ -65,7 +65,7 @@ function phaseBars(): { onProgress: (d: number, t: number, phase: string) => voi
         bar = progressBar(phase.padEnd(11));
         current = phase;
       }
-      bar!.update(d, t);
+      bar!.update(d, t, phase === 'trace' && rate ? rate.label() : '');
     },
     stop: () => bar?.stop(),
   };
@@ -79,7 +79,7 @@ function printTop(ranking: RankingEntry[], n: number): void {
 }
 
 export function register(program: Command): void {
-  statOptions(
+  statOptions(serverOptions(
     program
       .command('ftri')
       .description('fTRI: trace routing over a prompt set, label responses, rank experts by contrast, draw maps and a report')
@@ -93,15 +93,15 @@ export function register(program: Command): void {
       .option('--threads <n>', 'onnxruntime threads', int('--threads'))
       .option('--router-probs', 'also record the full router_probs per token')
       .option('--no-tokens', 'write prompt-level aggregates only (no token rows, no per-prompt maps)'),
-  ).action(async (o: FtriOpts) => {
+  )).action(async (o: FtriOpts) => {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
     if (!SCOPES.includes(o.scope as Scope)) throw new MoteError('E_INPUT', `--scope "${o.scope}" is not one of ${SCOPES.join(', ')}`, { field: '--scope' });
     checkStat(o);
     const judge = judgeFor(o.label);
     const generate = o.generate ?? (judge ? 64 : 0);
     const prompts = o.prompts ? loadPromptSet(o.prompts) : expandGrid(o.grid!);
-    const model = await loadModel(o.model, { threads: o.threads });
-    const bars = phaseBars();
+    const model = await openModel(o.model, o, { threads: o.threads });
+    const bars = phaseBars(model.rate);
     const t0 = Date.now();
     try {
       const { ranking, summary } = await runFtri({

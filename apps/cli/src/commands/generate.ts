@@ -1,17 +1,18 @@
 // mote generate: stream one answer, or run a JSONL prompt file into a JSONL output file with resume.
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
-import { generateFile, loadModel } from '@mote/moe-runtime';
+import { generateFile } from '@mote/moe-runtime';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { loadPolicy } from '@mote/mote';
 import { progressBar } from '../progress.js';
 
-interface Opts {
+interface Opts extends ServerOpts {
   model: string; prompt?: string; prompts?: string; out?: string; chat?: boolean; maxNewTokens: number; policy?: string;
   seed?: number; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype?: 'f32' | 'int8' | 'int4';
 }
 
 export function register(program: Command): void {
-  program
+  serverOptions(program
     .command('generate')
     .description('generate text for one prompt (streamed) or a JSONL file of {"id","prompt"} (resumable)')
     .requiredOption('--model <dir>', 'Hugging Face checkpoint folder')
@@ -27,11 +28,11 @@ export function register(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling mass', (v) => Number(v))
     .option('--batch-size <n>', 'sequences decoded together', (v) => Number(v), 16)
     .option('--threads <n>', 'onnxruntime threads', (v) => Number(v))
-    .option('--dtype <dtype>', 'weight dtype: f32 (default, exact), int8, int4 (cached after the first load)')
+    .option('--dtype <dtype>', 'weight dtype: f32 (default, exact), int8, int4 (cached after the first load)'))
     .action(async (o: Opts) => {
       if (!o.prompt === !o.prompts) throw new MoteError('E_INPUT', 'give exactly one of --prompt TEXT or --prompts FILE.jsonl', { field: '--prompt' });
       if (o.prompts && !o.out) throw new MoteError('E_INPUT', '--prompts needs --out FILE.jsonl for the answers', { field: '--out' });
-      const model = await loadModel(o.model, { threads: o.threads, dtype: o.dtype });
+      const model = await openModel(o.model, o, { threads: o.threads, dtype: o.dtype });
       const policy = o.policy ? loadPolicy(o.policy, model.info) : null;
       const sampling = { maxNewTokens: o.maxNewTokens, policy, seed: o.seed, temperature: o.temperature, topK: o.topK, topP: o.topP };
       if (o.prompt !== undefined) {

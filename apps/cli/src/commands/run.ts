@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MoteError } from '@mote/tensor-core';
 import { loadExperiment, overrideExperiment, runExperiment, type ExperimentResult, type ExperimentProgress } from '@mote/eval';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { progressBar, type Progress } from '../progress.js';
 import { intArg } from './policy.js';
 
@@ -20,12 +21,12 @@ export function repoRoot(from = fileURLToPath(import.meta.url)): string {
   }
 }
 
-interface RunOpts {
+interface RunOpts extends ServerOpts {
   out: string; threads?: number; model?: string; suite?: string; ftriPrompts?: string; target?: string; control?: string; capability?: string;
 }
 
 function withInputs(cmd: Command): Command {
-  return cmd
+  return serverOptions(cmd)
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads', 1))
     .option('--model <dir>', "use this checkpoint instead of the experiment's")
     .option('--suite <file>', "use this JSONL eval suite instead of the experiment's")
@@ -51,7 +52,8 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
     bar!.update(p.done, Math.max(p.total, 1), p.detail ?? '');
   };
   const t0 = performance.now();
-  const res = await runExperiment(spec, { outDir, onProgress, threads });
+  const model = o.server ? await openModel(spec.model, o) : undefined;
+  const res = await runExperiment(spec, { outDir, onProgress, threads, model });
   (bar as Progress | null)?.stop();
   const a = res.analysis;
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
