@@ -18,3 +18,5 @@ export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies, loadRanking } 
 export type { RankedExpert, PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
 export { mulberry32, shuffleInPlace } from './rng.js';
 export type { Policy, Intervention, InterventionMode, TokenScope, ModelInfo } from '@mote/moe-runtime';
+export { exportPolicy, EXPORT_SHARD, EXPORT_SIGMOID_OFFSET, EXPORT_LOGIT_EXCLUDE } from './export.js';
+export type { ExportOptions, ExportResult } from './export.js';
