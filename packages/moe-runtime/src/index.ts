@@ -17,3 +17,4 @@ export { cacheRoot, checkpointHash, type CacheStats } from './cache.js';
 export { connectModel, type ConnectOptions, type RemoteModel } from './remote.js';
 export { ENGINES, ROUTES_FLAG, buildCompletionRequest, parseCompletionResponse, int32Base64, type Engine, type ServedRequest, type ServedResult, type RouteShape } from './served.js';
 export { serveModel, type ServeOptions, type ModelServer } from './serve.js';
+export { planModel, formatPlan, PLAN_DTYPES, PLAN_GPU, type Plan, type PlanOptions, type PlanDtype } from './plan.js';
