@@ -118,19 +118,19 @@ export class BatchTracer {
     info.moeLayers.forEach((layer, li) => {
       this.hooks[hookName(layer, 'topk_ids')] = (t: Tensor, ctx: HookContext) => {
         const p = this.pending[li];
-        p.ids = Int32Array.from(t.data as Int32Array);
+        p.ids = (t.data as Int32Array).slice(); // a memcpy (TypedArray.from iterates)
         p.tokens = ctx.tokens;
         p.k = ctx.topK;
         if (this.idsOnly) p.w = new Float32Array(p.ids.length).fill(NaN); // [N, K] no gate weights come back
         this.maybeProcess(li, layer);
       };
       if (!this.idsOnly) this.hooks[hookName(layer, 'topk_weights')] = (t: Tensor) => {
-        this.pending[li].w = Float32Array.from(t.data as Float32Array);
+        this.pending[li].w = (t.data as Float32Array).slice();
         this.maybeProcess(li, layer);
       };
       if (this.withProbs)
         this.hooks[hookName(layer, 'router_probs')] = (t: Tensor) => {
-          this.pending[li].probs = Float32Array.from(t.data as Float32Array);
+          this.pending[li].probs = (t.data as Float32Array).slice();
           this.maybeProcess(li, layer);
         };
     });
