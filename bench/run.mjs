@@ -17,6 +17,7 @@ import { writeSynthetic } from './synth.mjs';
 import { ggufFromSynthetic } from './gguf.mjs';
 import { waitQuiet } from './quiet.mjs';
 import { ftriBench } from './ftri.mjs';
+import { r1AnalyticsBench } from './r1-analytics.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = process.env.MOTE_BENCH_DIR ?? join(ROOT, 'bench-out');
@@ -191,6 +192,9 @@ for (const p of profiles) {
 }
 const ft = await ftriBench(ORGANISM, THREADS);
 say(`fTRI on the organism (${ft.prompts} prompts, ${ft.tokens} prompt tokens, prompt scope, batches of 32): plain forward ${fmt(ft.plainS, 2)} s, traced ${fmt(ft.tracedS, 2)} s (A/B difference ${fmt(100 * ft.overhead)}%; time inside the tracing hooks ${fmt(1000 * ft.hookS)} ms = ${fmt(100 * ft.hookShare)}% of the plain forward; target <= 5%); end to end with ranking, maps and report ${fmt(ft.endToEndS, 1)} s (target < 60 s)`);
+// R1-size analytics (MOTE_BENCH_R1=0 skips it): synthetic routes of 20,000 prompts x 256 tokens, ranked
+const r1 = process.env.MOTE_BENCH_R1 === '0' ? null : r1AnalyticsBench();
+if (r1) say(r1.text);
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft, r1Analytics: r1 && { base: r1.base, full: r1.full } }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');
