@@ -40,3 +40,24 @@ describe('mote plan', () => {
     expect(p.kvBytesPerToken).toBe(2 * 4 * 2 * 32 * 2); // K+V x 4 layers x 2 kv heads x 32 dims x bf16
   });
 });
+
+describe('mote plan on the CLI (in-process)', () => {
+  it('prints the plan with the serve commands; an inexact export is refused', async () => {
+    const { main } = await import('../apps/cli/src/main.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    let out = '';
+    const w = process.stdout.write.bind(process.stdout);
+    (process.stdout as unknown as { write: (s: string) => boolean }).write = (s: string) => ((out += s), true);
+    try {
+      await main(['node', 'mote', 'plan', '--model', R1]);
+    } finally {
+      (process.stdout as unknown as { write: typeof w }).write = w;
+    }
+    expect(out).toMatch(/--enable-return-routed-experts/);
+    const dir = mkdtempSync(join(tmpdir(), 'plan-cli-'));
+    writeFileSync(join(dir, 'p.json'), JSON.stringify({ name: 'd', interventions: [{ mode: 'drop', layer: 1, expert: 0 }] }));
+    const { exportPolicy, loadPolicy } = await import('@mote/mote');
+    expect(() => exportPolicy({ model: join(__dirname, 'fixtures', 'tiny-moe', 'deepseek_v3'), policy: loadPolicy(join(dir, 'p.json')), out: join(dir, 'o') })).toThrow(/E_EXPORT/);
+  });
+});
