@@ -81,20 +81,20 @@ describe('fTRI through a served model (loopback)', () => {
   it('the server killed and restarted mid-run: the client retries and finishes', async () => {
     const s1 = await serveModel({ model, port: 0 });
     const port = Number(new URL(s1.url).port);
-    let batches = 0;
+    let batches = 0, s2Batches = 0;
     let s2: ModelServer | null = null;
     const remote = await connectModel({ url: s1.url, engine: 'sglang', tokenizer: ORG, backoffMs: 100, retries: 8 });
     const out = tmp('ftri-restart-');
     const killer = (async () => {
-      while (batches < 2) await new Promise((r) => setTimeout(r, 20));
+      while (batches < 1) await new Promise((r) => setTimeout(r, 20));
       await s1.close();
       await new Promise((r) => setTimeout(r, 300));
-      s2 = await serveModel({ model, port });
+      s2 = await serveModel({ model, port, onBatch: () => void s2Batches++ });
     })();
-    // count batches through the first server's requests: poll its connections by progress instead
     const run = runFtri({ model: remote, prompts, outDir: out, ...FTRI, onProgress: (_d, _t, phase) => { if (phase === 'trace') batches++; } });
     await Promise.all([run, killer]);
     expect(s2).not.toBeNull();
+    expect(s2Batches).toBeGreaterThan(0); // the rest of the run went through the restarted server
     await s2!.close();
     expect(summary(out)).toEqual(local);
   });
