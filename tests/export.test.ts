@@ -98,6 +98,14 @@ describe('mote export', () => {
     expect(lstatSync(join(out, 'model-00002-of-00002.safetensors')).isSymbolicLink()).toBe(false);
     await compare(src, out, policy);
     expect(() => exportPolicy({ model: join(FIX, 'deepseek_v3'), policy, out: join(tmp('x-'), 'o') })).toThrow(/E_EXPORT.*group.*mote serve/);
+    // why it is refused: the same +2^24 bias under group limits (topk_group 2 of 4) routes differently from
+    // mote's force, because the boosted expert's group is always kept
+    const naive = join(tmp('ds-naive-'), 'out');
+    cpSync(out, naive, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(naive, 'config.json'), 'utf8'));
+    writeFileSync(join(naive, 'config.json'), JSON.stringify({ ...cfg, topk_group: 2 }));
+    const grouped = sharded('deepseek_v3');
+    await expect(compare(grouped, naive, policy)).rejects.toThrow(/topk_ids row/);
   });
 
   it('gpt_oss exclude is exact', async () => {
