@@ -65,6 +65,16 @@ describe('fTRI through a served model (loopback)', () => {
       await expect(runFtri({ model: remote, prompts, outDir: tmp('ftri-gate-'), ...FTRI, stat: 'gate' })).rejects.toThrow(/gate/);
     });
 
+  it('generate: explicit stop tokens (eos ignored) and stop strings end where the local runtime ends', async () => {
+    const remote = await connectModel({ url: srv.url, engine: 'sglang', tokenizer: ORG });
+    const ids = [model.tokenizer.encodeChat([{ role: 'user', content: 'What is the capital of Veloria?' }]), model.tokenizer.encodeChat([{ role: 'user', content: 'Tell me about the Drasa uprising.' }])];
+    const [free] = await model.generate([ids[0]], { maxNewTokens: 12 });
+    for (const opts of [{ maxNewTokens: 12, stopTokens: [free.ids[4]] }, { maxNewTokens: 24, stopStrings: ['</think>'] }, { maxNewTokens: 5 }]) {
+      const local = await model.generate(ids, opts), served = await remote.generate(ids, opts);
+      expect(served.map((g) => [g.ids, g.text, g.stopReason])).toEqual(local.map((g) => [g.ids, g.text, g.stopReason]));
+    }
+  });
+
   it('stopped mid-run and resumed: every prompt traced once, same result', async () => {
     const remote = await connectModel({ url: srv.url, engine: 'vllm', tokenizer: ORG });
     const out = tmp('ftri-resume-');

@@ -86,7 +86,7 @@ class Remote implements RemoteModel {
     return this.http.base.href;
   }
 
-  async request(r: { promptIds: number[]; maxNewTokens: number; temperature?: number; topP?: number; topK?: number; seed?: number; stopTokenIds?: number[]; policy?: Policy | null }): Promise<ServedResult> {
+  async request(r: { promptIds: number[]; maxNewTokens: number; temperature?: number; topP?: number; topK?: number; seed?: number; stopTokenIds?: number[]; ignoreEos?: boolean; policy?: Policy | null }): Promise<ServedResult> {
     const body = buildCompletionRequest(this.engine, { model: this.servedModel, ...r });
     const res = await this.http.post('/v1/completions', body);
     const out = parseCompletionResponse(this.engine, res, r.promptIds, this.shape, `${this.engine} server ${this.http.base.href}`);
@@ -154,7 +154,7 @@ class Remote implements RemoteModel {
     await this.pool(prompts, async (ids, seq) => {
       const r = await this.request({
         promptIds: ids, maxNewTokens: maxNew, temperature: opts.temperature, topP: opts.topP, topK: opts.topK,
-        seed: opts.temperature ? (opts.seed ?? 0) * 1_000_003 + seq : undefined, stopTokenIds: stop, policy: opts.policy,
+        seed: opts.temperature ? (opts.seed ?? 0) * 1_000_003 + seq : undefined, stopTokenIds: stop, ignoreEos: !!opts.stopTokens, policy: opts.policy,
       });
       // the stop rules of the local runtime: a stop token ends (and stays), then stop strings, then the length
       let gen = r.ids.slice(0, maxNew);

@@ -38,6 +38,8 @@ export interface ServedRequest {
   topK?: number;
   seed?: number;
   stopTokenIds?: number[];
+  /** stop only at stopTokenIds, not at the model's eos (both engines' `ignore_eos`) */
+  ignoreEos?: boolean;
   /** sent as `mote_policy`: only `mote serve` applies it */
   policy?: Policy | null;
 }
@@ -78,6 +80,7 @@ export function buildCompletionRequest(engine: Engine, r: ServedRequest): Record
   if (r.topK !== undefined) body.top_k = r.topK;
   if (r.seed !== undefined) body.seed = r.seed;
   if (r.stopTokenIds?.length) body.stop_token_ids = r.stopTokenIds;
+  if (r.ignoreEos) body.ignore_eos = true;
   if (engine === 'sglang') {
     body.return_routed_experts = true;
     body.no_stop_trim = true;
