@@ -6,7 +6,7 @@
 // Run alone: node bench/r1-analytics.mjs [--child PROMPTS] (pnpm bench runs it as one child process per size).
 
 import { spawnSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { hookName } from '@mote/moe-runtime';
 import { BatchTracer, contrastActivations } from '@mote/ftri';
@@ -30,7 +30,7 @@ function runSize(prompts, tokens, permutations, bootstrap) {
   const batch = 16, N = batch * tokens;
   const ids = new Int32Array(N * K); // [N, K] reused per layer
   const r = rng(12345);
-  const t0 = performance.now();
+  const t0 = performance.now(), c0 = process.cpuUsage();
   let idsSeen = 0;
   for (let s = 0; s < prompts; s += batch) {
     const b = Math.min(batch, prompts - s);
@@ -61,17 +61,19 @@ function runSize(prompts, tokens, permutations, bootstrap) {
     counts.set(agg.counts, s * F);
     for (let q = 0; q < b; q++) tok[s + q] = agg.tokens[q];
   }
-  const traceS = (performance.now() - t0) / 1000;
+  const traceS = (performance.now() - t0) / 1000, c1 = process.cpuUsage();
+  const traceCpuS = (c1.user - c0.user + c1.system - c0.system) / 1e6;
   const act = { promptIds: Array.from({ length: prompts }, (_, i) => `p${i}`), layers: LAYERS, expertCount: E, counts, weights, tokens: tok };
   const a = [], bb = [];
   for (let i = 0; i < prompts; i++) (i < prompts / 2 ? a : bb).push(i);
   const t1 = performance.now();
   const { ranking, summary } = contrastActivations(act, a, bb, undefined, { stat: 'diff', permutations, bootstrap, seed: 1, topN: 10 });
-  const rankS = (performance.now() - t1) / 1000;
+  const rankS = (performance.now() - t1) / 1000, c2 = process.cpuUsage();
+  const rankCpuS = (c2.user - c1.user + c2.system - c1.system) / 1e6;
   const planted = new Set(PLANTED.map((x) => `${LAYERS[x.l]}:${x.e}`));
   const found = ranking.slice(0, 10).filter((e) => planted.has(`${e.layer}:${e.expert}`)).length;
   return {
-    prompts, tokens, ids: idsSeen, permutations, bootstrap, traceS, rankS, plantedInTop10: found, jaccard: summary.jaccard_mean,
+    prompts, tokens, ids: idsSeen, permutations, bootstrap, traceS, rankS, traceCpuS, rankCpuS, plantedInTop10: found, jaccard: summary.jaccard_mean,
     peakRssMiB: process.resourceUsage().maxRSS / 1024, aggregateMiB: (counts.byteLength + weights.byteLength) / 2 ** 20,
   };
 }
@@ -90,12 +92,12 @@ export function r1AnalyticsBench() {
   };
   const base = child(Math.max(32, Math.round(P / 10)));
   const full = child(P);
-  const lines = [`fTRI analytics at R1 size (${L} layers x ${E} experts, top-${K}; ${cpus()[0]?.model ?? '?'} x ${cpus().length}; synthetic routes, topk_ids only)`];
+  const lines = [`fTRI analytics at R1 size (${L} layers x ${E} experts, top-${K}; ${cpus()[0]?.model ?? '?'} x ${cpus().length}, load average ${loadavg()[0].toFixed(1)}; synthetic routes, topk_ids only; one thread)`];
   for (const r of [base, full]) {
     if (r.error) { lines.push(`  failed: ${r.error}`); continue; }
-    lines.push(`  ${String(r.prompts).padStart(6)} prompts x ${r.tokens} tokens = ${(r.ids / 1e9).toFixed(2)} G ids: trace ${r.traceS.toFixed(1)} s (${(r.ids / r.traceS / 1e6).toFixed(0)} M ids/s), rank ${r.rankS.toFixed(1)} s (${r.permutations} permutations, ${r.bootstrap} bootstrap), peak RSS ${r.peakRssMiB.toFixed(0)} MiB (aggregates ${r.aggregateMiB.toFixed(0)} MiB), planted in top-10 ${r.plantedInTop10}/10, Jaccard ${r.jaccard.toFixed(2)}`);
+    lines.push(`  ${String(r.prompts).padStart(6)} prompts x ${r.tokens} tokens = ${(r.ids / 1e9).toFixed(2)} G ids: trace ${r.traceS.toFixed(1)} s wall / ${r.traceCpuS.toFixed(1)} s CPU (${(r.ids / r.traceCpuS / 1e6).toFixed(0)} M ids per CPU-s), rank ${r.rankS.toFixed(1)} s wall / ${r.rankCpuS.toFixed(1)} s CPU (${r.permutations} permutations, ${r.bootstrap} bootstrap), peak RSS ${r.peakRssMiB.toFixed(0)} MiB (aggregates ${r.aggregateMiB.toFixed(0)} MiB), planted in top-10 ${r.plantedInTop10}/10, Jaccard ${r.jaccard.toFixed(2)}`);
   }
-  if (!base.error && !full.error) lines.push(`  ratio full/baseline: prompts ${(full.prompts / base.prompts).toFixed(0)}x, time ${((full.traceS + full.rankS) / (base.traceS + base.rankS)).toFixed(1)}x, peak RSS ${(full.peakRssMiB / base.peakRssMiB).toFixed(1)}x`);
+  if (!base.error && !full.error) lines.push(`  ratio full/baseline: prompts ${(full.prompts / base.prompts).toFixed(0)}x, CPU time ${((full.traceCpuS + full.rankCpuS) / (base.traceCpuS + base.rankCpuS)).toFixed(1)}x, peak RSS ${(full.peakRssMiB / base.peakRssMiB).toFixed(1)}x`);
   return { base, full, text: lines.join('\n') };
 }
 
