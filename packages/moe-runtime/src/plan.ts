@@ -146,14 +146,16 @@ export function formatPlan(p: Plan): string {
     `per decoded token  ${n(p.flopsPerToken)}FLOP, ${fmtBytes(p.bytesPerDecodedToken)} read (${p.dtype} active weights + KV at ${p.context} tokens)`,
     `this machine       ${p.machine.cores} cores, ${fmtBytes(p.machine.memBytes)}, assumed ${p.machine.bandwidthGBs} GB/s: ${p.cpu.verdict}`,
     p.cpu.fits
-      ? `CPU estimate       ${p.cpu.secondsPerDecodedToken.toFixed(3)} s/token single stream; ${p.cpu.hoursPerThousandPrompts.toFixed(2)} h per 1,000 prompts`
+      ? `CPU estimate       ${p.cpu.secondsPerDecodedToken.toFixed(3)} s/token single stream; ${dur(p.cpu.hoursPerThousandPrompts)} per 1,000 prompts`
       : `CPU estimate       (${(p.cpu.secondsPerDecodedToken).toFixed(1)} s/token if it fitted)`,
     `GPU node           ${p.gpu.gpus} x ${PLAN_GPU.name} needed for weights + KV of 64 sequences (${fmtBytes(p.gpu.needBytes)}); one 8-GPU node ${p.gpu.fitsOneNode ? 'holds it' : 'is not enough'}`,
-    `GPU estimate       ${p.gpu.tokensPerSecond.toFixed(0)} tokens/s; ${p.gpu.hoursPerThousandPrompts.toFixed(3)} h per 1,000 prompts (${p.gpu.assumption})`,
+    `GPU estimate       ${p.gpu.tokensPerSecond.toFixed(0)} tokens/s; ${dur(p.gpu.hoursPerThousandPrompts)} per 1,000 prompts (${p.gpu.assumption})`,
   ];
   if (p.commands) lines.push('', 'serve (one node, routed experts on):', `  ${p.commands.vllm}`, `  ${p.commands.sglang}`, '', 'then:', ...p.commands.mote.map((c) => `  ${c}`));
   return lines.join('\n') + '\n';
 }
+
+const dur = (h: number): string => (h >= 1 ? `${h.toFixed(1)} h` : h * 60 >= 1 ? `${(h * 60).toFixed(1)} min` : `${(h * 3600).toFixed(0)} s`);
 
 export function fmtBytes(b: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
