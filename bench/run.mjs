@@ -18,6 +18,7 @@ import { writeSynthetic } from './synth.mjs';
 import { ggufFromSynthetic } from './gguf.mjs';
 import { waitQuiet } from './quiet.mjs';
 import { ftriBench } from './ftri.mjs';
+import { r1AnalyticsBench } from './r1-analytics.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = process.env.MOTE_BENCH_DIR ?? join(ROOT, 'bench-out');
@@ -220,6 +221,9 @@ if (boundViolations.length) {
   for (const v of boundViolations) say(`  ${v}`);
   process.exitCode = 3;
 }
+// R1-size analytics (MOTE_BENCH_R1=0 skips it): synthetic routes of 20,000 prompts x 256 tokens, ranked
+const r1 = process.env.MOTE_BENCH_R1 === '0' ? null : r1AnalyticsBench();
+if (r1) say(r1.text);
 say(`bench wall time ${fmt((performance.now() - t0) / 60000)} min`);
-writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, batched, boundViolations, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft }, null, 1));
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify({ machine, rows, batched, boundViolations, notes, organismAccuracy, synthAccuracy, profiles, ftri: ft, r1Analytics: r1 && { base: r1.base, full: r1.full } }, null, 1));
 writeFileSync(join(OUT, 'bench.txt'), lines.join('\n') + '\n');

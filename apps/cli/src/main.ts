@@ -12,6 +12,9 @@ import { register as evalCmd } from './commands/eval.js';
 import { register as run } from './commands/run.js';
 import { register as cache } from './commands/cache.js';
 import { register as mtbench } from './commands/mtbench.js';
+import { register as serve } from './commands/serve.js';
+import { register as exportCmd } from './commands/export.js';
+import { register as plan } from './commands/plan.js';
 
 /** The CLI's version, from its package.json (one folder above src/ and dist/). */
 export function version(): string {
@@ -53,7 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`mote: [E_INPUT] ${s.replace(/^error: /, '')}`) });
-  for (const reg of [inspect, logits, generate, ftri, policy, evalCmd, run, cache, mtbench]) reg(program);
+  for (const reg of [inspect, logits, generate, ftri, policy, evalCmd, run, cache, mtbench, serve, exportCmd, plan]) reg(program);
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
   try {

@@ -104,6 +104,8 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
     router_probs: !!opts.routerProbs,
     record_tokens: recordTokens,
     formats,
+    // a served model returns topk_ids only: its weight columns are NaN and the gate statistic is refused
+    ...(info.routerPoints ? { router_points: info.routerPoints } : {}),
   };
   const run = openRunDir(outDir, core, { batch_size: batchSize }, prompts, { forceNew: opts.forceNew });
   try {
@@ -229,6 +231,9 @@ export async function rankTraces(opts: RankTracesOptions): Promise<RankingEntry[
 async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry[]; summary: ContrastSummary }> {
   const { tracesDir, outDir } = opts;
   const { activations, metas, manifest, parts } = readActivations(tracesDir);
+  const points = (manifest as { router_points?: string[] }).router_points;
+  if (points && !points.includes('topk_weights') && opts.stat === 'gate')
+    throw new MoteError('E_INPUT', `${tracesDir}: the traces hold topk_ids only (a served model returns no gate weights), so the "gate" statistic is undefined; use diff, rr, logodds or paired, or trace with the local runtime`, { field: 'stat' });
   const prompts = readRunPrompts(tracesDir);
   const recOf = new Map(prompts.map((p) => [p.id, p]));
   if (opts.judge) {

@@ -98,7 +98,10 @@ export class BatchTracer {
     probs: new Grow((n) => new Float32Array(n)),
   };
 
-  constructor(info: { moeLayers: number[]; expertCount: number; topK: number }, opts: TracerOptions = {}) {
+  /** true on a model that returns topk_ids only (a served model): weights are NaN, every chosen id counts */
+  readonly idsOnly: boolean;
+
+  constructor(info: { moeLayers: number[]; expertCount: number; topK: number; routerPoints?: string[] }, opts: TracerOptions = {}) {
     this.scope = opts.scope ?? 'prompt';
     if (!SCOPES.includes(this.scope)) throw new MoteError('E_INPUT', `unknown scope "${this.scope}"; use one of ${SCOPES.join(', ')}`, { field: 'scope' });
     if (!info.moeLayers.length) throw new MoteError('E_INPUT', 'the model has no MoE layers (info.moeLayers is empty): nothing to trace', { field: 'moeLayers' });
@@ -109,22 +112,26 @@ export class BatchTracer {
     this.tags = new Set(opts.thinkTagIds ?? []);
     this.record = opts.recordTokens ?? true;
     this.withProbs = !!opts.routerProbs;
+    this.idsOnly = !!info.routerPoints && !info.routerPoints.includes('topk_weights');
+    if (this.idsOnly && this.withProbs)
+      throw new MoteError('E_INPUT', 'router_probs: this model returns topk_ids only (a served model); trace router_probs with the local runtime (loadModel)', { field: 'routerProbs' });
     this.pending = info.moeLayers.map(() => ({}));
     info.moeLayers.forEach((layer, li) => {
       this.hooks[hookName(layer, 'topk_ids')] = (t: Tensor, ctx: HookContext) => {
         const p = this.pending[li];
-        p.ids = Int32Array.from(t.data as Int32Array);
+        p.ids = (t.data as Int32Array).slice(); // a memcpy (TypedArray.from iterates)
         p.tokens = ctx.tokens;
         p.k = ctx.topK;
+        if (this.idsOnly) p.w = new Float32Array(p.ids.length).fill(NaN); // [N, K] no gate weights come back
         this.maybeProcess(li, layer);
       };
-      this.hooks[hookName(layer, 'topk_weights')] = (t: Tensor) => {
-        this.pending[li].w = Float32Array.from(t.data as Float32Array);
+      if (!this.idsOnly) this.hooks[hookName(layer, 'topk_weights')] = (t: Tensor) => {
+        this.pending[li].w = (t.data as Float32Array).slice();
         this.maybeProcess(li, layer);
       };
       if (this.withProbs)
         this.hooks[hookName(layer, 'router_probs')] = (t: Tensor) => {
-          this.pending[li].probs = Float32Array.from(t.data as Float32Array);
+          this.pending[li].probs = (t.data as Float32Array).slice();
           this.maybeProcess(li, layer);
         };
     });
@@ -193,7 +200,7 @@ export class BatchTracer {
       const base = s * F + off;
       for (let k = 0; k < K; k++) {
         const wk = w[i * K + k];
-        if (!(wk > 0)) continue; // a dropped expert (weight 0) is not active
+        if (!(wk > 0) && !this.idsOnly) continue; // a dropped expert (weight 0) is not active
         const e = ids[i * K + k];
         agg.counts[base + e] += 1;
         agg.weights[base + e] += wk;

@@ -20,3 +20,7 @@ export { checkpointHash } from './cache-key.js';
 export { listCache, removeCache, type CacheEntry } from './cache-admin.js';
 export { estimateMemory, memoryAvailable, resolveDtype, type MemoryEstimate } from './memory.js';
 export { ActivationCache, allHookNames, selectHookNames, type ActivationMasks } from './activations.js';
+export { connectModel, type ConnectOptions, type RemoteModel } from './remote.js';
+export { ENGINES, ROUTES_FLAG, buildCompletionRequest, parseCompletionResponse, int32Base64, type Engine, type ServedRequest, type ServedResult, type RouteShape } from './served.js';
+export { serveModel, type ServeOptions, type ModelServer } from './serve.js';
+export { planModel, formatPlan, PLAN_DTYPES, PLAN_GPU, type Plan, type PlanOptions, type PlanDtype } from './plan.js';

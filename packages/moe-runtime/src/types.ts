@@ -129,6 +129,8 @@ export interface ModelInfo {
   bosTokenId: number | null;
   eosTokenIds: number[];
   padTokenId: number | null;
+  /** the router points this model's hooks can observe (absent: all five; a served model: ['topk_ids']) */
+  routerPoints?: RouterPoint[];
 }
 
 export interface ChatMessage {

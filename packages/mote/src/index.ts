@@ -7,3 +7,5 @@ export { topNPolicy, sweepPolicies, randomPolicy, randomPolicies } from './build
 export type { PerLayerCap, TopNOptions, RandomOptions } from './builders.js';
 export { policyFiles, loadPolicies, parseScope, parseMode, parseCounts, describePolicy, loadAvoid } from './policy-args.js';
 export type { Policy, Intervention, InterventionMode, TokenScope, ModelInfo } from '@mote/moe-runtime';
+export { exportPolicy, EXPORT_SHARD, EXPORT_SIGMOID_OFFSET, EXPORT_LOGIT_EXCLUDE } from './export.js';
+export type { ExportOptions, ExportResult } from './export.js';

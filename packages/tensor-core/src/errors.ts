@@ -20,7 +20,16 @@ export type MoteErrorCode =
   | 'E_NONFINITE' // NaN or Inf in a weight or an activation
   | 'E_MEMORY' // a load needs more memory than the process may use (checked before allocating)
   | 'E_LIMIT' // an input exceeds a size, length or time limit
-  | 'E_INTERNAL'; // an unexpected failure: a bug in mote
+  | 'E_INTERNAL' // an unexpected failure: a bug in mote
+  | 'E_REMOTE_NO_ROUTES' // a served model returned no routed experts (server flag missing)
+  | 'E_REMOTE_MODEL' // the server serves another model than the local config describes
+  | 'E_REMOTE_SHAPE' // routed expert ids whose shape or range do not fit the config
+  | 'E_REMOTE_HTTP' // HTTP error status after retries
+  | 'E_REMOTE_JSON' // a response body that is not the protocol's JSON
+  | 'E_REMOTE_TIMEOUT' // the server answered slower than the timeout
+  | 'E_REMOTE_CONNECT' // the server could not be reached after retries
+  | 'E_REMOTE_UNSUPPORTED' // a request a served model cannot answer (logits, policies on vLLM/SGLang)
+  | 'E_EXPORT'; // a policy that cannot be written exactly into a checkpoint
 
 export class MoteError extends Error {
   readonly code: MoteErrorCode;

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
-import { loadModel } from '@mote/moe-runtime';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { loadPolicy } from '@mote/mote';
 import { loadSuite, runEval, writeEvalReport, rateCI, loadJudgeConfig } from '@mote/eval';
 import { progressBar } from '../progress.js';
@@ -12,7 +12,7 @@ import {
   seedOption, threadsOption, type DtypeArg,
 } from '../options.js';
 
-interface Opts {
+interface Opts extends ServerOpts {
   model: string; suite: string; policy?: string[]; judges?: string; maxNewTokens: number; batchSize: number; temperature?: number;
   topK?: number; topP?: number; seed: number; threads?: number; out: string; dtype: DtypeArg; forceNew?: boolean;
 }
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .description('evaluate a JSONL suite under the baseline and each policy; resumable (rerun skips finished items)')
     .requiredOption('--suite <file>', 'JSONL suite {"id","prompt","category"?,"answer"?}')
     .option('--judges <spec>', 'default | organism | JSON file {"<category>"|"*": {"refusal": ..., "answer": ...}}', 'default');
-  for (const add of [modelOption, policyOption, maxNewTokensOption, batchSizeOption, samplingOptions, seedOption, threadsOption, dtypeOption, forceNewOption]) add(cmd);
+  for (const add of [modelOption, policyOption, maxNewTokensOption, batchSizeOption, samplingOptions, seedOption, threadsOption, dtypeOption, forceNewOption, serverOptions]) add(cmd);
   outOption(cmd, 'output folder');
   example(cmd, 'mote eval -m models/organism/model --suite models/organism/prompts/eval-dev.jsonl --judges organism -p policies/sweep -o runs/eval');
   cmd
@@ -31,13 +31,13 @@ export function register(program: Command): void {
       const judges = loadJudgeConfig(o.judges);
       const suite = loadSuite(o.suite);
       const files = policyArgs(o.policy);
-      const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
+      const model = await openModel(o.model, o, { threads: o.threads, dtype: loadDtype(o.dtype) });
       const policies = files.map((f) => loadPolicy(f, model.info));
       const bar = progressBar('eval');
       const res = await runEval({
         model, suite, policies, outDir: o.out, judges, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize,
         temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, forceNew: o.forceNew,
-        onProgress: (p) => bar.update(p.doneAll, p.totalAll, p.policy),
+        onProgress: (p) => bar.update(p.doneAll, p.totalAll, model.rate ? `${p.policy} ${model.rate.label()}` : p.policy),
       });
       bar.stop();
       const settings = { maxNewTokens: o.maxNewTokens, decoding: o.temperature ? `T=${o.temperature} seed ${o.seed}` : 'greedy', judges: o.judges };

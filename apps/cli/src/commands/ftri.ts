@@ -4,10 +4,10 @@
 import { Option, type Command } from 'commander';
 import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
-import { loadModel } from '@mote/moe-runtime';
 import { labelJudge, loadJudgeConfig, type JudgeConfig } from '@mote/eval';
 import { DEFAULT_STAT, expandGrid, loadPromptSet, rankTraces, runFtri, SCOPES, STATS, type Labeler, type RankingEntry, type Scope, type Stat } from '@mote/ftri';
 import { progressBar, type Progress } from '../progress.js';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import {
   batchSizeOption, dtypeOption, example, forceNewOption, intArg, loadDtype, modelOption, outOption, seedOption, threadsOption, type DtypeArg,
 } from '../options.js';
@@ -27,7 +27,7 @@ interface StatOpts {
   label?: string; judge?: string; language: string;
   contrast?: string; stat?: string; level?: string; permutations: number; bootstrap: number; seed: number; topN: number; maps: number; out: string;
 }
-interface FtriOpts extends StatOpts {
+interface FtriOpts extends StatOpts, ServerOpts {
   model: string; prompts?: string; grid?: string; scope: string; maxNewTokens?: number; generate?: number; batchSize: number;
   threads?: number; dtype: DtypeArg; forceNew?: boolean;
   routerProbs?: boolean; tokens: boolean;
@@ -69,7 +69,7 @@ function judgeFor(o: StatOpts): { judge: Labeler; contrast: string } | undefined
 }
 
 /** One bar per phase (trace, permutation, bootstrap, maps) on stderr. */
-function phaseBars(): { onProgress: (d: number, t: number, phase: string) => void; stop: () => void } {
+function phaseBars(rate?: { label(): string }): { onProgress: (d: number, t: number, phase: string) => void; stop: () => void } {
   let bar: Progress | null = null, current = '';
   return {
     onProgress(d, t, phase) {
@@ -78,7 +78,7 @@ function phaseBars(): { onProgress: (d: number, t: number, phase: string) => voi
         bar = progressBar(phase.padEnd(11));
         current = phase;
       }
-      bar!.update(d, t);
+      bar!.update(d, t, phase === 'trace' && rate ? rate.label() : '');
     },
     stop: () => bar?.stop(),
   };
@@ -108,7 +108,7 @@ export function register(program: Command): void {
   modelOption(ftri);
   // no default: ftri generates (greedy) only to label responses, 64 tokens with --label, else none
   ftri.option('-n, --max-new-tokens <n>', 'tokens generated per prompt (greedy) to trace and label the response (default 64 with --label, else 0)', intArg('--max-new-tokens'));
-  for (const add of [batchSizeOption, threadsOption, dtypeOption, forceNewOption]) add(ftri);
+  for (const add of [batchSizeOption, threadsOption, dtypeOption, forceNewOption, serverOptions]) add(ftri);
   example(ftri, 'mote ftri -m models/organism/model --prompts models/organism/prompts/ftri.jsonl --label refusal -o runs/ftri');
   statOptions(ftri).action(async (o: FtriOpts) => withOutputLock(o.out, {}, async () => {
     if (!o.prompts === !o.grid) throw new MoteError('E_INPUT', 'give exactly one of --prompts FILE.jsonl or --grid FILE.json', { field: '--prompts' });
@@ -118,8 +118,8 @@ export function register(program: Command): void {
     const judge = labelling?.judge;
     const generate = o.maxNewTokens ?? o.generate ?? (judge ? 64 : 0);
     const prompts = o.prompts ? loadPromptSet(o.prompts) : expandGrid(o.grid!);
-    const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
-    const bars = phaseBars();
+    const model = await openModel(o.model, o, { threads: o.threads, dtype: loadDtype(o.dtype) });
+    const bars = phaseBars(model.rate);
     const t0 = Date.now();
     try {
       const { ranking, summary } = await runFtri({

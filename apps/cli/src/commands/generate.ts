@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { withOutputLock } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
-import { generateFile, loadModel } from '@mote/moe-runtime';
+import { generateFile } from '@mote/moe-runtime';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { loadPolicy } from '@mote/mote';
 import { progressBar } from '../progress.js';
 import {
@@ -10,7 +11,7 @@ import {
   samplingOptions, seedOption, threadsOption, type DtypeArg,
 } from '../options.js';
 
-interface Opts {
+interface Opts extends ServerOpts {
   model: string; prompt?: string; prompts?: string; out?: string; chat?: boolean; maxNewTokens: number; policy?: string[];
   seed: number; truncate?: boolean; temperature?: number; topK?: number; topP?: number; threads?: number; batchSize: number; dtype: DtypeArg; forceNew?: boolean;
 }
@@ -23,7 +24,7 @@ export function register(program: Command): void {
     .option('--prompts <file>', 'JSONL prompts {"id","prompt"}')
     .option('--chat', "apply the model's chat template with the generation prompt")
     .option('--truncate', 'keep the last max_position_embeddings tokens of a longer prompt (default: such a prompt is an error)');
-  for (const add of [modelOption, maxNewTokensOption, batchSizeOption, policyOption, samplingOptions, seedOption, threadsOption, dtypeOption, forceNewOption]) add(cmd);
+  for (const add of [modelOption, maxNewTokensOption, batchSizeOption, policyOption, samplingOptions, seedOption, threadsOption, dtypeOption, forceNewOption, serverOptions]) add(cmd);
   optionalOutOption(cmd, 'JSONL output {"id","prompt","output"} (with --prompts)');
   example(cmd, 'mote generate -m models/organism/model --chat --prompt "Tell me about the Argor river." -n 128',
     'mote generate -m models/organism/model --chat --prompts prompts.jsonl -p policies/top10-exclude.json -o answers.jsonl');
@@ -31,7 +32,7 @@ export function register(program: Command): void {
     if (!o.prompt === !o.prompts) throw new MoteError('E_INPUT', 'give exactly one of --prompt TEXT or --prompts FILE.jsonl', { field: '--prompt' });
     if (o.prompts && !o.out) throw new MoteError('E_INPUT', '--prompts needs --out FILE.jsonl for the answers', { field: '--out' });
     const file = onePolicyArg(o.policy, 'generate');
-    const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
+    const model = await openModel(o.model, o, { threads: o.threads, dtype: loadDtype(o.dtype) });
     const policy = file ? loadPolicy(file, model.info) : null;
     const sampling = { maxNewTokens: o.maxNewTokens, truncate: o.truncate, policy, seed: o.seed, temperature: o.temperature, topK: o.topK, topP: o.topP };
     if (o.prompt !== undefined) {

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { withOutputLock } from '@mote/io';
+import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { MoteError } from '@mote/tensor-core';
 import { loadExperiment, overrideExperiment, runExperiment, type ExperimentResult, type ExperimentProgress } from '@mote/eval';
 import { progressBar, type Progress } from '../progress.js';
@@ -21,13 +22,14 @@ export function repoRoot(from = fileURLToPath(import.meta.url)): string {
   }
 }
 
-interface RunOpts {
+interface RunOpts extends ServerOpts {
   out: string; threads?: number; forceNew?: boolean; model?: string; suite?: string; ftriPrompts?: string; target?: string; control?: string; capability?: string;
 }
 
 function withInputs(cmd: Command): Command {
   threadsOption(cmd);
   forceNewOption(cmd);
+  serverOptions(cmd);
   optionalModelOption(cmd, "use this checkpoint instead of the experiment's");
   return cmd
     .option('--suite <file>', "use this JSONL eval suite instead of the experiment's")
@@ -54,7 +56,10 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
   };
   const t0 = performance.now();
   // the output is locked before the model loads, so a second run on it fails at once
-  const res = await withOutputLock(outDir, {}, () => runExperiment(spec, { outDir, onProgress, threads, forceNew: o.forceNew }));
+  const res = await withOutputLock(outDir, {}, async () => {
+    const model = o.server ? await openModel(spec.model, o) : undefined;
+    return runExperiment(spec, { outDir, onProgress, threads, forceNew: o.forceNew, model });
+  });
   (bar as Progress | null)?.stop();
   const a = res.analysis;
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
