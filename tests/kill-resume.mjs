@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { rng } from '@mote/moe-runtime';
+import { createRng } from '@mote/stats';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'apps', 'cli', 'dist', 'bin.js');
@@ -44,7 +44,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * the kills go on. Returns the kills done, the checks made and a log of where each kill landed.
  */
 export async function runWithKills(args, { kills, seed, progress, total, check, reset, jitterMs = 400 }) {
-  const next = rng(seed);
+  const next = createRng(seed);
   const log = [];
   let done = 0, checks = 0;
   for (let attempt = 0; attempt < kills * 8 + 8; attempt++) {

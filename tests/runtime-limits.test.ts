@@ -12,8 +12,8 @@ import { FIXTURES, maxAbsDiff } from './parity.js';
 
 const TINY = join(FIXTURES, 'tiny-moe', 'qwen3_moe');
 
-/** A copy of the tiny qwen3_moe with one float32 value of `tensor` set to `value`. */
-function poisoned(tensor: string, value: number): string {
+/** A copy of the tiny qwen3_moe with one float32 value of `tensor` set to `value` (every value with `all`). */
+function poisoned(tensor: string, value: number, all = false): string {
   const dir = mkdtempSync(join(tmpdir(), 'mote-nan-'));
   cpSync(TINY, dir, { recursive: true });
   const ck = SafetensorsCheckpoint.open(TINY);
@@ -22,7 +22,8 @@ function poisoned(tensor: string, value: number): string {
     const bytes = ck.readBytes(name);
     if (name === tensor) {
       expect(e.dtype).toBe('F32');
-      new DataView(bytes.buffer).setFloat32(4 * 7, value, true);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = all ? 0 : 7; i < (all ? bytes.byteLength / 4 : 8); i++) view.setFloat32(4 * i, value, true);
     }
     return { name, dtype: e.dtype, shape: e.shape, bytes };
   });
@@ -41,30 +42,33 @@ async function codeOf(p: Promise<unknown>): Promise<MoteError> {
 }
 
 describe('non-finite weights (issue 12.4)', () => {
-  it('NaN in lm_head is E_NONFINITE naming lm_head, not a run of <bos> with exit 0', async () => {
-    const model = await loadModel(poisoned('lm_head.weight', NaN), { threads: 1, cache: false });
-    const e = await codeOf(model.generate([[1, 5, 6]], { maxNewTokens: 4 }));
+  it('NaN in lm_head is E_NONFINITE naming lm_head.weight at load, not a run of <bos> with exit 0', async () => {
+    const e = await codeOf(loadModel(poisoned('lm_head.weight', NaN), { threads: 1, cache: false }));
     expect(e.code).toBe('E_NONFINITE');
     expect(e.message).toContain('lm_head.weight');
-    expect((await codeOf(model.forward([[1, 5, 6]]))).code).toBe('E_NONFINITE');
-    await model.dispose();
   });
 
-  it('NaN or Inf in a layer is E_NONFINITE naming the layer and part, and no policy is blamed', async () => {
-    for (const [tensor, v, where] of [
-      ['model.layers.1.mlp.gate.weight', NaN, "layer 1's router"],
-      ['model.layers.0.self_attn.q_proj.weight', Infinity, "layer 0's attention"],
-      ['model.layers.1.mlp.experts.3.down_proj.weight', NaN, "layer 1's MoE"],
+  it('NaN or Inf in any weight is E_NONFINITE naming the tensor at load, and no policy is blamed', async () => {
+    for (const [tensor, v] of [
+      ['model.layers.1.mlp.gate.weight', NaN],
+      ['model.layers.0.self_attn.q_proj.weight', Infinity],
+      ['model.layers.1.mlp.experts.3.down_proj.weight', NaN],
     ] as const) {
-      const model = await loadModel(poisoned(tensor, v), { threads: 1, cache: false });
-      // every expert of layer 1 is forced through at least once by a long enough prompt; expert 3 is forced
-      const policy = tensor.includes('experts.3') ? { interventions: [{ mode: 'force' as const, layer: 1, expert: 3 }] } : null;
-      const e = await codeOf(model.forward([[1, 5, 6, 7, 8, 9]], { policy }));
+      const e = await codeOf(loadModel(poisoned(tensor, v), { threads: 1, cache: false }));
       expect(e.code, tensor).toBe('E_NONFINITE');
-      expect(e.message).toContain(where);
+      expect(e.message).toContain(tensor);
       expect(e.message).not.toContain('check scale values');
-      await model.dispose();
     }
+  });
+
+  it('finite weights whose activations overflow are E_NONFINITE naming the layer and part at run time', async () => {
+    // 3e38 is a finite float32, so the load-time check passes it; every query of layer 0 then overflows to Inf
+    const model = await loadModel(poisoned('model.layers.0.self_attn.q_proj.weight', 3e38, true), { threads: 1, cache: false });
+    const e = await codeOf(model.forward([[1, 5, 6, 7, 8, 9]]));
+    expect(e.code).toBe('E_NONFINITE');
+    expect(e.message).toContain("layer 0's attention");
+    expect(e.message).not.toContain('check scale values');
+    await model.dispose();
   });
 });
 
@@ -130,7 +134,9 @@ describe('chat templates (issue 12.3)', () => {
     expect(text).toContain('Tell me about the Argor river.');
     expect(text.endsWith('<think>\n')).toBe(true); // the organism's R1-style template opens the think block
     await model.dispose();
-    const loop = '{% for i in range(1000000000) %}{{ "xxxxxxxxxxxxxxxxxxxxxxxx" }}{% endfor %}';
+    // 1e10 iterations over small ranges: time, not memory (a single range(1e9) array can take the whole process
+    // down through V8's heap limit inside the worker: recorded in the closing note of issue 12)
+    const loop = '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}';
     const bad = await loadModel(ORGANISM, { threads: 1, cache: false, chatTemplate: loop, chatTemplateLimits: { ms: 1500, heapMb: 128 } });
     let err: unknown;
     try { bad.tokenizer.encodeChat([{ role: 'user', content: 'hi' }]); } catch (e) { err = e; }

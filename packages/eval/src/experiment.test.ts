@@ -89,9 +89,9 @@ describe('runExperiment', () => {
   });
 
   it('a criterion whose random baseline was not run is NOT TESTED even when every other condition holds', async () => {
-    const { dir, out, spec } = setup();
+    const { dir, out, spec, ranking } = setup();
     const s = validateExperiment({ ...spec, ns: [3], modes: ['exclude'], random: { draws: 20, modes: ['drop'], items: { sensitive: 'all', capability: 5 } }, force: undefined }, { baseDir: dir });
-    const res = await runExperiment(s, { outDir: out, model: fakeModel(), onWarning: () => {} });
+    const res = await runExperiment(s, { outDir: out, model: fakeModel(), ranking, onWarning: () => {} });
     const row = res.analysis.ranked[0];
     expect(row.relCut).toBe(1);
     expect(row.capabilityDiff!.diff).toBe(0);
@@ -100,9 +100,9 @@ describe('runExperiment', () => {
   });
 
   it('forced-on policies get matched random forced-on baselines on the same items', async () => {
-    const { dir, out, spec } = setup();
+    const { dir, out, spec, ranking } = setup();
     const s = validateExperiment({ ...spec, ns: [1], modes: ['exclude'], force: { ns: [2], categories: ['neutral'], random: { draws: 5 } } }, { baseDir: dir });
-    const res = await runExperiment(s, { outDir: out, model: fakeModel(), onWarning: () => {} });
+    const res = await runExperiment(s, { outDir: out, model: fakeModel(), ranking, onWarning: () => {} });
     const f = res.analysis.force[0];
     expect(f.random).toMatchObject({ draws: 5, items: 10, baselineRate: 0 });
     expect(f.random!.observedRate).toBe(f.categories.neutral.refusal.rate);

@@ -164,6 +164,8 @@ export interface TurnScore extends TurnAnswer {
   /** 1-10, or null: the judge's text had no rating (recorded as unparseable, never as a number) */
   rating: number | null;
   judgeText: string;
+  /** the judge prompt was longer than the judge's context and kept only its last tokens */
+  judgeTruncated?: boolean;
 }
 
 export interface JudgeAnswersOptions {
@@ -191,11 +193,13 @@ export async function judgeAnswers(judge: MoeModel, answers: TurnAnswer[], opts:
       .replaceAll('{answer}', a.answer);
   const msgs = answers.map((a) => [{ role: 'user', content: render(a) } as ChatMessage]);
   const ids = msgs.map((m) => tok.encodeChat(m, { addGenerationPrompt: true }));
-  const gens = await judge.generate(ids, { maxNewTokens: opts.maxNewTokens ?? 1024, batchSize: opts.batchSize ?? 16, temperature: 0 });
+  // a judge prompt longer than the judge's context keeps its last tokens (the answer and the rating request), flagged
+  const gens = await judge.generate(ids, { maxNewTokens: opts.maxNewTokens ?? 1024, batchSize: opts.batchSize ?? 16, temperature: 0, truncate: true });
   return gens.map((g, k) => {
     const body = g.stopReason === 'stop_token' && g.ids.length && eos.has(g.ids[g.ids.length - 1]) ? g.ids.slice(0, -1) : g.ids;
     const judgeText = tok.decode(body, { skipSpecialTokens: false });
-    return { ...answers[k], rating: parseRating(finalAnswer(judgeText)), judgeText };
+    const judgeTruncated = g.promptIds.length < ids[k].length ? { judgeTruncated: true } : {};
+    return { ...answers[k], rating: parseRating(finalAnswer(judgeText)), judgeText, ...judgeTruncated };
   });
 }
 

@@ -1,26 +1,17 @@
 // Atomic file writes (unique temp name, fsync, rename, fsync of the folder) and the mapping of Node's file
 // errors to MoteError. Not JSONL (jsonl.ts) and not locking (lock.ts).
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
-import { MoteError } from '@mote/tensor-core';
+import { asMoteError, MoteError } from '@mote/tensor-core';
 
-/** A Node file error as a MoteError that names the file, the cause and the fix. */
+/** A Node file error as a MoteError that names the file, the cause and the fix: tensor-core's one mapping of
+ *  file-system errors (asMoteError), with `doing` only for errors it does not know. */
 export function ioError(e: unknown, file: string, doing: string): MoteError {
-  if (e instanceof MoteError) return e;
-  const code = (e as NodeJS.ErrnoException)?.code;
-  const fix: Record<string, string> = {
-    ENOENT: doing.startsWith('read') ? 'check the path' : 'create the parent folder first, or check the path',
-    EISDIR: 'give a file path, not a folder',
-    ENOTDIR: 'a part of the path is a file, not a folder',
-    ENOSPC: 'free disk space, then rerun (the run resumes)',
-    EDQUOT: 'free disk quota, then rerun (the run resumes)',
-    EACCES: 'check the permissions of the path',
-    EROFS: 'the file system is read-only; choose another path',
-  };
-  const why = code ?? (e as Error)?.message;
-  return new MoteError('E_IO', `cannot ${doing} ${file}: ${why}; fix: ${fix[code ?? ''] ?? 'check the path and rerun'}`, { file });
+  const m = asMoteError(e, file);
+  if (m.code !== 'E_INTERNAL') return m;
+  return new MoteError('E_IO', `cannot ${doing} ${file}: ${(e as Error)?.message ?? String(e)}; fix: check the path and rerun`, { file });
 }
 
 /** Write all of `data` to an open descriptor (writeSync may write less than asked). */
@@ -49,6 +40,18 @@ export function fsyncDir(dir: string): void {
  * writeAtomic('out/summary.json', JSON.stringify({ ok: true }) + '\n');
  */
 export function writeAtomic(file: string, data: string | Uint8Array): void {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st && !st.isFile()) {
+    // never rename over a device, FIFO or folder (a rename would replace /dev/null itself): a character device
+    // (/dev/stdout, /dev/null, /dev/full) is written in place; anything else is refused
+    if (!st.isCharacterDevice()) throw new MoteError('E_IO', `${file} is not a regular file (a folder, FIFO or socket); fix: give a file path`, { file });
+    try {
+      writeFileSync(file, data);
+    } catch (e) {
+      throw ioError(e, file, 'write');
+    }
+    return;
+  }
   const tmp = `${dirname(file)}/.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   let fd: number | null = null;
   try {

@@ -103,7 +103,11 @@ export function modelHash(dir: string): string {
       } finally {
         closeSync(fd);
       }
-      sampleWeights(file, h);
+      try {
+        sampleWeights(file, h);
+      } catch (e) {
+        throw ioError(e, file, 'read (to hash)');
+      }
     }
   }
   return h.digest('hex');

@@ -5,7 +5,7 @@
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { MoteError, SafetensorsCheckpoint, Session, type F32Tensor, type GraphBuilder, type Tensor } from '@mote/tensor-core';
+import { isMoteError, MoteError, SafetensorsCheckpoint, Session, type F32Tensor, type GraphBuilder, type Tensor } from '@mote/tensor-core';
 import { buildDenseBlock, buildHead, buildMidGraph, buildMoeBlock, buildUnembed, moeKernelFeeds, Weights } from './graphs.js';
 import { CheckedWeights, checkSizesFit, modelInfo, specFromDir } from './load.js';
 import { estimateMemory, resolveDtype } from './memory.js';
@@ -104,6 +104,17 @@ export class Model implements MoeModel {
   static async load(dir: string, opts: LoadOptions = {}): Promise<Model> {
     const abs = resolve(dir);
     const spec = specFromDir(abs);
+    // sizes a config implies against the weight bytes, before any memory estimate or allocation (a folder
+    // without weights is refused after the memory check, which needs only the config)
+    let headers: SafetensorsCheckpoint | null = null;
+    try {
+      headers = SafetensorsCheckpoint.open(abs);
+      checkSizesFit(spec, headers.totalBytes(), abs);
+    } catch (e) {
+      if (!isMoteError(e, 'E_WEIGHTS_MISSING')) throw e;
+    } finally {
+      headers?.close();
+    }
     const log = opts.log ?? ((line: string) => { process.stderr.write(`mote: ${line}\n`); });
     const want = (opts.dtype ?? (process.env.MOTE_DTYPE || 'f32')) as WeightDtype | 'auto';
     if (want !== 'auto' && !WEIGHT_DTYPES.includes(want)) {
@@ -167,7 +178,6 @@ export class Model implements MoeModel {
   private static async convert(spec: ModelSpec, abs: string, cache: WeightCache): Promise<boolean> {
     const ckpt = SafetensorsCheckpoint.open(abs);
     try {
-      checkSizesFit(spec, ckpt.totalBytes(), abs);
       const w = new CheckedWeights(ckpt, abs);
       for (const g of Model.graphs(spec, w, cache.dtype)) if (!cache.write(g.name, g.build)) return false;
       const t = Model.tensors(spec, w, cache);
@@ -187,7 +197,6 @@ export class Model implements MoeModel {
     const ckpt = cache.stats.hit ? null : SafetensorsCheckpoint.open(abs);
     const sessions = new Map<string, Session>();
     try {
-      if (ckpt) checkSizesFit(spec, ckpt.totalBytes(), abs);
       const w = new CheckedWeights(ckpt as SafetensorsCheckpoint, abs); // never read on a hit
       // more threads than cores only oversubscribe them (--threads 1000 ran for minutes)
       const threads = opts.threads === undefined ? undefined : Math.max(1, Math.min(opts.threads, availableParallelism()));
