@@ -9,7 +9,9 @@ import { asMoteError, MoteError } from '@mote/tensor-core';
 /** A Node file error as a MoteError that names the file, the cause and the fix: tensor-core's one mapping of
  *  file-system errors (asMoteError), with `doing` only for errors it does not know. */
 export function ioError(e: unknown, file: string, doing: string): MoteError {
-  const m = asMoteError(e, file);
+  // the caller's file, not the temp file or folder the system call named
+  const err = e as NodeJS.ErrnoException;
+  const m = asMoteError(err && typeof err === 'object' && err.code ? { code: err.code, syscall: err.syscall, message: err.message } : e, file);
   if (m.code !== 'E_INTERNAL') return m;
   return new MoteError('E_IO', `cannot ${doing} ${file}: ${(e as Error)?.message ?? String(e)}; fix: check the path and rerun`, { file });
 }

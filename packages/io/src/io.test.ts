@@ -48,7 +48,7 @@ describe('jsonl', () => {
     expect(readFileSync(join(d, 'b.json'), 'utf8')).toBe('two');
     expect(readdirSync(d).sort()).toEqual(['a.jsonl', 'b.json']);
     const e = err(() => writeAtomic(join(d, 'no', 'such', 'c.json'), 'x'));
-    expect(isMoteError(e, 'E_IO') && e.message).toMatch(/c\.json: ENOENT; fix: create the parent folder/);
+    expect(isMoteError(e, 'E_IO') && e.message).toMatch(/c\.json does not exist \(or a folder above it is missing\); fix: .*create the folder first \(ENOENT/);
   });
 });
 
