@@ -30,29 +30,8 @@ export function hashJson(value: unknown): string {
   return sha256(canonicalJson(value));
 }
 
-/** sha256 hex over files' names and full contents, streamed (16 MB at a time). */
-export function hashFiles(files: readonly string[]): string {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(16 << 20);
-  for (const f of files) {
-    h.update(basename(f));
-    let fd: number | null = null;
-    try {
-      fd = openSync(f, 'r');
-      for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
-    } catch (e) {
-      throw ioError(e, f, 'read (to hash)');
-    } finally {
-      if (fd !== null) closeSync(fd);
-    }
-  }
-  return h.digest('hex');
-}
-
-/** sha256 hex of one file's bytes. */
-export function hashFile(file: string): string {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
+/** Feed a file's full contents into `h`, streamed through `buf`. */
+function streamInto(h: ReturnType<typeof createHash>, file: string, buf: Buffer): void {
   let fd: number | null = null;
   try {
     fd = openSync(file, 'r');
@@ -62,6 +41,23 @@ export function hashFile(file: string): string {
   } finally {
     if (fd !== null) closeSync(fd);
   }
+}
+
+/** sha256 hex over files' names and full contents, streamed (16 MB at a time). */
+export function hashFiles(files: readonly string[]): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(16 << 20);
+  for (const f of files) {
+    h.update(basename(f));
+    streamInto(h, f, buf);
+  }
+  return h.digest('hex');
+}
+
+/** sha256 hex of one file's bytes. */
+export function hashFile(file: string): string {
+  const h = createHash('sha256');
+  streamInto(h, file, Buffer.allocUnsafe(1 << 20));
   return h.digest('hex');
 }
 
