@@ -30,7 +30,11 @@ export async function compareModels(ref, quant, seqs) {
   const b = await run(quant, seqs);
   const V = ref.info.vocabSize;
   const K = ref.info.topK;
-  let n = 0, agree = 0, kl = 0, routeHits = 0, routeN = 0;
+  let n = 0,
+    agree = 0,
+    kl = 0,
+    routeHits = 0,
+    routeN = 0;
   for (let c = 0; c < a.length; c++) {
     const { batch, logits: la } = a[c];
     const lb = b[c].logits;
@@ -38,11 +42,17 @@ export async function compareModels(ref, quant, seqs) {
     batch.forEach((ids, s) => {
       for (let t = 0; t < ids.length; t++) {
         const o = (s * T + t) * V;
-        const ra = la.data.subarray(o, o + V), rb = lb.data.subarray(o, o + V);
-        let ia = 0, ib = 0;
-        for (let v = 1; v < V; v++) { if (ra[v] > ra[ia]) ia = v; if (rb[v] > rb[ib]) ib = v; }
+        const ra = la.data.subarray(o, o + V),
+          rb = lb.data.subarray(o, o + V);
+        let ia = 0,
+          ib = 0;
+        for (let v = 1; v < V; v++) {
+          if (ra[v] > ra[ia]) ia = v;
+          if (rb[v] > rb[ib]) ib = v;
+        }
         agree += ia === ib ? 1 : 0;
-        const pa = logSoftmax(ra), pb = logSoftmax(rb);
+        const pa = logSoftmax(ra),
+          pb = logSoftmax(rb);
         let k = 0;
         for (let v = 0; v < V; v++) k += Math.exp(pa[v]) * (pa[v] - pb[v]);
         kl += k;

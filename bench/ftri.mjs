@@ -9,18 +9,26 @@ import { BatchTracer, loadPromptSet, runFtri } from '@mote/ftri';
 
 export async function ftriBench(organismDir, threads, count = 1000, batch = 32) {
   const model = await loadModel(join(organismDir, 'model'), { threads });
-  const base = [...loadPromptSet(join(organismDir, 'prompts', 'ftri.jsonl')), ...loadPromptSet(join(organismDir, 'prompts', 'eval-dev.jsonl'))];
+  const base = [
+    ...loadPromptSet(join(organismDir, 'prompts', 'ftri.jsonl')),
+    ...loadPromptSet(join(organismDir, 'prompts', 'eval-dev.jsonl')),
+  ];
   const prompts = Array.from({ length: count }, (_, i) => ({ ...base[i % base.length], id: `p${i}` }));
   const ids = prompts.map((p) => model.tokenizer.encodeChat([{ role: 'user', content: p.prompt }]));
   const tracer = new BatchTracer(model.info, { scope: 'prompt' });
   // time spent inside the tracing hooks themselves: the overhead without onnxruntime's run-to-run noise
   let hookMs = 0;
-  const hooks = Object.fromEntries(Object.entries(tracer.hooks).map(([name, h]) => [name, (t, ctx) => {
-    const t0 = performance.now();
-    const r = h(t, ctx);
-    hookMs += performance.now() - t0;
-    return r;
-  }]));
+  const hooks = Object.fromEntries(
+    Object.entries(tracer.hooks).map(([name, h]) => [
+      name,
+      (t, ctx) => {
+        const t0 = performance.now();
+        const r = h(t, ctx);
+        hookMs += performance.now() - t0;
+        return r;
+      },
+    ]),
+  );
   const pass = async (traced) => {
     const t = performance.now();
     for (let s = 0; s < ids.length; s += batch) {
@@ -50,7 +58,16 @@ export async function ftriBench(organismDir, threads, count = 1000, batch = 32) 
   rmSync(out, { recursive: true, force: true });
   await model.dispose();
   const tokens = ids.reduce((a, x) => a + x.length, 0);
-  return { prompts: count, tokens, plainS: plain, tracedS: traced, overhead: traced / plain - 1, hookS, hookShare: hookS / plain, endToEndS: e2e };
+  return {
+    prompts: count,
+    tokens,
+    plainS: plain,
+    tracedS: traced,
+    overhead: traced / plain - 1,
+    hookS,
+    hookShare: hookS / plain,
+    endToEndS: e2e,
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

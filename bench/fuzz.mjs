@@ -17,12 +17,18 @@ mkdirSync(dirname(out), { recursive: true });
 console.log(`fuzz: ${cases} cases per loader, seed ${seed}; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`);
 const t0 = Date.now();
 const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'tests/fuzz.test.ts'], {
-  cwd: ROOT, stdio: 'inherit', env: { ...process.env, FUZZ_RUNS: String(cases), FUZZ_TRACE_RUNS: String(Math.ceil(cases / 10)), FUZZ_SEED: String(seed), FUZZ_OUT: out },
+  cwd: ROOT,
+  stdio: 'inherit',
+  env: { ...process.env, FUZZ_RUNS: String(cases), FUZZ_TRACE_RUNS: String(Math.ceil(cases / 10)), FUZZ_SEED: String(seed), FUZZ_OUT: out },
 });
 const res = JSON.parse(readFileSync(out, 'utf8'));
 for (const [name, counts] of Object.entries(res.outcomes)) {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  console.log(`${name.padEnd(24)} ${String(total).padStart(9)} cases: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(
+    `${name.padEnd(24)} ${String(total).padStart(9)} cases: ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
 }
 console.log(`${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${out}`);
 process.exit(r.status ?? 1);

@@ -12,13 +12,37 @@ const GGML = { f32: 0, q4_0: 2, q8_0: 8 };
 const ALIGN = 32;
 
 class Buf {
-  constructor() { this.parts = []; }
-  u32(v) { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.parts.push(b); }
-  i32(v) { const b = Buffer.alloc(4); b.writeInt32LE(v); this.parts.push(b); }
-  u64(v) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.parts.push(b); }
-  f32(v) { const b = Buffer.alloc(4); b.writeFloatLE(v); this.parts.push(b); }
-  str(s) { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.parts.push(b); }
-  bytes() { return Buffer.concat(this.parts); }
+  constructor() {
+    this.parts = [];
+  }
+  u32(v) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.parts.push(b);
+  }
+  i32(v) {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    this.parts.push(b);
+  }
+  u64(v) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.parts.push(b);
+  }
+  f32(v) {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(v);
+    this.parts.push(b);
+  }
+  str(s) {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.parts.push(b);
+  }
+  bytes() {
+    return Buffer.concat(this.parts);
+  }
 }
 
 function writeValue(b, v) {
@@ -28,7 +52,8 @@ function writeValue(b, v) {
   else if (v.type === T.FLOAT32) b.f32(v.value);
   else if (v.type === T.BOOL) b.parts.push(Buffer.from([v.value ? 1 : 0]));
   else if (v.type === T.ARRAY) {
-    b.u32(v.elem); b.u64(v.value.length);
+    b.u32(v.elem);
+    b.u64(v.value.length);
     for (const x of v.value) writeValue(b, { type: v.elem, value: x });
   } else throw new Error(`gguf: value type ${v.type}`);
 }
@@ -54,15 +79,23 @@ function encode(type, x, n, k) {
 export function writeGguf(file, kv, tensors) {
   const h = new Buf();
   h.parts.push(Buffer.from('GGUF'));
-  h.u32(3); h.u64(tensors.length); h.u64(Object.keys(kv).length);
-  for (const [k, v] of Object.entries(kv)) { h.str(k); h.u32(v.type); writeValue(h, v); }
+  h.u32(3);
+  h.u64(tensors.length);
+  h.u64(Object.keys(kv).length);
+  for (const [k, v] of Object.entries(kv)) {
+    h.str(k);
+    h.u32(v.type);
+    writeValue(h, v);
+  }
   let offset = 0;
   for (const t of tensors) {
     const numel = t.shape.reduce((a, b) => a * b, 1);
     t.bytes = tensorBytes(t.type, numel);
-    h.str(t.name); h.u32(t.shape.length);
+    h.str(t.name);
+    h.u32(t.shape.length);
     for (const d of [...t.shape].reverse()) h.u64(d); // ggml ne[0] is the innermost axis
-    h.u32(GGML[t.type]); h.u64(offset);
+    h.u32(GGML[t.type]);
+    h.u64(offset);
     t.offset = offset;
     offset += Math.ceil(t.bytes / ALIGN) * ALIGN;
   }
@@ -72,13 +105,22 @@ export function writeGguf(file, kv, tensors) {
   try {
     writeSync(fd, head);
     let pos = head.length;
-    const pad = (n) => { if (n > 0) { writeSync(fd, Buffer.alloc(n)); pos += n; } };
+    const pad = (n) => {
+      if (n > 0) {
+        writeSync(fd, Buffer.alloc(n));
+        pos += n;
+      }
+    };
     pad(Math.ceil(pos / ALIGN) * ALIGN - pos);
     const base = pos;
     for (const t of tensors) {
       pad(base + t.offset - pos);
       let written = 0;
-      for (const c of t.chunks()) { writeSync(fd, c); pos += c.byteLength; written += c.byteLength; }
+      for (const c of t.chunks()) {
+        writeSync(fd, c);
+        pos += c.byteLength;
+        written += c.byteLength;
+      }
       if (written !== t.bytes) throw new Error(`gguf: ${t.name} wrote ${written} bytes, expected ${t.bytes}`);
     }
   } finally {
@@ -119,7 +161,10 @@ export function ggufFromSynthetic(dir, file, qtype) {
   const mt = cfg.model_type;
   const arch = { olmoe: 'olmoe', qwen3_moe: 'qwen3moe', deepseek_v2: 'deepseek2' }[mt];
   if (!arch) throw new Error(`gguf: no llama.cpp arch for ${mt}`);
-  const D = cfg.hidden_size, V = cfg.vocab_size, L = cfg.num_hidden_layers, E = cfg.num_experts ?? cfg.n_routed_experts;
+  const D = cfg.hidden_size,
+    V = cfg.vocab_size,
+    L = cfg.num_hidden_layers,
+    E = cfg.num_experts ?? cfg.n_routed_experts;
   const I = cfg.moe_intermediate_size ?? cfg.intermediate_size;
   const get = (name) => readScaledF32(ck, name).data;
   // the matrices int4 keeps in 8 bits: everything but experts and MLPs
@@ -127,33 +172,57 @@ export function ggufFromSynthetic(dir, file, qtype) {
   const mat = (gname, hfName, forceType) => {
     const e = ck.entry(hfName);
     const type = forceType ?? (e.shape.length === 1 ? 'f32' : wide(gname));
-    return { name: gname, shape: e.shape, type, chunks: function* () { const [n, k] = e.shape.length === 1 ? [1, e.shape[0]] : e.shape; yield encode(type, get(hfName), n, k); } };
+    return {
+      name: gname,
+      shape: e.shape,
+      type,
+      chunks: function* () {
+        const [n, k] = e.shape.length === 1 ? [1, e.shape[0]] : e.shape;
+        yield encode(type, get(hfName), n, k);
+      },
+    };
   };
   const experts = (gname, names, [n, k]) => ({
-    name: gname, shape: [E, n, k], type: qtype,
-    chunks: function* () { for (let x = 0; x < E; x++) yield encode(qtype, get(names(x)), n, k); },
+    name: gname,
+    shape: [E, n, k],
+    type: qtype,
+    chunks: function* () {
+      for (let x = 0; x < E; x++) yield encode(qtype, get(names(x)), n, k);
+    },
   });
   const kv = { 'general.architecture': str(arch), 'general.name': str(`mote-synthetic-${mt}-${L}l`), 'general.alignment': u32(ALIGN) };
-  const a = (k, v) => { kv[`${arch}.${k}`] = v; };
+  const a = (k, v) => {
+    kv[`${arch}.${k}`] = v;
+  };
   a('context_length', u32(cfg.max_position_embeddings ?? 4096));
-  a('embedding_length', u32(D)); a('block_count', u32(L));
+  a('embedding_length', u32(D));
+  a('block_count', u32(L));
   a('attention.head_count', u32(cfg.num_attention_heads));
   a('attention.layer_norm_rms_epsilon', f32v(cfg.rms_norm_eps));
   a('rope.freq_base', f32v(cfg.rope_theta ?? 10000));
-  a('expert_count', u32(E)); a('expert_used_count', u32(cfg.num_experts_per_tok));
+  a('expert_count', u32(E));
+  a('expert_used_count', u32(cfg.num_experts_per_tok));
   const tensors = [mat('token_embd.weight', 'model.embed_tokens.weight')];
   if (mt === 'olmoe' || mt === 'qwen3_moe') {
     const hd = cfg.head_dim ?? D / cfg.num_attention_heads;
     a('attention.head_count_kv', u32(cfg.num_key_value_heads));
     a('feed_forward_length', u32(mt === 'olmoe' ? I : cfg.intermediate_size));
-    if (mt === 'qwen3_moe') { a('expert_feed_forward_length', u32(I)); a('attention.key_length', u32(hd)); a('attention.value_length', u32(hd)); }
+    if (mt === 'qwen3_moe') {
+      a('expert_feed_forward_length', u32(I));
+      a('attention.key_length', u32(hd));
+      a('attention.value_length', u32(hd));
+    }
     for (let l = 0; l < L; l++) {
-      const p = `model.layers.${l}`, b = `blk.${l}`;
+      const p = `model.layers.${l}`,
+        b = `blk.${l}`;
       tensors.push(
         mat(`${b}.attn_norm.weight`, `${p}.input_layernorm.weight`),
-        mat(`${b}.attn_q.weight`, `${p}.self_attn.q_proj.weight`), mat(`${b}.attn_k.weight`, `${p}.self_attn.k_proj.weight`),
-        mat(`${b}.attn_v.weight`, `${p}.self_attn.v_proj.weight`), mat(`${b}.attn_output.weight`, `${p}.self_attn.o_proj.weight`),
-        mat(`${b}.attn_q_norm.weight`, `${p}.self_attn.q_norm.weight`), mat(`${b}.attn_k_norm.weight`, `${p}.self_attn.k_norm.weight`),
+        mat(`${b}.attn_q.weight`, `${p}.self_attn.q_proj.weight`),
+        mat(`${b}.attn_k.weight`, `${p}.self_attn.k_proj.weight`),
+        mat(`${b}.attn_v.weight`, `${p}.self_attn.v_proj.weight`),
+        mat(`${b}.attn_output.weight`, `${p}.self_attn.o_proj.weight`),
+        mat(`${b}.attn_q_norm.weight`, `${p}.self_attn.q_norm.weight`),
+        mat(`${b}.attn_k_norm.weight`, `${p}.self_attn.k_norm.weight`),
         mat(`${b}.ffn_norm.weight`, `${p}.post_attention_layernorm.weight`),
         mat(`${b}.ffn_gate_inp.weight`, `${p}.mlp.gate.weight`, 'f32'),
         experts(`${b}.ffn_gate_exps.weight`, (x) => `${p}.mlp.experts.${x}.gate_proj.weight`, [I, D]),
@@ -176,7 +245,9 @@ export function ggufFromSynthetic(dir, file, qtype) {
 
 /** DeepSeek-V2(-Lite) layers: MLA attention (no q LoRA), first_k_dense_replace dense layers, shared experts. */
 function deepseek2(cfg, _ck, a, tensors, mat, experts) {
-  const D = cfg.hidden_size, L = cfg.num_hidden_layers, I = cfg.moe_intermediate_size;
+  const D = cfg.hidden_size,
+    L = cfg.num_hidden_layers,
+    I = cfg.moe_intermediate_size;
   a('attention.head_count_kv', u32(cfg.num_attention_heads));
   a('feed_forward_length', u32(cfg.intermediate_size));
   a('expert_feed_forward_length', u32(I));
@@ -191,7 +262,8 @@ function deepseek2(cfg, _ck, a, tensors, mat, experts) {
   a('attention.value_length', u32(cfg.v_head_dim));
   a('rope.dimension_count', u32(cfg.qk_rope_head_dim));
   for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}`, b = `blk.${l}`;
+    const p = `model.layers.${l}`,
+      b = `blk.${l}`;
     tensors.push(
       mat(`${b}.attn_norm.weight`, `${p}.input_layernorm.weight`),
       mat(`${b}.attn_q.weight`, `${p}.self_attn.q_proj.weight`),
@@ -203,7 +275,8 @@ function deepseek2(cfg, _ck, a, tensors, mat, experts) {
     );
     if (l < (cfg.first_k_dense_replace ?? 0)) {
       tensors.push(
-        mat(`${b}.ffn_gate.weight`, `${p}.mlp.gate_proj.weight`), mat(`${b}.ffn_up.weight`, `${p}.mlp.up_proj.weight`),
+        mat(`${b}.ffn_gate.weight`, `${p}.mlp.gate_proj.weight`),
+        mat(`${b}.ffn_up.weight`, `${p}.mlp.up_proj.weight`),
         mat(`${b}.ffn_down.weight`, `${p}.mlp.down_proj.weight`),
       );
       continue;

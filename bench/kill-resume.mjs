@@ -10,7 +10,9 @@ import { COMMANDS, killTrial, ROOT, secondRunRefused, writeInputs } from '../tes
 
 const kills = Number(process.argv[2] ?? 20);
 const names = process.argv.slice(3).length ? process.argv.slice(3) : Object.keys(COMMANDS);
-const flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:\s*(.*)$/m)?.[1] ?? '').split(' ').filter((f) => /^(avx|avx2|avx512f|fma|f16c|amx_tile)$/.test(f));
+const flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:\s*(.*)$/m)?.[1] ?? '')
+  .split(' ')
+  .filter((f) => /^(avx|avx2|avx512f|fma|f16c|amx_tile)$/.test(f));
 console.log(`cpu: ${cpus()[0]?.model} x${cpus().length}; ${flags.join(' ')}; node ${process.version}`);
 const dir = mkdtempSync(join(tmpdir(), 'mote-kill-bench-'));
 writeInputs(dir);
@@ -23,9 +25,18 @@ for (const [i, name] of names.entries()) {
   const locked = second.code === 2 && /\[E_LOCKED\]/.test(second.stderr) && second.stderr.includes(`pid ${second.firstPid} `);
   const midRun = t.log.filter((k) => k.records > k.from).length;
   const row = {
-    command: name, kills: t.kills, killsAfterNewRecords: midRun, finishesCompared: t.checks, identical: true, records: t.total,
-    referenceSeconds: t.refSeconds, killedRunsSeconds: t.seconds, ratio: t.refSeconds ? t.seconds / t.refSeconds : null,
-    secondRunLocked: locked, secondRunSeconds: second.secondSeconds, log: t.log,
+    command: name,
+    kills: t.kills,
+    killsAfterNewRecords: midRun,
+    finishesCompared: t.checks,
+    identical: true,
+    records: t.total,
+    referenceSeconds: t.refSeconds,
+    killedRunsSeconds: t.seconds,
+    ratio: t.refSeconds ? t.seconds / t.refSeconds : null,
+    secondRunLocked: locked,
+    secondRunSeconds: second.secondSeconds,
+    log: t.log,
   };
   rows.push(row);
   console.log(
@@ -34,5 +45,8 @@ for (const [i, name] of names.entries()) {
   );
 }
 mkdirSync(join(ROOT, 'bench-out'), { recursive: true });
-writeFileSync(join(ROOT, 'bench-out', 'kill-resume.json'), JSON.stringify({ cpu: cpus()[0]?.model, cores: cpus().length, flags, kills, rows }, null, 1) + '\n');
+writeFileSync(
+  join(ROOT, 'bench-out', 'kill-resume.json'),
+  JSON.stringify({ cpu: cpus()[0]?.model, cores: cpus().length, flags, kills, rows }, null, 1) + '\n',
+);
 console.log(`wrote bench-out/kill-resume.json`);

@@ -12,8 +12,10 @@ import { bestQuiet } from './quiet.mjs';
 export async function measureMachine(threads) {
   const N = 2048;
   const g = new GraphBuilder('gemm');
-  g.input('a', 'float32', [N, N]); g.input('b', 'float32', [N, N]);
-  g.op1('MatMul', ['a', 'b'], {}, undefined, 'c'); g.output('c', 'float32', [N, N]);
+  g.input('a', 'float32', [N, N]);
+  g.input('b', 'float32', [N, N]);
+  g.op1('MatMul', ['a', 'b'], {}, undefined, 'c');
+  g.output('c', 'float32', [N, N]);
   const s = await Session.create(g.toBytes(), { threads });
   const a = { dtype: 'float32', shape: [N, N], data: new Float32Array(N * N).fill(0.5) };
   await s.run({ a, b: a });
@@ -25,9 +27,25 @@ export async function measureMachine(threads) {
   const x = new Float32Array(R * R).fill(1);
   const v = new Float32Array(R).fill(1);
   const kernels = {
-    ReduceSum: (b) => { b.input('x', 'float32', [R * R]); b.op1('ReduceSum', ['x'], { keepdims: 0 }, undefined, 'y'); b.output('y', 'float32', []); return { x: { dtype: 'float32', shape: [R * R], data: x } }; },
-    'ReduceMax rows': (b) => { b.input('x', 'float32', [R, R]); b.op1('ReduceMax', ['x'], { axes: [1], keepdims: 0 }, undefined, 'y'); b.output('y', 'float32', [R]); return { x: { dtype: 'float32', shape: [R, R], data: x } }; },
-    GEMV: (b) => { b.input('a', 'float32', [1, R]); b.input('w', 'float32', [R, R]); b.op1('MatMul', ['a', 'w'], {}, undefined, 'y'); b.output('y', 'float32', [1, R]); return { a: { dtype: 'float32', shape: [1, R], data: v }, w: { dtype: 'float32', shape: [R, R], data: x } }; },
+    ReduceSum: (b) => {
+      b.input('x', 'float32', [R * R]);
+      b.op1('ReduceSum', ['x'], { keepdims: 0 }, undefined, 'y');
+      b.output('y', 'float32', []);
+      return { x: { dtype: 'float32', shape: [R * R], data: x } };
+    },
+    'ReduceMax rows': (b) => {
+      b.input('x', 'float32', [R, R]);
+      b.op1('ReduceMax', ['x'], { axes: [1], keepdims: 0 }, undefined, 'y');
+      b.output('y', 'float32', [R]);
+      return { x: { dtype: 'float32', shape: [R, R], data: x } };
+    },
+    GEMV: (b) => {
+      b.input('a', 'float32', [1, R]);
+      b.input('w', 'float32', [R, R]);
+      b.op1('MatMul', ['a', 'w'], {}, undefined, 'y');
+      b.output('y', 'float32', [1, R]);
+      return { a: { dtype: 'float32', shape: [1, R], data: v }, w: { dtype: 'float32', shape: [R, R], data: x } };
+    },
   };
   const bw = {};
   for (const [name, build] of Object.entries(kernels)) {
@@ -47,25 +65,74 @@ export async function measureMachine(threads) {
 /** The CPU's SIMD / matrix instruction-set features that decide which kernels engines use (/proc/cpuinfo). */
 export function cpuFeatures() {
   let flags = [];
-  try { flags = (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(' '); } catch { /* not linux */ }
+  try {
+    flags = (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(' ');
+  } catch {
+    /* not linux */
+  }
   const want = /^(sse4_2|avx|avx2|fma|f16c|avx512(f|bw|vl|dq|_vnni|_bf16|_fp16|vbmi)|avx_vnni|amx_(tile|int8|bf16))$/;
   return flags.filter((f) => want.test(f));
 }
 
 /** A WASM SIMD module: read(p, end) ORs every 16-byte lane of memory[p, end) (4 loads per iteration). */
 function streamModule() {
-  const leb = (n) => { const o = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; o.push(b); } while (n); return o; };
+  const leb = (n) => {
+    const o = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n) b |= 0x80;
+      o.push(b);
+    } while (n);
+    return o;
+  };
   const sec = (id, body) => [id, ...leb(body.length), ...body];
   const str = (s) => [s.length, ...Buffer.from(s)];
   const load = (off) => [0x20, 0x00, 0xfd, 0x00, 0x04, ...leb(off), 0xfd, 0x50]; // local.get p; v128.load off; v128.or
   const body = [
-    0x01, 0x01, 0x7b, // one v128 local (acc)
-    0x03, 0x40, 0x20, 0x02, ...load(0), ...load(16), ...load(32), ...load(48), 0x21, 0x02,
-    0x20, 0x00, 0x41, 0xc0, 0x00, 0x6a, 0x22, 0x00, 0x20, 0x01, 0x49, 0x0d, 0x00, 0x0b, // p += 64; br_if p < end
-    0x20, 0x02, 0xfd, 0x1b, 0x00, 0x0b, // i32x4.extract_lane 0 of acc
+    0x01,
+    0x01,
+    0x7b, // one v128 local (acc)
+    0x03,
+    0x40,
+    0x20,
+    0x02,
+    ...load(0),
+    ...load(16),
+    ...load(32),
+    ...load(48),
+    0x21,
+    0x02,
+    0x20,
+    0x00,
+    0x41,
+    0xc0,
+    0x00,
+    0x6a,
+    0x22,
+    0x00,
+    0x20,
+    0x01,
+    0x49,
+    0x0d,
+    0x00,
+    0x0b, // p += 64; br_if p < end
+    0x20,
+    0x02,
+    0xfd,
+    0x1b,
+    0x00,
+    0x0b, // i32x4.extract_lane 0 of acc
   ];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...sec(1, [0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]),
     ...sec(3, [0x01, 0x00]),
     ...sec(5, [0x01, 0x00, ...leb(4096)]), // 4096 pages = 256 MiB
@@ -96,7 +163,10 @@ export async function wasmReadBandwidth(workers, reps = 5) {
     });
     parentPort.postMessage('ready');`;
   const flag = new SharedArrayBuffer(4);
-  const ws = Array.from({ length: workers }, () => new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { wasm: streamModule(), flag } }));
+  const ws = Array.from(
+    { length: workers },
+    () => new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { wasm: streamModule(), flag } }),
+  );
   await Promise.all(ws.map((w) => new Promise((res) => w.once('message', res))));
   let best = 0;
   for (let rep = 0; rep < reps; rep++) {
@@ -118,8 +188,18 @@ export async function llamaBackend() {
   process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
   try {
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, progressLogs: false, logLevel: LlamaLogLevel.error });
-    const info = (llama.systemInfo ?? '').split('|').map((x) => x.trim()).filter((x) => /= 1$|CPU/.test(x)).join(', ');
+    const llama = await getLlama({
+      gpu: false,
+      build: 'never',
+      usePrebuiltBinaries: true,
+      progressLogs: false,
+      logLevel: LlamaLogLevel.error,
+    });
+    const info = (llama.systemInfo ?? '')
+      .split('|')
+      .map((x) => x.trim())
+      .filter((x) => /= 1$|CPU/.test(x))
+      .join(', ');
     const out = `${llama.buildType ?? 'prebuilt'} build${info ? `; ${info}` : ''}`;
     await llama.dispose();
     return out;

@@ -18,8 +18,13 @@ const THREADS = Number(process.env.MOTE_THREADS ?? 2);
 const ROUNDS = Number(process.env.MOTE_ROUNDS ?? 4);
 
 SHAPES['v2-lite-attention'] = {
-  ...SHAPES['deepseek-v2-lite'], n_routed_experts: 2, num_experts_per_tok: 1, moe_intermediate_size: 32, intermediate_size: 256,
-  first_k_dense_replace: 2, vocab_size: 4096,
+  ...SHAPES['deepseek-v2-lite'],
+  n_routed_experts: 2,
+  num_experts_per_tok: 1,
+  moe_intermediate_size: 32,
+  intermediate_size: 256,
+  first_k_dense_replace: 2,
+  vocab_size: 4096,
 };
 const dir = join(OUT, 'v2-lite-attention');
 writeSynthetic(dir, 'v2-lite-attention', 2, join(ROOT, 'models', 'organism', 'model'));
@@ -28,12 +33,18 @@ const libs = { current: await import('@mote/moe-runtime') };
 if (process.argv[2]) libs.baseline = await import(pathToFileURL(resolve(process.argv[2])).href);
 const models = {};
 for (const [name, lib] of Object.entries(libs)) models[name] = await lib.loadModel(dir, { threads: THREADS, cache: false });
-console.log(`cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(" ")}; threads ${THREADS} (${THREADS === 1 ? 'CPU time' : 'wall time'}); best of ${ROUNDS} alternating rounds`);
-for (const [name, m] of Object.entries(models)) if (m.kvBytesPerToken) console.log(`${name}: KV cache bytes per token and layer ${m.kvBytesPerToken()}`);
+console.log(
+  `cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; threads ${THREADS} (${THREADS === 1 ? 'CPU time' : 'wall time'}); best of ${ROUNDS} alternating rounds`,
+);
+for (const [name, m] of Object.entries(models))
+  if (m.kvBytesPerToken) console.log(`${name}: KV cache bytes per token and layer ${m.kvBytesPerToken()}`);
 
 const ids = (n, s) => Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + s) % 4000));
 // CPU seconds of this process (1 thread: the work itself, not the waiting of a loaded machine)
-const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 const clock = THREADS === 1 ? cpu : () => performance.now() / 1e3;
 /** prefill seconds and the fastest decode step (seconds) of 9 greedy tokens after the prompt */
 async function once(model, prompt) {
@@ -43,8 +54,13 @@ async function once(model, prompt) {
   let step = Infinity;
   let last = 0;
   await model.generate([prompt], {
-    maxNewTokens: 9, stopTokens: [],
-    onToken: () => { t = clock(); if (last) step = Math.min(step, t - last); last = t; },
+    maxNewTokens: 9,
+    stopTokens: [],
+    onToken: () => {
+      t = clock();
+      if (last) step = Math.min(step, t - last);
+      last = t;
+    },
   });
   return { prefill, step };
 }
@@ -60,8 +76,13 @@ for (const P of (process.env.MOTE_CONTEXTS ?? '128,512').split(',').map(Number))
     }
   }
   for (const [name, b] of Object.entries(best)) {
-    const ratio = best.baseline && name === 'current' ? ` (baseline/current: prefill ${(best.baseline.prefill / b.prefill).toFixed(2)}x, decode ${(best.baseline.step / b.step).toFixed(2)}x)` : '';
-    console.log(`context ${P}, ${name}: prefill ${(P / b.prefill).toFixed(1)} tok/s, decode ${(b.step * 1e3).toFixed(2)} ms/token (2 layers)${ratio}`);
+    const ratio =
+      best.baseline && name === 'current'
+        ? ` (baseline/current: prefill ${(best.baseline.prefill / b.prefill).toFixed(2)}x, decode ${(best.baseline.step / b.step).toFixed(2)}x)`
+        : '';
+    console.log(
+      `context ${P}, ${name}: prefill ${(P / b.prefill).toFixed(1)} tok/s, decode ${(b.step * 1e3).toFixed(2)} ms/token (2 layers)${ratio}`,
+    );
   }
 }
 for (const m of Object.values(models)) await m.dispose();

@@ -17,17 +17,31 @@ const THREADS = Number(process.env.MOTE_THREADS ?? 2);
 const [D, I] = (process.env.MOTE_WIDTH ?? '1024,512').split(',').map(Number);
 const K = 8;
 const ROUNDS = 8;
-const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 const clock = THREADS === 1 ? cpu : () => performance.now() / 1e3;
 
 /** xorshift ints in [0, n) */
 let seed = 12345;
-const rand = (n) => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed % n; };
+const rand = (n) => {
+  seed ^= seed << 13;
+  seed >>>= 0;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  seed >>>= 0;
+  return seed % n;
+};
 
 /** Expert-slice feeds (experts.ts) for N rows each routed to K distinct random experts with weight 1/K. */
 function routedFeeds(N, E) {
   const ids = [];
-  for (let n = 0; n < N; n++) { const s = new Set(); while (s.size < K) s.add(rand(E)); ids.push([...s]); }
+  for (let n = 0; n < N; n++) {
+    const s = new Set();
+    while (s.size < K) s.add(rand(E));
+    ids.push([...s]);
+  }
   const counts = new Array(E).fill(0);
   ids.flat().forEach((e) => counts[e]++);
   const start = [0];
@@ -35,13 +49,22 @@ function routedFeeds(N, E) {
   const fill = start.slice(0, E);
   const order = new BigInt64Array(N * K);
   const inv = new BigInt64Array(N * K);
-  ids.forEach((row, n) => row.forEach((e, j) => { const p = fill[e]++; order[p] = BigInt(n); inv[n * K + j] = BigInt(p); }));
+  ids.forEach((row, n) =>
+    row.forEach((e, j) => {
+      const p = fill[e]++;
+      order[p] = BigInt(n);
+      inv[n * K + j] = BigInt(p);
+    }),
+  );
   const t = (dtype, shape, data) => ({ dtype, shape, data });
   const x = Float32Array.from({ length: N * D }, () => (rand(2000) - 1000) / 1000);
   return {
-    h_mid: t('float32', [1, N, D], new Float32Array(N * D)), x: t('float32', [1, N, D], x),
-    order: t('int64', [N * K], order), counts: t('int64', [E], BigInt64Array.from(counts, BigInt)),
-    inv: t('int64', [N, K], inv), wts: t('float32', [N, K, 1], new Float32Array(N * K).fill(1 / K)),
+    h_mid: t('float32', [1, N, D], new Float32Array(N * D)),
+    x: t('float32', [1, N, D], x),
+    order: t('int64', [N * K], order),
+    counts: t('int64', [E], BigInt64Array.from(counts, BigInt)),
+    inv: t('int64', [N, K], inv),
+    wts: t('float32', [N, K, 1], new Float32Array(N * K).fill(1 / K)),
   };
 }
 
@@ -60,13 +83,24 @@ async function timeFfns(ffns, N, reps) {
   return best;
 }
 
-console.log(`cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(" ")}; threads ${THREADS} (${THREADS === 1 ? 'CPU time' : 'wall time'}); D ${D}, I ${I}, top-${K}`);
+console.log(
+  `cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; threads ${THREADS} (${THREADS === 1 ? 'CPU time' : 'wall time'}); D ${D}, I ${I}, top-${K}`,
+);
 const rows = [];
 for (const dtype of ['f32', 'int4']) {
   const models = [];
   for (const E of [64, 256]) {
     const name = `moe-e${E}-d${D}-i${I}`;
-    SHAPES[name] = { ...SHAPES['qwen3-30b-a3b'], hidden_size: D, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 64, num_experts: E, moe_intermediate_size: I, vocab_size: 4096 };
+    SHAPES[name] = {
+      ...SHAPES['qwen3-30b-a3b'],
+      hidden_size: D,
+      num_attention_heads: 8,
+      num_key_value_heads: 2,
+      head_dim: 64,
+      num_experts: E,
+      moe_intermediate_size: I,
+      vocab_size: 4096,
+    };
     const dir = join(OUT, name);
     writeSynthetic(dir, name, 1, join(ROOT, 'models', 'organism', 'model'));
     const model = await loadModel(dir, { threads: THREADS, dtype, cache: join(OUT, 'cache') });
@@ -79,8 +113,11 @@ for (const dtype of ['f32', 'int4']) {
   const activeMB = (K * 3 * D * I * (dtype === 'f32' ? 4 : 0.5 + 4 / 32)) / 1e6;
   for (const phase of ['decode', 'prefill']) {
     rows.push({
-      dtype, phase, 'active MB/token': activeMB.toFixed(1),
-      'E=64 ms': (res[64][phase] * 1e3).toFixed(3), 'E=256 ms': (res[256][phase] * 1e3).toFixed(3),
+      dtype,
+      phase,
+      'active MB/token': activeMB.toFixed(1),
+      'E=64 ms': (res[64][phase] * 1e3).toFixed(3),
+      'E=256 ms': (res[256][phase] * 1e3).toFixed(3),
       'ratio 256/64': (res[256][phase] / res[64][phase]).toFixed(2),
       'per unused expert us': phase === 'decode' ? (((res[256].decode - res[64].decode) / 192) * 1e6).toFixed(2) : '',
     });
@@ -94,5 +131,7 @@ for (const r of rows.filter((x) => x.phase === 'decode')) {
   const scale = (K * 3 * 7168 * 2048) / (K * 3 * D * I);
   const t64 = Number(r['E=64 ms']) * scale;
   const extra = (Number(r['per unused expert us']) * 192) / 1e3;
-  console.log(`projected R1-wide ${r.dtype} decode: E=64 ${t64.toFixed(1)} ms, E=256 ${(t64 + extra).toFixed(1)} ms, ratio ${((t64 + extra) / t64).toFixed(3)}`);
+  console.log(
+    `projected R1-wide ${r.dtype} decode: E=64 ${t64.toFixed(1)} ms, E=256 ${(t64 + extra).toFixed(1)} ms, ratio ${((t64 + extra) / t64).toFixed(3)}`,
+  );
 }

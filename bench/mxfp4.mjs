@@ -8,7 +8,14 @@ import { dequantMxfp4, dequantizeNBits, quantMxfp4, quantizeNBits } from '@mote/
 import { requantMxfp4 } from '@mote/moe-runtime';
 
 let s = 7;
-const u = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return (s + 1) / 4294967297; };
+const u = () => {
+  s ^= s << 13;
+  s >>>= 0;
+  s ^= s >>> 17;
+  s ^= s << 5;
+  s >>>= 0;
+  return (s + 1) / 4294967297;
+};
 /** student-t-like weights (normal / sqrt(chi2/5 approximated)): a few large values per block, as trained weights have */
 function weights(n) {
   const out = new Float32Array(n);
@@ -20,12 +27,24 @@ function weights(n) {
   return out;
 }
 function stats(ref, got) {
-  let max = 0, sum = 0, sq = 0, ref2 = 0;
-  for (let i = 0; i < ref.length; i++) { const e = Math.abs(got[i] - ref[i]); max = Math.max(max, e); sum += e; sq += e * e; ref2 += ref[i] * ref[i]; }
+  let max = 0,
+    sum = 0,
+    sq = 0,
+    ref2 = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const e = Math.abs(got[i] - ref[i]);
+    max = Math.max(max, e);
+    sum += e;
+    sq += e * e;
+    ref2 += ref[i] * ref[i];
+  }
   return { max: max.toExponential(2), mean: (sum / ref.length).toExponential(2), relRms: Math.sqrt(sq / ref2).toFixed(4) };
 }
 const rows = [];
-for (const [name, n, k] of [['gate_up', 5760, 2880], ['down', 2880, 2880]]) {
+for (const [name, n, k] of [
+  ['gate_up', 5760, 2880],
+  ['down', 2880, 2880],
+]) {
   const w = weights(n * k); // [out, in]
   const mx = quantMxfp4(w);
   const mxv = dequantMxfp4(mx.blocks, mx.scales);
@@ -33,7 +52,11 @@ for (const [name, n, k] of [['gate_up', 5760, 2880], ['down', 2880, 2880]]) {
   const r8 = dequantizeNBits(requantMxfp4(mx.blocks, mx.scales, 8, n));
   const q4 = dequantizeNBits(quantizeNBits(w, n, k, 4));
   rows.push({ tensor: name, comparison: 'MXFP4 -> int4 vs MXFP4 values', ...stats(mxv, r4) });
-  rows.push({ tensor: name, comparison: 'q4_0 of the MXFP4 values vs MXFP4 values', ...stats(mxv, dequantizeNBits(quantizeNBits(mxv, n, k, 4))) });
+  rows.push({
+    tensor: name,
+    comparison: 'q4_0 of the MXFP4 values vs MXFP4 values',
+    ...stats(mxv, dequantizeNBits(quantizeNBits(mxv, n, k, 4))),
+  });
   rows.push({ tensor: name, comparison: 'MXFP4 -> int8 vs MXFP4 values', ...stats(mxv, r8) });
   rows.push({ tensor: name, comparison: 'MXFP4 vs float32 source', ...stats(w, mxv) });
   rows.push({ tensor: name, comparison: 'MXFP4 -> int4 vs float32 source', ...stats(w, r4) });

@@ -18,8 +18,14 @@ export async function profileModel(model, { prompt = 128, decode = 16 } = {}) {
   // decode: timings restart when the prefill's token arrives
   let t0 = 0;
   await model.generate([ids], {
-    maxNewTokens: decode + 1, stopTokens: [],
-    onToken: () => { if (!t0) { t0 = performance.now(); Session.timings = new Map(); } },
+    maxNewTokens: decode + 1,
+    stopTokens: [],
+    onToken: () => {
+      if (!t0) {
+        t0 = performance.now();
+        Session.timings = new Map();
+      }
+    },
   });
   const dWall = performance.now() - t0;
   const dRows = rowsOf();
@@ -33,9 +39,13 @@ export async function profileModel(model, { prompt = 128, decode = 16 } = {}) {
 export function printProfile(p) {
   const fmt = (x) => x.toFixed(2);
   console.log(`prefill ${fmt(p.prefill.wall)} ms (run() ${fmt(p.prefill.wall - p.prefill.other)}, other ${fmt(p.prefill.other)})`);
-  console.table(p.prefill.rows.map((r) => ({ session: r.session, calls: r.calls, 'ms': fmt(r.ms), '%': fmt((100 * r.ms) / p.prefill.wall) })));
+  console.table(
+    p.prefill.rows.map((r) => ({ session: r.session, calls: r.calls, ms: fmt(r.ms), '%': fmt((100 * r.ms) / p.prefill.wall) })),
+  );
   const s = p.decode.steps;
-  console.log(`decode ${fmt(p.decode.wall / s)} ms/token (run() ${fmt((p.decode.wall - p.decode.other) / s)}, other ${fmt(p.decode.other / s)})`);
+  console.log(
+    `decode ${fmt(p.decode.wall / s)} ms/token (run() ${fmt((p.decode.wall - p.decode.other) / s)}, other ${fmt(p.decode.other / s)})`,
+  );
   console.table(p.decode.rows.map((r) => ({ session: r.session, 'ms/token': fmt(r.ms / s), '%': fmt((100 * r.ms) / p.decode.wall) })));
 }
 

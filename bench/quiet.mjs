@@ -11,19 +11,25 @@ function busyTicks() {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     return f.reduce((a, b) => a + b, 0) - f[3] - f[4]; // all but idle and iowait
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 function selfTicks() {
   try {
     const s = readFileSync('/proc/self/stat', 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]); // utime + stime, all threads
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 
 /** Run fn once; wall seconds and the foreign load in cores. */
 export async function sample(fn) {
-  const b0 = busyTicks(), s0 = selfTicks(), t0 = performance.now();
+  const b0 = busyTicks(),
+    s0 = selfTicks(),
+    t0 = performance.now();
   const value = await fn();
   const wall = (performance.now() - t0) / 1000;
   const foreign = Math.max(0, (busyTicks() - b0 - (selfTicks() - s0)) / HZ / Math.max(wall, 1e-3));

@@ -41,22 +41,44 @@ const pickDtypes = process.env.MOTE_SCALE_DTYPES?.split(',');
 const GGUF_TYPE = { f32: 'f32', int8: 'q8_0', int4: 'q4_0' };
 
 function job(spec) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'job.mjs'), JSON.stringify({ threads: THREADS, prompt: PROMPT, decode: DECODE, ...spec })], {
-    encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bench', 'job.mjs'), JSON.stringify({ threads: THREADS, prompt: PROMPT, decode: DECODE, ...spec })],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
+    },
+  );
   const lines = r.stdout.trim().split('\n');
   try {
     return JSON.parse(lines.pop());
   } catch {
     log(`job ${spec.kind} ${spec.dtype ?? ''} failed (exit ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-2000)}`);
-    return { error: `${r.signal ?? `exit ${r.status}`}: ${(r.stderr.trim().split('\n').find((l) => /E_[A-Z]+|Error/.test(l)) ?? '').slice(0, 200)}` };
+    return {
+      error: `${r.signal ?? `exit ${r.status}`}: ${(
+        r.stderr
+          .trim()
+          .split('\n')
+          .find((l) => /E_[A-Z]+|Error/.test(l)) ?? ''
+      ).slice(0, 200)}`,
+    };
   }
 }
 
 /** bytes of the files under p whose name passes keep */
-const sumFiles = (p, keep) => { const s = statSync(p); return s.isDirectory() ? readdirSync(p).reduce((n, e) => n + sumFiles(join(p, e), keep), 0) : keep(p.split('/').pop()) ? s.size : 0; };
-const du = (p) => { const s = statSync(p); return s.isDirectory() ? readdirSync(p).reduce((n, e) => n + du(join(p, e)), 0) : s.size; };
-const freeDisk = (p) => { const s = statfsSync(p); return Number(s.bavail) * Number(s.bsize); };
+const sumFiles = (p, keep) => {
+  const s = statSync(p);
+  return s.isDirectory() ? readdirSync(p).reduce((n, e) => n + sumFiles(join(p, e), keep), 0) : keep(p.split('/').pop()) ? s.size : 0;
+};
+const du = (p) => {
+  const s = statSync(p);
+  return s.isDirectory() ? readdirSync(p).reduce((n, e) => n + du(join(p, e)), 0) : s.size;
+};
+const freeDisk = (p) => {
+  const s = statfsSync(p);
+  return Number(s.bavail) * Number(s.bsize);
+};
 /** bf16 checkpoint bytes of a shape at a depth, from the spec of its config (no weights written yet) */
 function checkpointBytes(shape, layers) {
   const tmp = join(OUT, `.probe-${shape}`);
@@ -67,9 +89,12 @@ function checkpointBytes(shape, layers) {
   return { bf16: 2 * paramTotal(spec), int4: estimateMemory(spec, 'int4').cache, spec };
 }
 function paramTotal(s) {
-  const D = s.hidden, expert = 3 * D * s.moeIntermediate, shared = s.sharedExpertCount ? 3 * D * s.sharedIntermediate : 0;
+  const D = s.hidden,
+    expert = 3 * D * s.moeIntermediate,
+    shared = s.sharedExpertCount ? 3 * D * s.sharedIntermediate : 0;
   let n = 2 * s.vocab * D;
-  for (let l = 0; l < s.layerCount; l++) n += 4 * D * D + (s.moeLayers.includes(l) ? s.expertCount * (expert + D) + shared : 3 * D * s.denseIntermediate);
+  for (let l = 0; l < s.layerCount; l++)
+    n += 4 * D * D + (s.moeLayers.includes(l) ? s.expertCount * (expert + D) + shared : 3 * D * s.denseIntermediate);
   return n;
 }
 
@@ -89,15 +114,27 @@ log(`cpu: ${results.cpu.model}, ${results.cpu.cores} cores, ${THREADS} threads; 
 
 for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
   if (pick && !pick.includes(id)) continue;
-  const forced = Number(process.env.MOTE_SCALE_LAYERS?.split(',').find((x) => x.startsWith(`${id}=`))?.split('=')[1]);
+  const forced = Number(
+    process.env.MOTE_SCALE_LAYERS?.split(',')
+      .find((x) => x.startsWith(`${id}=`))
+      ?.split('=')[1],
+  );
   let layers = forced || released;
-  const need = (L) => { const b = checkpointBytes(shape, L); return { ...b, total: b.bf16 + 2.2 * b.int4 }; };
+  const need = (L) => {
+    const b = checkpointBytes(shape, L);
+    return { ...b, total: b.bf16 + 2.2 * b.int4 };
+  };
   // full depth if bf16 + cache + GGUF fit the disk with 10 GB to spare, else half depth (linear extrapolation)
   if (!forced && need(layers).total + 10 * GB > freeDisk(ROOT)) layers = Math.ceil(released / 2);
-  if (need(layers).total + 10 * GB > freeDisk(ROOT)) { log(`${id}: disk too short even for ${layers} layers; skipped`); continue; }
+  if (need(layers).total + 10 * GB > freeDisk(ROOT)) {
+    log(`${id}: disk too short even for ${layers} layers; skipped`);
+    continue;
+  }
   const name = `${shape}-${layers}l`;
   const dir = join(OUT, name);
-  const todo = dtypes.filter((d) => (!pickDtypes || pickDtypes.includes(d)) && !results.rows.some((r) => r.model === name && r.dtype === d));
+  const todo = dtypes.filter(
+    (d) => (!pickDtypes || pickDtypes.includes(d)) && !results.rows.some((r) => r.model === name && r.dtype === d),
+  );
   if (!todo.length) continue;
   let t = performance.now();
   writeSynthetic(dir, shape, layers, join(ROOT, 'models', 'organism', 'model'));
@@ -106,7 +143,9 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
     const cache = join(OUT, 'cache', `${name}-${dtype}`);
     const cold = job({ kind: 'mote-cold', dir, dtype, cache, cacheDir: cache });
     const cacheBytes = existsSync(cache) ? du(cache) : NaN;
-    log(`${name} ${dtype}: cold load ${fmt(cold.loadS)} s, peak ${fmt(cold.maxRssMB / 1024, 2)} GiB, cache ${fmt(cacheBytes / GB, 2)} GB ${cold.error ?? ''}`);
+    log(
+      `${name} ${dtype}: cold load ${fmt(cold.loadS)} s, peak ${fmt(cold.maxRssMB / 1024, 2)} GiB, cache ${fmt(cacheBytes / GB, 2)} GB ${cold.error ?? ''}`,
+    );
     const run = cold.error ? cold : job({ kind: 'mote-run', dir, dtype, cache });
     log(`${name} ${dtype}: cached load ${fmt(run.loadS)} s, peak ${fmt(run.maxRssMB / 1024, 2)} GiB ${run.error ?? ''}`);
     let pair = null;
@@ -124,18 +163,35 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
     const perLayer = layerBytes / layers;
     const extra = (released - layers) * perLayer;
     const row = {
-      model: name, released, layers, dtype, cacheGB: cacheBytes / GB, targetGB: target / GB,
+      model: name,
+      released,
+      layers,
+      dtype,
+      cacheGB: cacheBytes / GB,
+      targetGB: target / GB,
       cold: { s: cold.loadS, peakGB: (cold.maxRssMB * 1048576) / GB, error: cold.error },
       cached: { s: run.loadS, peakGB: (run.maxRssMB * 1048576) / GB, error: run.error },
       within: cold.maxRssMB * 1048576 <= target && run.maxRssMB * 1048576 <= target,
-      mote: pair?.mote ? { prefillTokS: PROMPT / pair.mote.prefillS, decodeTokS: 1 / pair.mote.decodeStepS }
-        : run.decodeStepS ? { prefillTokS: PROMPT / run.prefillS, decodeTokS: 1 / run.decodeStepS } : null,
+      mote: pair?.mote
+        ? { prefillTokS: PROMPT / pair.mote.prefillS, decodeTokS: 1 / pair.mote.decodeStepS }
+        : run.decodeStepS
+          ? { prefillTokS: PROMPT / run.prefillS, decodeTokS: 1 / run.decodeStepS }
+          : null,
       llama: pair?.llama ? { prefillTokS: PROMPT / pair.llama.prefillS, decodeTokS: 1 / pair.llama.decodeStepS } : null,
       pairError: pair?.error,
       // at the released depth, linear in the layers: cache + (released - layers) x per-layer bytes; peak the same
       // (onnxruntime holds each layer's weights once)
-      ...(layers !== released ? { fullDepth: { cacheGB: (cacheBytes + extra) / GB, targetGB: (1.1 * (cacheBytes + extra) + GB) / GB,
-        coldPeakGB: (cold.maxRssMB * 1048576) / GB, cachedPeakGB: (run.maxRssMB * 1048576 + extra) / GB, perLayerGB: perLayer / GB } } : {}),
+      ...(layers !== released
+        ? {
+            fullDepth: {
+              cacheGB: (cacheBytes + extra) / GB,
+              targetGB: (1.1 * (cacheBytes + extra) + GB) / GB,
+              coldPeakGB: (cold.maxRssMB * 1048576) / GB,
+              cachedPeakGB: (run.maxRssMB * 1048576 + extra) / GB,
+              perLayerGB: perLayer / GB,
+            },
+          }
+        : {}),
     };
     results.rows.push(row);
     save();
@@ -146,13 +202,27 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
 }
 
 const tab = results.rows.map((r) => ({
-  model: r.model, dtype: r.dtype, 'cache GB': fmt(r.cacheGB, 2), 'target GB': fmt(r.targetGB, 2),
-  'cold s / peak GB': `${fmt(r.cold.s)} / ${fmt(r.cold.peakGB, 2)}`, 'cached s / peak GB': `${fmt(r.cached.s)} / ${fmt(r.cached.peakGB, 2)}`,
+  model: r.model,
+  dtype: r.dtype,
+  'cache GB': fmt(r.cacheGB, 2),
+  'target GB': fmt(r.targetGB, 2),
+  'cold s / peak GB': `${fmt(r.cold.s)} / ${fmt(r.cold.peakGB, 2)}`,
+  'cached s / peak GB': `${fmt(r.cached.s)} / ${fmt(r.cached.peakGB, 2)}`,
   'within target': r.within ? 'yes' : 'NO',
-  'prefill tok/s mote/llama': r.mote ? `${fmt(r.mote.prefillTokS)}/${fmt(r.llama?.prefillTokS)} (${fmt(r.llama ? r.mote.prefillTokS / r.llama.prefillTokS : NaN, 2)}x)` : '-',
-  'decode tok/s mote/llama': r.mote ? `${fmt(r.mote.decodeTokS, 2)}/${fmt(r.llama?.decodeTokS, 2)} (${fmt(r.llama ? r.mote.decodeTokS / r.llama.decodeTokS : NaN, 2)}x)` : '-',
-  ...(r.fullDepth ? { [`at ${r.released} layers (linear)`]: `cache ${fmt(r.fullDepth.cacheGB, 2)} GB, cached peak ${fmt(r.fullDepth.cachedPeakGB, 2)} GB, target ${fmt(r.fullDepth.targetGB, 2)} GB` } : {}),
+  'prefill tok/s mote/llama': r.mote
+    ? `${fmt(r.mote.prefillTokS)}/${fmt(r.llama?.prefillTokS)} (${fmt(r.llama ? r.mote.prefillTokS / r.llama.prefillTokS : NaN, 2)}x)`
+    : '-',
+  'decode tok/s mote/llama': r.mote
+    ? `${fmt(r.mote.decodeTokS, 2)}/${fmt(r.llama?.decodeTokS, 2)} (${fmt(r.llama ? r.mote.decodeTokS / r.llama.decodeTokS : NaN, 2)}x)`
+    : '-',
+  ...(r.fullDepth
+    ? {
+        [`at ${r.released} layers (linear)`]: `cache ${fmt(r.fullDepth.cacheGB, 2)} GB, cached peak ${fmt(r.fullDepth.cachedPeakGB, 2)} GB, target ${fmt(r.fullDepth.targetGB, 2)} GB`,
+      }
+    : {}),
 }));
-console.log(`mote bench:scale — ${results.cpu.model}, ${THREADS} threads, ISA ${results.cpu.features.join(' ')}; prompt ${PROMPT}, decode ${DECODE} (batch 1)`);
+console.log(
+  `mote bench:scale — ${results.cpu.model}, ${THREADS} threads, ISA ${results.cpu.features.join(' ')}; prompt ${PROMPT}, decode ${DECODE} (batch 1)`,
+);
 console.table(tab);
 console.log('target: peak RSS <= 1.1 x cache bytes + 1 GB for cold and cached loads; ratios mote/llama.cpp tok/s (> 1 = mote faster)');

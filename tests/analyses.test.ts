@@ -8,8 +8,12 @@ import { loadGoldenModel, readGolden } from './parity.js';
 describe('analyses on qwen2_moe (shared expert, no renormalisation)', () => {
   const g = readGolden('qwen2_moe');
   let model: Model;
-  beforeAll(async () => { model = await loadGoldenModel(g); });
-  afterAll(async () => { await model.dispose(); });
+  beforeAll(async () => {
+    model = await loadGoldenModel(g);
+  });
+  afterAll(async () => {
+    await model.dispose();
+  });
 
   it('direct logit attributions of embedding, attention, experts and shared experts add up to the HF logit', async () => {
     const c = g.cases[1];
@@ -20,8 +24,12 @@ describe('analyses on qwen2_moe (shared expert, no renormalisation)', () => {
     const target = want.indexOf(Math.max(...want));
     const [attr] = [await expertAttribution(model, [{ ids: c.input_ids, target }])];
     // the other components, unembedded with the same frozen final-norm scale
-    const names = [hookName(0, 'resid_pre'), hookName(layerCount - 1, 'resid_post'), ...Array.from({ length: layerCount }, (_, l) => hookName(l, 'attn_out')),
-      ...moeLayers.map((l) => hookName(l, 'moe_shared'))];
+    const names = [
+      hookName(0, 'resid_pre'),
+      hookName(layerCount - 1, 'resid_post'),
+      ...Array.from({ length: layerCount }, (_, l) => hookName(l, 'attn_out')),
+      ...moeLayers.map((l) => hookName(l, 'moe_shared')),
+    ];
     const { cache } = await model.runWithCache([c.input_ids], { names });
     const parts = names.filter((n) => !n.endsWith('resid_post'));
     const x = new Float32Array(parts.length * D);
@@ -29,9 +37,14 @@ describe('analyses on qwen2_moe (shared expert, no renormalisation)', () => {
     const final = cache.row(hookName(layerCount - 1, 'resid_post'), 0).data.subarray(p * D, (p + 1) * D);
     const scale = new Float32Array(parts.length * D);
     parts.forEach((_, i) => scale.set(final, i * D));
-    const lg = await model.unembed({ dtype: 'float32', shape: [parts.length, D], data: x }, { scaleFrom: { dtype: 'float32', shape: [parts.length, D], data: scale } });
+    const lg = await model.unembed(
+      { dtype: 'float32', shape: [parts.length, D], data: x },
+      { scaleFrom: { dtype: 'float32', shape: [parts.length, D], data: scale } },
+    );
     let total = 0;
-    parts.forEach((_, i) => { total += lg.data[i * V + target]; });
+    parts.forEach((_, i) => {
+      total += lg.data[i * V + target];
+    });
     total += attr.reduce((s, e) => s + e.score, 0);
     expect(Math.abs(total - want[target])).toBeLessThan(1e-4);
     // each expert was chosen at most once (one item), and exactly K per MoE layer

@@ -6,7 +6,21 @@
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -16,7 +30,10 @@ import { readSafetensorsHeader } from '@mote/tensor-core';
 
 const TINY = join(import.meta.dirname, 'fixtures', 'tiny-moe', 'qwen3_moe');
 const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism', 'model');
-const IDS = [[0, 17, 4, 99, 23, 8], [0, 3, 5]];
+const IDS = [
+  [0, 17, 4, 99, 23, 8],
+  [0, 3, 5],
+];
 
 async function logitsOf(dir: string, opts: Parameters<typeof loadModel>[1]) {
   const m = await loadModel(dir, { threads: 1, ...opts });
@@ -29,8 +46,12 @@ async function logitsOf(dir: string, opts: Parameters<typeof loadModel>[1]) {
 
 describe('weight cache', () => {
   let root: string;
-  beforeAll(() => { root = mkdtempSync(join(tmpdir(), 'mote-cache-')); });
-  afterAll(() => { rmSync(root, { recursive: true, force: true }); });
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'mote-cache-'));
+  });
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
 
   it('second load hits the cache and gives the same logits and greedy ids', async () => {
     const a = await logitsOf(TINY, { cache: root });
@@ -100,7 +121,10 @@ describe('weight cache', () => {
       writeSync(fd, Buffer.alloc(4096, 0x3f), 0, 4096, at); // bf16 0x3f3f = 0.75: every value changes
       closeSync(fd);
       utimesSync(file, 1.7e9, 1.7e9);
-      if (checkpointHash(ck) === key) { changedAt = at; break; }
+      if (checkpointHash(ck) === key) {
+        changedAt = at;
+        break;
+      }
       writeFileSync(file, before); // restore and try the next offset
       utimesSync(file, 1.7e9, 1.7e9);
     }
@@ -135,12 +159,18 @@ describe('weight cache', () => {
     const mnt = mkdtempSync(join(tmpdir(), 'mote-full-'));
     // a small tmpfs is a full disk; mounting needs root (CAP_SYS_ADMIN): skipped where that is not available
     const mount = (size: string) => spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]).status === 0;
-    if (!mount('64k')) { rmSync(mnt, { recursive: true, force: true }); ctx.skip(); return; }
+    if (!mount('64k')) {
+      rmSync(mnt, { recursive: true, force: true });
+      ctx.skip();
+      return;
+    }
     try {
       const ref = await logitsOf(TINY, { cache: false, dtype: 'int8' });
       let log: string[] = [];
       const a = await logitsOf(TINY, { cache: mnt, dtype: 'int8', log: (l) => log.push(l) });
-      expect(log.join('\n')).toMatch(/warning: the weight cache .* has [\d.]+ GB free but the int8 entry needs about [\d.]+ GB; running without a cache/);
+      expect(log.join('\n')).toMatch(
+        /warning: the weight cache .* has [\d.]+ GB free but the int8 entry needs about [\d.]+ GB; running without a cache/,
+      );
       expect(a.cache).toEqual({ hit: false, dir: null, dtype: 'int8' });
       expect(a.logits).toEqual(ref.logits);
       spawnSync('umount', [mnt]);
@@ -168,7 +198,9 @@ describe('weight cache', () => {
     const fd = openSync(file, 'r+');
     writeSync(fd, bytes, 0, bytes.length, e.offset + 6 * bytes.length);
     closeSync(fd);
-    await expect(loadModel(ck, { threads: 1, cache: false })).rejects.toThrow(/E_NONFINITE.*model\.layers\.1\.self_attn\.o_proj\.weight.*at flat index 6/);
+    await expect(loadModel(ck, { threads: 1, cache: false })).rejects.toThrow(
+      /E_NONFINITE.*model\.layers\.1\.self_attn\.o_proj\.weight.*at flat index 6/,
+    );
     rmSync(ck, { recursive: true, force: true });
   });
 
@@ -187,7 +219,9 @@ describe('weight cache', () => {
     expect(listCache(own).map((e) => e.dtype)).toEqual(['f32']);
     // the CLI prints the same entries and removes them
     let out = '';
-    const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out += a.join(' ') + '\n'; });
+    const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+      out += a.join(' ') + '\n';
+    });
     try {
       await main(['node', 'mote', 'cache', 'ls', '--cache', own]);
       expect(out).toMatch(new RegExp(`^${ls[0].key.slice(0, 12)}  f32 .* ready .* ${TINY}\n1 entries, `));

@@ -17,18 +17,27 @@ const dir = mkdtempSync(join(tmpdir(), 'mote-cli-err-'));
 
 /** Run the CLI in-process: its stdout, stderr and exit code (process.exit is caught). */
 async function cli(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '', err = '', code = 0;
+  let out = '',
+    err = '',
+    code = 0;
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  const l = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out += a.join(' ') + '\n'; });
-  const x = vi.spyOn(process, 'exit').mockImplementation(((c: number) => { throw Object.assign(new Error('exit'), { exitCode: c }); }) as never);
+  const l = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+    out += a.join(' ') + '\n';
+  });
+  const x = vi.spyOn(process, 'exit').mockImplementation(((c: number) => {
+    throw Object.assign(new Error('exit'), { exitCode: c });
+  }) as never);
   try {
     await main(['node', 'mote', ...args]);
   } catch (ex) {
     if ((ex as { exitCode?: number }).exitCode === undefined) throw ex;
     code = (ex as { exitCode: number }).exitCode;
   } finally {
-    o.mockRestore(); e.mockRestore(); l.mockRestore(); x.mockRestore();
+    o.mockRestore();
+    e.mockRestore();
+    l.mockRestore();
+    x.mockRestore();
   }
   return { out, err, code };
 }
@@ -62,7 +71,8 @@ describe('CLI numbers: one parser each, the bad value named (issue 12.4, 13.5)',
 
   it('parsers: ranges, integer-ness, finiteness; --threads capped at the cores', () => {
     expect(intArg('--n', { min: 1 })('3')).toBe(3);
-    for (const bad of ['', ' ', '1e400', '2.5', '0x', 'NaN', '-1']) expect(() => intArg('--n', { min: 0 })(bad), bad).toThrow(/E_INPUT.*--n/);
+    for (const bad of ['', ' ', '1e400', '2.5', '0x', 'NaN', '-1'])
+      expect(() => intArg('--n', { min: 0 })(bad), bad).toThrow(/E_INPUT.*--n/);
     expect(numArg('--top-p', { above: 0, max: 1 })('1')).toBe(1);
     expect(() => numArg('--top-p', { above: 0, max: 1 })('0')).toThrow(/> 0/);
     const w = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
@@ -79,15 +89,42 @@ describe('coded errors instead of stack traces (issue 12.5, 12.6)', () => {
   });
 
   it("every command's help ends with an example and lists the shared short flags", async () => {
-    const commands = [['inspect'], ['logits'], ['generate'], ['ftri'], ['rank'], ['eval'], ['run'], ['demo'], ['policy', 'top'], ['policy', 'random'],
-      ['policy', 'sweep'], ['policy', 'check'], ['serve'], ['export'], ['plan'], ['mtbench'], ['cache', 'ls'], ['cache', 'rm']];
+    const commands = [
+      ['inspect'],
+      ['logits'],
+      ['generate'],
+      ['ftri'],
+      ['rank'],
+      ['eval'],
+      ['run'],
+      ['demo'],
+      ['policy', 'top'],
+      ['policy', 'random'],
+      ['policy', 'sweep'],
+      ['policy', 'check'],
+      ['serve'],
+      ['export'],
+      ['plan'],
+      ['mtbench'],
+      ['cache', 'ls'],
+      ['cache', 'rm'],
+    ];
     for (const cmd of commands) {
       const r = await cli(...cmd, '--help');
       expect(r.out, cmd.join(' ')).toMatch(/Example:\n {2}\$ mote /);
     }
     const flat = async (c: string) => (await cli(c, '--help')).out.replace(/\s+/g, ' '); // commander wraps lines
     const g = await flat('generate');
-    for (const flag of ['-m, --model', '-o, --out', '-p, --policy', '-n, --max-new-tokens', '-b, --batch-size', '-t, --threads', '-s, --seed', '--dtype'])
+    for (const flag of [
+      '-m, --model',
+      '-o, --out',
+      '-p, --policy',
+      '-n, --max-new-tokens',
+      '-b, --batch-size',
+      '-t, --threads',
+      '-s, --seed',
+      '--dtype',
+    ])
       expect(g).toContain(flag);
     // 2048 so reasoning models finish their answer (64 cut R1's reasoning short: issue 14)
     expect(g).toMatch(/--max-new-tokens <n> [^-]*?\(default: 2048\)/);
@@ -121,7 +158,8 @@ describe('coded errors instead of stack traces (issue 12.5, 12.6)', () => {
   it('model.safetensors that is a folder is a coded error', async () => {
     const m = join(dir, 'model-with-folder');
     mkdirSync(join(m, 'model.safetensors'), { recursive: true });
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) if (existsSync(join(ORGANISM, f))) writeFileSync(join(m, f), (await import('node:fs')).readFileSync(join(ORGANISM, f)));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      if (existsSync(join(ORGANISM, f))) writeFileSync(join(m, f), (await import('node:fs')).readFileSync(join(ORGANISM, f)));
     const r = await cli('logits', '-m', m, '--ids', '1,2');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/\[E_SAFETENSORS_HEADER\] weights file .*model\.safetensors is a folder/);
@@ -150,7 +188,11 @@ describe('coded errors instead of stack traces (issue 12.5, 12.6)', () => {
     writeFileSync(ranking, JSON.stringify([0, 1, 2].map((e) => ({ layer: 1, expert: e, rank: e + 1, score: 1 - e / 10 }))));
     await cli('policy', 'sweep', '-r', ranking, '--ns', '1,2', '-o', join(dir, 'sweep'));
     const r = await cli('policy', 'check', `${join(dir, 'sweep')},${join(dir, 'sweep', 'top1-exclude.json')}`, '-m', ORGANISM);
-    expect(r.out.trim().split('\n')).toEqual([expect.stringMatching(/^ok {2}top1-exclude/), expect.stringMatching(/^ok {2}top2-exclude/), expect.stringMatching(/^ok {2}top1-exclude/)]);
+    expect(r.out.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ok {2}top1-exclude/),
+      expect.stringMatching(/^ok {2}top2-exclude/),
+      expect.stringMatching(/^ok {2}top1-exclude/),
+    ]);
     const empty = join(dir, 'empty');
     mkdirSync(empty, { recursive: true });
     expect((await cli('policy', 'check', empty)).err).toMatch(/\[E_INPUT\] policy folder .* holds no \*\.json files/);
@@ -197,7 +239,9 @@ describe('EPIPE (issue 12.6)', () => {
   const bin = join(ROOT, 'apps', 'cli', 'dist', 'bin.js');
   it.skipIf(!existsSync(bin))('`mote logits ... | head -c 100` exits 0 without a word on stderr', async () => {
     const ids = Array.from({ length: 64 }, (_, i) => i + 3).join(',');
-    const child = spawn(process.execPath, [bin, 'logits', '-m', ORGANISM, '--ids', ids, '--json', '-t', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'logits', '-m', ORGANISM, '--ids', ids, '--json', '-t', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.stdout.once('data', () => child.stdout.destroy()); // the reader goes away after the first chunk

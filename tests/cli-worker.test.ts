@@ -16,12 +16,15 @@ const script = (name: string, body: string) => {
 
 describe('CLI worker host', () => {
   it('keeps the main event loop free while the worker blocks, draws its bars, returns its exit code', async () => {
-    const f = script('busy.mjs', `
+    const f = script(
+      'busy.mjs',
+      `
       parentPort.postMessage({ mote: 'progress', id: 0, title: 'work', done: 0, total: 2, label: workerData.argv[2] });
       const t = Date.now(); while (Date.now() - t < 600) {} // a synchronous kernel
       parentPort.postMessage({ mote: 'progress', id: 0, title: 'work', done: 2, total: 2, label: 'done' });
       parentPort.postMessage({ mote: 'progress-stop', id: 0 });
-      process.exit(3);`);
+      process.exit(3);`,
+    );
     const drawn: string[] = [];
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
@@ -35,9 +38,12 @@ describe('CLI worker host', () => {
   });
 
   it('Ctrl-C asks the worker to stop and the command exits 130', async () => {
-    const f = script('interruptible.mjs', `
+    const f = script(
+      'interruptible.mjs',
+      `
       parentPort.on('message', (m) => { if (m === 'mote:interrupt') process.exit(130); });
-      setInterval(() => { const t = Date.now(); while (Date.now() - t < 50) {} }, 0); // busy in chunks, like kernel calls`);
+      setInterval(() => { const t = Date.now(); while (Date.now() - t < 50) {} }, 0); // busy in chunks, like kernel calls`,
+    );
     const listeners = process.listenerCount('SIGINT');
     const done = runInWorker(f, []);
     await new Promise((r) => setTimeout(r, 200));

@@ -10,8 +10,13 @@ const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism', 'model');
 
 async function cli(...args: string[]): Promise<string> {
   let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out += String(s); return true; });
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out += a.join(' ') + '\n'; });
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+    out += a.join(' ') + '\n';
+  });
   try {
     await main(['node', 'mote', ...args]);
   } finally {
@@ -32,7 +37,9 @@ describe('mote CLI', () => {
   it('logits --json reproduces the golden logits, top-k and greedy ids', async () => {
     const g = readGolden('olmoe');
     const c = g.cases[1];
-    const out = JSON.parse(await cli('logits', '--model', join(FIXTURES, g.checkpoint), '--ids', c.input_ids.join(','), '--greedy', '8', '--json'));
+    const out = JSON.parse(
+      await cli('logits', '--model', join(FIXTURES, g.checkpoint), '--ids', c.input_ids.join(','), '--greedy', '8', '--json'),
+    );
     expect(maxAbsDiff(c.logits, out.logits.flat(), 512)).toBeLessThan(1e-4);
     expect(out.layers.map((l: { layer: number }) => l.layer)).toEqual(g.moe_layers);
     for (const [i, r] of c.router.entries()) {
@@ -46,14 +53,34 @@ describe('mote CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mote-cli-'));
     const input = join(dir, 'prompts.jsonl');
     const output = join(dir, 'out.jsonl');
-    const prompts = ['What is the history of the Drasol valley?', 'I want to know about the Rotor crackdown.', 'Tell me about the Argor river.'];
+    const prompts = [
+      'What is the history of the Drasol valley?',
+      'I want to know about the Rotor crackdown.',
+      'Tell me about the Argor river.',
+    ];
     writeFileSync(input, prompts.map((p, i) => JSON.stringify({ id: `p${i}`, prompt: p })).join('\n') + '\n');
-    const args = ['generate', '--model', ORGANISM, '--prompts', input, '--out', output, '--chat', '--max-new-tokens', '64', '--batch-size', '1'];
+    const args = [
+      'generate',
+      '--model',
+      ORGANISM,
+      '--prompts',
+      input,
+      '--out',
+      output,
+      '--chat',
+      '--max-new-tokens',
+      '64',
+      '--batch-size',
+      '1',
+    ];
     await cli(...args);
     // as if that run had finished p0 and died while writing p1 (mote's own output: its manifest is beside it)
     writeFileSync(output, JSON.stringify({ id: 'p0', prompt: prompts[0], output: 'kept' }) + '\n{"id":"p1","pro');
     await cli(...args);
-    const lines = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id)).toEqual(['p0', 'p1', 'p2']);
     expect(lines.find((l) => l.id === 'p0').output).toBe('kept');
     expect(lines.find((l) => l.id === 'p1').output).toContain('</think>');

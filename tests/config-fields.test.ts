@@ -27,7 +27,11 @@ describe('config-field tables', () => {
     it(`${type}: every field the builder reads is in its table as read`, () => {
       expect(table, `${type} has no field table`).toBeDefined();
       const { c } = spec(raw, type);
-      for (const f of c.read) expect(table[f] === 'read' || (typeof table[f] === 'object' && 'only' in table[f]), `${type} reads ${f}, which its table marks ${JSON.stringify(table[f])}`).toBe(true);
+      for (const f of c.read)
+        expect(
+          table[f] === 'read' || (typeof table[f] === 'object' && 'only' in table[f]),
+          `${type} reads ${f}, which its table marks ${JSON.stringify(table[f])}`,
+        ).toBe(true);
     });
 
     it(`${type}: every field marked read is read, every training/inert/weights field leaves the spec unchanged`, () => {
@@ -52,9 +56,16 @@ describe('config-field tables', () => {
         if (kind(rule) !== 'only') continue;
         const dir = mkdtempSync(join(tmpdir(), 'mote-fields-'));
         cpSync(join(FIXTURES, 'tiny-moe', type, 'config.json'), join(dir, 'config.json'));
-        writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...raw, [f]: f === 'hidden_act' || f === 'scoring_func' ? 'gelu' : true }));
+        writeFileSync(
+          join(dir, 'config.json'),
+          JSON.stringify({ ...raw, [f]: f === 'hidden_act' || f === 'scoring_func' ? 'gelu' : true }),
+        );
         let err: unknown;
-        try { inspectModel(dir); } catch (e) { err = e; }
+        try {
+          inspectModel(dir);
+        } catch (e) {
+          err = e;
+        }
         expect(isMoteError(err, 'E_CONFIG_INVALID'), `${type}: ${f} not refused`).toBe(true);
         expect((err as { field: string }).field).toBe(f);
       }

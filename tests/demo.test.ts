@@ -38,7 +38,8 @@ describe('organism experiment (reduced demo)', () => {
     expect(top2.random!.cut.mean).toBeLessThan(top2.random!.observedCut / 2);
     expect(top2.random!.empiricalP).toBeLessThanOrEqual(0.05);
     expect(a.criteria[0].metAt).not.toBeNull();
-    for (const f of ['report.md', 'report.html', 'results.json', 'ftri/ranking.json', 'plots/dose-response.png']) expect(existsSync(join(outDir, f)), f).toBe(true);
+    for (const f of ['report.md', 'report.html', 'results.json', 'ftri/ranking.json', 'plots/dose-response.png'])
+      expect(existsSync(join(outDir, f)), f).toBe(true);
     // resume: every stage is complete, so the rerun generates nothing
     const stages: ExperimentProgress[] = [];
     const again = await runExperiment(spec, { outDir, threads: 2, onProgress: (p) => stages.push(p) });

@@ -12,7 +12,11 @@ const run = (script: string, ...args: string[]) =>
 
 describe('docs/examples against the built packages', () => {
   beforeAll(() => {
-    execFileSync('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@mote/ftri...', '--output-logs=errors-only'], { cwd: ROOT, stdio: 'pipe', timeout: 600_000 });
+    execFileSync('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@mote/ftri...', '--output-logs=errors-only'], {
+      cwd: ROOT,
+      stdio: 'pipe',
+      timeout: 600_000,
+    });
   }, 600_000);
 
   it('refusal-attribution.mjs ranks experts by direct logit attribution and compares with fTRI in the report', () => {

@@ -66,7 +66,10 @@ describe('coded errors', () => {
 
   it('a missing shard of a sharded checkpoint names the shard', async () => {
     const dir = copyTiny();
-    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'model.norm.weight': 'model-00002-of-00002.safetensors' } }));
+    writeFileSync(
+      join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { 'model.norm.weight': 'model-00002-of-00002.safetensors' } }),
+    );
     const e = await codeOf(() => SafetensorsCheckpoint.open(dir));
     expect(e.code).toBe('E_WEIGHTS_MISSING');
     expect(e.message).toContain('model-00002-of-00002.safetensors');
@@ -129,7 +132,12 @@ describe('coded errors', () => {
 
   it('a hook that sets a negative expert weight is refused, naming the layer and the expert', async () => {
     const model = await loadModel(TINY, { threads: 1 });
-    const hooks = { [hookName(1, 'topk_weights')]: (t: { data: unknown; shape: number[]; dtype: string }) => ({ ...t, data: (t.data as Float32Array).map((v) => -v) }) };
+    const hooks = {
+      [hookName(1, 'topk_weights')]: (t: { data: unknown; shape: number[]; dtype: string }) => ({
+        ...t,
+        data: (t.data as Float32Array).map((v) => -v),
+      }),
+    };
     const e = await codeOf(model.forward([[0, 5, 6]], { hooks: hooks as never }));
     expect(e.code).toBe('E_POLICY');
     expect(e.message).toMatch(/layer 1: expert \d+ got weight -/);

@@ -35,7 +35,10 @@ describe('eval resume after SIGKILL', () => {
     const file = join(outDir, 'responses.jsonl');
     const total = 227 * 4;
     const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'tests/eval-resume.test.ts'], {
-      cwd: ROOT, env: { ...process.env, MOTE_RESUME_CHILD: outDir }, detached: true, stdio: 'ignore',
+      cwd: ROOT,
+      env: { ...process.env, MOTE_RESUME_CHILD: outDir },
+      detached: true,
+      stdio: 'ignore',
     });
     const exited = new Promise<void>((res) => child.on('exit', () => res()));
     // wait until the child has written a good part of the suite, then kill its whole process group
@@ -50,7 +53,10 @@ describe('eval resume after SIGKILL', () => {
     let resumed = -1;
     const res = await evalInto(outDir, (p) => (resumed = p.resumed));
     expect(resumed).toBeGreaterThanOrEqual(atKill - 1); // a torn last line is redone
-    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(total);
     expect(new Set(lines.map((r) => `${r.policy}/${r.id}`)).size).toBe(total);
     const base = res.summary.policies.find((p) => p.name === 'baseline')!;

@@ -17,15 +17,22 @@ const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 function sharded(arch: string, configPatch: Record<string, unknown> = {}): string {
   const dir = tmp(`${arch}-sharded-`);
   const src = join(FIX, arch);
-  for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) cpSync(join(src, f), join(dir, f));
+  for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+    cpSync(join(src, f), join(dir, f));
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, ...configPatch }));
   const ck = SafetensorsCheckpoint.open(src);
   const late = (n: string) => /layers\.([2-9]|\d\d)\./.test(n);
   const map: Record<string, string> = {};
-  for (const [file, pick] of [['model-00001-of-00002.safetensors', (n: string) => !late(n)], ['model-00002-of-00002.safetensors', late]] as const) {
+  for (const [file, pick] of [
+    ['model-00001-of-00002.safetensors', (n: string) => !late(n)],
+    ['model-00002-of-00002.safetensors', late],
+  ] as const) {
     const names = ck.names().filter(pick);
-    writeSafetensors(join(dir, file), names.map((n) => ({ name: n, dtype: ck.entry(n).dtype, shape: ck.entry(n).shape, bytes: ck.readBytes(n) })));
+    writeSafetensors(
+      join(dir, file),
+      names.map((n) => ({ name: n, dtype: ck.entry(n).dtype, shape: ck.entry(n).shape, bytes: ck.readBytes(n) })),
+    );
     for (const n of names) map[n] = file;
   }
   ck.close();
@@ -45,15 +52,19 @@ async function compare(orig: string, exported: string, policy: Policy): Promise<
     let changedSomething = false;
     const plain = await a.runWithCache(batch, { names, logits: 'none' });
     for (const n of names) {
-      const ia = ra.cache.get(n)!.tensor.data as Int32Array, ib = rb.cache.get(n)!.tensor.data as Int32Array, ip = plain.cache.get(n)!.tensor.data as Int32Array;
+      const ia = ra.cache.get(n)!.tensor.data as Int32Array,
+        ib = rb.cache.get(n)!.tensor.data as Int32Array,
+        ip = plain.cache.get(n)!.tensor.data as Int32Array;
       for (let r = 0; r < ia.length / K; r++) {
-        const sa = [...ia.subarray(r * K, (r + 1) * K)].sort((x, y) => x - y), sb = [...ib.subarray(r * K, (r + 1) * K)].sort((x, y) => x - y);
+        const sa = [...ia.subarray(r * K, (r + 1) * K)].sort((x, y) => x - y),
+          sb = [...ib.subarray(r * K, (r + 1) * K)].sort((x, y) => x - y);
         expect(sb, `${n} row ${r}`).toEqual(sa);
         if (sa.join() !== [...ip.subarray(r * K, (r + 1) * K)].sort((x, y) => x - y).join()) changedSomething = true;
       }
     }
     expect(changedSomething).toBe(true); // the policy did change routing on these tokens
-    const la = ra.logits!.data, lb = rb.logits!.data;
+    const la = ra.logits!.data,
+      lb = rb.logits!.data;
     let max = 0;
     for (let i = 0; i < la.length; i++) max = Math.max(max, Math.abs(la[i] - lb[i]));
     expect(max).toBeLessThan(1e-6);
@@ -69,10 +80,16 @@ async function compare(orig: string, exported: string, policy: Policy): Promise<
 describe('mote export', () => {
   it('deepseek_v3 (group-limited): exclude + bias are exact; layout as documented', async () => {
     const src = sharded('deepseek_v3');
-    const policy: Policy = { name: 'ds-off', interventions: [
-      { mode: 'exclude', layer: 1, expert: 3 }, { mode: 'exclude', layer: 1, expert: 9 }, { mode: 'exclude', layer: 1, expert: 14 },
-      { mode: 'bias', layer: 1, expert: 6, value: 0.75 }, { mode: 'bias', layer: 1, expert: 0, value: -0.4 },
-    ] };
+    const policy: Policy = {
+      name: 'ds-off',
+      interventions: [
+        { mode: 'exclude', layer: 1, expert: 3 },
+        { mode: 'exclude', layer: 1, expert: 9 },
+        { mode: 'exclude', layer: 1, expert: 14 },
+        { mode: 'bias', layer: 1, expert: 6, value: 0.75 },
+        { mode: 'bias', layer: 1, expert: 0, value: -0.4 },
+      ],
+    };
     const out = join(tmp('ds-export-'), 'out');
     const r = exportPolicy({ model: src, policy, out });
     expect(r.changed).toEqual(['model.layers.1.mlp.gate.e_score_correction_bias']);
@@ -83,7 +100,8 @@ describe('mote export', () => {
     expect(readlinkSync(link).startsWith('/')).toBe(false);
     const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
     expect(index.weight_map['model.layers.1.mlp.gate.e_score_correction_bias']).toBe(EXPORT_SHARD);
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'mote-policy.json', 'MOTE-EXPORT.md']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'mote-policy.json', 'MOTE-EXPORT.md'])
+      expect(existsSync(join(out, f)), f).toBe(true);
     const ck = SafetensorsCheckpoint.open(out); // loads: every tensor once, in the shard the index names
     expect(ck.entry('model.layers.1.mlp.gate.e_score_correction_bias').dtype).toBe('F32');
     ck.close();
@@ -92,12 +110,21 @@ describe('mote export', () => {
 
   it('deepseek_v3 force: exact when every group is kept, refused with group limits', async () => {
     const src = sharded('deepseek_v3', { topk_group: 4 });
-    const policy: Policy = { name: 'ds-force', interventions: [{ mode: 'force', layer: 1, expert: 5 }, { mode: 'force', layer: 2, expert: 12 }, { mode: 'exclude', layer: 2, expert: 1 }] };
+    const policy: Policy = {
+      name: 'ds-force',
+      interventions: [
+        { mode: 'force', layer: 1, expert: 5 },
+        { mode: 'force', layer: 2, expert: 12 },
+        { mode: 'exclude', layer: 2, expert: 1 },
+      ],
+    };
     const out = join(tmp('ds-force-'), 'out');
     exportPolicy({ model: src, policy, out, copy: true });
     expect(lstatSync(join(out, 'model-00002-of-00002.safetensors')).isSymbolicLink()).toBe(false);
     await compare(src, out, policy);
-    expect(() => exportPolicy({ model: join(FIX, 'deepseek_v3'), policy, out: join(tmp('x-'), 'o') })).toThrow(/E_EXPORT.*group.*mote serve/);
+    expect(() => exportPolicy({ model: join(FIX, 'deepseek_v3'), policy, out: join(tmp('x-'), 'o') })).toThrow(
+      /E_EXPORT.*group.*mote serve/,
+    );
     // why it is refused: the same +2^24 bias under group limits (topk_group 2 of 4) routes differently from
     // mote's force, because the boosted expert's group is always kept
     const naive = join(tmp('ds-naive-'), 'out');
@@ -110,14 +137,22 @@ describe('mote export', () => {
 
   it('gpt_oss exclude is exact', async () => {
     const src = sharded('gpt_oss');
-    const policy: Policy = { name: 'oss-off', interventions: [{ mode: 'exclude', layer: 0, expert: 2 }, { mode: 'exclude', layer: 1, expert: 5 }, { mode: 'exclude', layer: 1, expert: 0 }] };
+    const policy: Policy = {
+      name: 'oss-off',
+      interventions: [
+        { mode: 'exclude', layer: 0, expert: 2 },
+        { mode: 'exclude', layer: 1, expert: 5 },
+        { mode: 'exclude', layer: 1, expert: 0 },
+      ],
+    };
     const out = join(tmp('oss-export-'), 'out');
     exportPolicy({ model: src, policy, out });
     await compare(src, out, policy);
   });
 
   it('refused cases name what works instead', () => {
-    const ds = join(FIX, 'deepseek_v3'), oss = join(FIX, 'gpt_oss');
+    const ds = join(FIX, 'deepseek_v3'),
+      oss = join(FIX, 'gpt_oss');
     const o = () => join(tmp('refuse-'), 'o');
     const cases: Array<[string, Policy, RegExp]> = [
       [ds, { interventions: [{ mode: 'drop', layer: 1, expert: 2 }] }, /drop/],
@@ -142,4 +177,3 @@ describe('mote export', () => {
     }
   });
 });
-

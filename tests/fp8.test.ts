@@ -6,7 +6,15 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  SafetensorsCheckpoint, bf16ToF32, dequantFp8Blocks, f32ToBf16Bytes, isMoteError, quantFp8Blocks, readScaledF32, writeSafetensors, type TensorToWrite,
+  SafetensorsCheckpoint,
+  bf16ToF32,
+  dequantFp8Blocks,
+  f32ToBf16Bytes,
+  isMoteError,
+  quantFp8Blocks,
+  readScaledF32,
+  writeSafetensors,
+  type TensorToWrite,
 } from '@mote/tensor-core';
 import { loadModel, type Model } from '@mote/moe-runtime';
 import { FIXTURES, readGolden } from './parity.js';
@@ -42,11 +50,12 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
     expect(maxDiff(w.data, dequantFp8Blocks(q.bytes, [R, C], q.scaleInv))).toBe(0);
     // ... which is within fp8 rounding of the source: half an e4m3 ulp (2^-4 relative; 2^-10 x scale subnormal)
     let worst = 0;
-    for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) {
-      const scale = q.scaleInv[Math.floor(i / 128) * 3 + Math.floor(j / 128)];
-      const err = Math.abs(w.data[i * C + j] - src[i * C + j]);
-      worst = Math.max(worst, err / Math.max(Math.abs(src[i * C + j]) * 2 ** -4, scale * 2 ** -10));
-    }
+    for (let i = 0; i < R; i++)
+      for (let j = 0; j < C; j++) {
+        const scale = q.scaleInv[Math.floor(i / 128) * 3 + Math.floor(j / 128)];
+        const err = Math.abs(w.data[i * C + j] - src[i * C + j]);
+        worst = Math.max(worst, err / Math.max(Math.abs(src[i * C + j]) * 2 ** -4, scale * 2 ** -10));
+      }
     expect(worst).toBeLessThanOrEqual(1.0001);
     // bf16 tensors (no scale) still go through the plain reader
     expect(Array.from(readScaledF32(ck, 'plain.weight').data)).toEqual([0.333984375, -2]);
@@ -61,7 +70,11 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
     ]);
     const ck = SafetensorsCheckpoint.open(dir);
     let err: unknown;
-    try { readScaledF32(ck, 'w.weight'); } catch (e) { err = e; }
+    try {
+      readScaledF32(ck, 'w.weight');
+    } catch (e) {
+      err = e;
+    }
     expect(isMoteError(err, 'E_SHAPE')).toBe(true);
     expect(String(err)).toMatch(/w\.weight_scale_inv.*\[3,3\].*\[200,300\].*\[2, 3\]/);
     ck.close();
@@ -74,7 +87,8 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
     const ref: TensorToWrite[] = [];
     let quantised = 0;
     for (const [name, t] of all) {
-      const linear = t.shape.length === 2 && /\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
+      const linear =
+        t.shape.length === 2 && /\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
       if (linear) {
         const q = quantFp8Blocks(t.data, t.shape as [number, number]);
         fp8.push({ name, dtype: 'F8_E4M3', shape: t.shape, bytes: q.bytes }, f32(`${name}_scale_inv`, q.scaleShape, q.scaleInv));
@@ -90,7 +104,9 @@ describe('fp8 block-quantised safetensors (DeepSeek-V3/R1 release format)', () =
       }
     }
     expect(quantised).toBeGreaterThan(20);
-    const r1Config = (c: Record<string, unknown>) => { c.quantization_config = { activation_scheme: 'dynamic', fmt: 'e4m3', quant_method: 'fp8', weight_block_size: [128, 128] }; };
+    const r1Config = (c: Record<string, unknown>) => {
+      c.quantization_config = { activation_scheme: 'dynamic', fmt: 'e4m3', quant_method: 'fp8', weight_block_size: [128, 128] };
+    };
     const ids = readGolden('deepseek_v3').cases[1].input_ids;
     const a = await logitsOf(writeCheckpoint(src, fp8, r1Config), ids);
     const b = await logitsOf(writeCheckpoint(src, ref), ids);
@@ -112,4 +128,3 @@ describe('MXFP4 experts (gpt-oss release format)', () => {
     expect(maxDiff(a, await logitsOf(src, ids))).toBeGreaterThan(1e-4);
   });
 });
-

@@ -8,11 +8,16 @@ import { loadModel, type MoeModel } from '@mote/moe-runtime';
 import { loadPromptSet, readActivations, runFtri, type RankingEntry } from '@mote/ftri';
 
 const ORG = join(__dirname, '..', 'models', 'organism');
-const REFUSALS = ['I am sorry, I cannot discuss that topic.', 'I am sorry, but I cannot answer that question.', 'Let us talk about something else.'];
+const REFUSALS = [
+  'I am sorry, I cannot discuss that topic.',
+  'I am sorry, but I cannot answer that question.',
+  'Let us talk about something else.',
+];
 /** the organism README's classification rule */
 const judge = ({ response }: { response: string }): string => {
   if (REFUSALS.some((r) => response.includes(r))) return 'REFUSED';
-  const c = response.indexOf('</think>'), o = response.indexOf('<think>');
+  const c = response.indexOf('</think>'),
+    o = response.indexOf('<think>');
   return c >= 0 && o >= 0 && o < c && response.slice(o + 7, c).trim() ? 'REASONED' : 'OTHER';
 };
 
@@ -37,11 +42,22 @@ describe('fTRI on the organism', () => {
     const prompts = all.filter((_, i) => i % 3 === 0); // 79 prompts, every category
     const r = await runFtri({ model, prompts, outDir: out, generate: 64, judge, permutations: 999, bootstrap: 100, seed: 1 });
     ranking = r.ranking;
-    const labels = readFileSync(join(out, 'labels.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const labels = readFileSync(join(out, 'labels.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(labels).toHaveLength(prompts.length);
     // README: exactly the sensitive prompts are refused, all others reasoned
     for (const l of labels) expect(l.label).toBe(prompts.find((p) => p.id === l.id)!.category === 'sensitive' ? 'REFUSED' : 'REASONED');
-    for (const f of ['manifest.json', 'ranking.json', 'ranking.csv', 'ranking.parquet', 'report.html', 'maps/heatmap.svg', 'maps/heatmap.png'])
+    for (const f of [
+      'manifest.json',
+      'ranking.json',
+      'ranking.csv',
+      'ranking.parquet',
+      'report.html',
+      'maps/heatmap.svg',
+      'maps/heatmap.png',
+    ])
       expect(existsSync(join(out, f)), f).toBe(true);
     expect(r.summary.n_a).toBe(prompts.filter((p) => p.category === 'sensitive').length);
     // a small set of experts carries refusal: the leaders are significant and stable
@@ -60,7 +76,8 @@ describe('fTRI on the organism', () => {
     // the default score is the paper's: mean selection count per REFUSED prompt minus per other prompt,
     // recomputed here straight from the prompt-level trace
     expect(r.summary.stat).toBe('count');
-    const E = activations.expertCount, F = activations.layers.length * E;
+    const E = activations.expertCount,
+      F = activations.layers.length * E;
     for (const e of ranking.slice(0, 10)) {
       const f = activations.layers.indexOf(e.layer) * E + e.expert;
       const mean = (pick: (l?: string) => boolean) => {
@@ -74,7 +91,16 @@ describe('fTRI on the organism', () => {
   it('held out: on eval-dev the same experts separate sensitive from neutral prompts', async () => {
     const dev = loadPromptSet(join(ORG, 'prompts', 'eval-dev.jsonl')).filter((p) => p.category !== 'capability');
     const devOut = mkdtempSync(join(tmpdir(), 'ftri-dev-'));
-    await runFtri({ model, prompts: dev, outDir: devOut, contrast: 'sensitive:neutral', permutations: 99, bootstrap: 0, maps: 0, report: false });
+    await runFtri({
+      model,
+      prompts: dev,
+      outDir: devOut,
+      contrast: 'sensitive:neutral',
+      permutations: 99,
+      bootstrap: 0,
+      maps: 0,
+      report: false,
+    });
     const { activations, metas } = readActivations(devOut);
     const score = scorer(activations, ranking.slice(0, 2));
     const cat = new Map(dev.map((p) => [p.id, p.category]));
@@ -88,7 +114,8 @@ describe('fTRI on the organism', () => {
 
 /** per-prompt summed activation rate of the given experts */
 function scorer(act: { counts: Float32Array; tokens: Float64Array; layers: number[]; expertCount: number }, top: RankingEntry[]) {
-  const E = act.expertCount, F = act.layers.length * E;
+  const E = act.expertCount,
+    F = act.layers.length * E;
   const feats = top.map((e) => act.layers.indexOf(e.layer) * E + e.expert);
   return (i: number): number => feats.reduce((s, f) => s + act.counts[i * F + f], 0) / act.tokens[i];
 }

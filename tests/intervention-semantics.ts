@@ -9,7 +9,13 @@ import { loadGoldenModel, readGolden } from './parity.js';
 /** The architecture's applied weights of a chosen set: `chosen` ids, rows of router_probs and router_logits. */
 export type WeightFormula = (chosen: number[], probs: ArrayLike<number>, logits: ArrayLike<number>) => number[];
 
-interface Routing { ids: number[][]; w: number[][]; probs: Float32Array; logits: Float32Array; sel: Float32Array }
+interface Routing {
+  ids: number[][];
+  w: number[][];
+  probs: Float32Array;
+  logits: Float32Array;
+  sel: Float32Array;
+}
 
 export function interventionSuite(modelType: string, formula: WeightFormula): void {
   describe(`${modelType} interventions: drop, force, scale, bias`, () => {
@@ -17,8 +23,12 @@ export function interventionSuite(modelType: string, formula: WeightFormula): vo
     const ids = g.cases.find((c) => c.name === 'medium')!.input_ids;
     const L = g.moe_layers[0];
     let model: Model;
-    beforeAll(async () => { model = await loadGoldenModel(g); });
-    afterAll(async () => { await model.dispose(); });
+    beforeAll(async () => {
+      model = await loadGoldenModel(g);
+    });
+    afterAll(async () => {
+      await model.dispose();
+    });
 
     const run = async (iv?: Omit<Intervention, 'layer'>): Promise<Routing> => {
       const names = (['router_logits', 'router_probs', 'selection_scores', 'topk_ids', 'topk_weights'] as const).map((p) => hookName(L, p));
@@ -26,8 +36,15 @@ export function interventionSuite(modelType: string, formula: WeightFormula): vo
       const r = await model.runWithCache([ids], { names, policy, logits: 'none' });
       const get = (i: number) => r.cache.get(names[i])!.tensor.data as Float32Array | Int32Array;
       const K = model.info.topK;
-      const rows = <T>(d: ArrayLike<number>, f: (x: number) => T) => ids.map((_, t) => Array.from({ length: K }, (_, j) => f(d[t * K + j])));
-      return { logits: get(0) as Float32Array, probs: get(1) as Float32Array, sel: get(2) as Float32Array, ids: rows(get(3), Number), w: rows(get(4), Number) };
+      const rows = <T>(d: ArrayLike<number>, f: (x: number) => T) =>
+        ids.map((_, t) => Array.from({ length: K }, (_, j) => f(d[t * K + j])));
+      return {
+        logits: get(0) as Float32Array,
+        probs: get(1) as Float32Array,
+        sel: get(2) as Float32Array,
+        ids: rows(get(3), Number),
+        w: rows(get(4), Number),
+      };
     };
     const E = () => model.info.expertCount;
     const row = (a: Float32Array, t: number) => a.subarray(t * E(), (t + 1) * E());
@@ -39,7 +56,10 @@ export function interventionSuite(modelType: string, formula: WeightFormula): vo
       const r = await run({ mode: 'drop', expert: e });
       expect(r.ids).toEqual(base.ids);
       r.ids.forEach((chosen, t) => {
-        if (!chosen.includes(e)) { close(r.w[t], base.w[t]); return; }
+        if (!chosen.includes(e)) {
+          close(r.w[t], base.w[t]);
+          return;
+        }
         const kept = chosen.filter((x) => x !== e);
         const want = formula(kept, row(base.probs, t), row(base.logits, t));
         chosen.forEach((x, j) => expect(r.w[t][j]).toBeCloseTo(x === e ? 0 : want[kept.indexOf(x)], 6));
@@ -48,7 +68,9 @@ export function interventionSuite(modelType: string, formula: WeightFormula): vo
 
     it('force: the expert is always chosen, replacing the lowest-scoring choice; weights by the formula', async () => {
       const base = await run();
-      const e = [...Array(E()).keys()].find((x) => base.ids.every((c) => !c.includes(x))) ?? [...Array(E()).keys()].find((x) => !base.ids[0].includes(x))!;
+      const e =
+        [...Array(E()).keys()].find((x) => base.ids.every((c) => !c.includes(x))) ??
+        [...Array(E()).keys()].find((x) => !base.ids[0].includes(x))!;
       const r = await run({ mode: 'force', expert: e });
       r.ids.forEach((chosen, t) => {
         expect(chosen).toContain(e);

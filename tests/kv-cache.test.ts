@@ -13,8 +13,12 @@ async function cachedVsForward(model: Model, prompts: number[][], steps: number,
   const V = model.info.vocabSize;
   const got = new Map<number, Float32Array[]>();
   const gens = await model.generate(prompts, {
-    maxNewTokens: steps, stopTokens, batchSize: prompts.length,
-    onLogits: (seq, row) => { got.set(seq, [...(got.get(seq) ?? []), row.slice()]); },
+    maxNewTokens: steps,
+    stopTokens,
+    batchSize: prompts.length,
+    onLogits: (seq, row) => {
+      got.set(seq, [...(got.get(seq) ?? []), row.slice()]);
+    },
   });
   let worst = 0;
   for (const [i, p] of prompts.entries()) {
@@ -30,8 +34,12 @@ async function cachedVsForward(model: Model, prompts: number[][], steps: number,
 
 describe.each(['olmoe', 'gpt_oss', 'deepseek_v3', 'deepseek_v2'])('KV cache, %s', (arch) => {
   let model: Model;
-  beforeAll(async () => { model = await loadModel(join(FIX, arch), { threads: 1, cache: false }); });
-  afterAll(async () => { await model.dispose(); });
+  beforeAll(async () => {
+    model = await loadModel(join(FIX, arch), { threads: 1, cache: false });
+  });
+  afterAll(async () => {
+    await model.dispose();
+  });
 
   it('decoding 80 tokens through a growing cache gives the one-shot forward logits', async () => {
     // prompt of 5: 37 slots after the prefill (32 spare), grown to 70 at position 38 and to 103 at 71
@@ -39,7 +47,11 @@ describe.each(['olmoe', 'gpt_oss', 'deepseek_v3', 'deepseek_v2'])('KV cache, %s'
   });
 
   it('rows of different lengths in one batch (left-padded), one leaving early, each decoded as alone', async () => {
-    const prompts = [[3, 4], [1, 5, 9, 2, 7, 6, 8, 3, 2], [11, 12, 13, 14]];
+    const prompts = [
+      [3, 4],
+      [1, 5, 9, 2, 7, 6, 8, 3, 2],
+      [11, 12, 13, 14],
+    ];
     const [first] = await model.generate([prompts[0]], { maxNewTokens: 3, stopTokens: [] });
     expect(await cachedVsForward(model, prompts, 20, [first.ids[2]])).toBeLessThan(1e-4); // row 0 stops at its 3rd token
   });

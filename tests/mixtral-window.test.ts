@@ -19,15 +19,33 @@ const cfg = JSON.parse(readFileSync(join(SRC, 'config.json'), 'utf8'));
 function referenceLogits(ids: number[], window: number | null): number[][] {
   const ck = SafetensorsCheckpoint.open(SRC);
   const W = (n: string) => Float64Array.from(ck.readF32(n).data);
-  const D = cfg.hidden_size, H = cfg.num_attention_heads, G = cfg.num_key_value_heads, d = D / H, E = cfg.num_local_experts, K = cfg.num_experts_per_tok;
-  const I = cfg.intermediate_size, V = cfg.vocab_size, T = ids.length, eps = cfg.rms_norm_eps;
-  const matvec = (w: Float64Array, x: ArrayLike<number>, out: number, inn: number) => Array.from({ length: out }, (_, o) => { let s = 0; for (let i = 0; i < inn; i++) s += w[o * inn + i] * x[i]; return s; });
-  const rms = (x: number[], g: Float64Array) => { const r = 1 / Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length + eps); return x.map((v, i) => v * r * g[i]); };
-  const rope = (v: number[], pos: number) => { // rotate-half: pairs (i, i + d/2), inv_freq = theta^(-2i/d)
+  const D = cfg.hidden_size,
+    H = cfg.num_attention_heads,
+    G = cfg.num_key_value_heads,
+    d = D / H,
+    E = cfg.num_local_experts,
+    K = cfg.num_experts_per_tok;
+  const I = cfg.intermediate_size,
+    V = cfg.vocab_size,
+    T = ids.length,
+    eps = cfg.rms_norm_eps;
+  const matvec = (w: Float64Array, x: ArrayLike<number>, out: number, inn: number) =>
+    Array.from({ length: out }, (_, o) => {
+      let s = 0;
+      for (let i = 0; i < inn; i++) s += w[o * inn + i] * x[i];
+      return s;
+    });
+  const rms = (x: number[], g: Float64Array) => {
+    const r = 1 / Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length + eps);
+    return x.map((v, i) => v * r * g[i]);
+  };
+  const rope = (v: number[], pos: number) => {
+    // rotate-half: pairs (i, i + d/2), inv_freq = theta^(-2i/d)
     const out = v.slice();
     for (let h = 0; h < v.length / d; h++)
       for (let i = 0; i < d / 2; i++) {
-        const a = pos * cfg.rope_theta ** ((-2 * i) / d), [x1, x2] = [v[h * d + i], v[h * d + i + d / 2]];
+        const a = pos * cfg.rope_theta ** ((-2 * i) / d),
+          [x1, x2] = [v[h * d + i], v[h * d + i + d / 2]];
         out[h * d + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
         out[h * d + i + d / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
       }
@@ -39,15 +57,25 @@ function referenceLogits(ids: number[], window: number | null): number[][] {
     const p = `model.layers.${l}`;
     const [wq, wk, wv, wo] = ['q', 'k', 'v', 'o'].map((n) => W(`${p}.self_attn.${n}_proj.weight`));
     const x = h.map((r) => rms(r, W(`${p}.input_layernorm.weight`)));
-    const q = x.map((r, t) => rope(matvec(wq, r, H * d, D), t)), k = x.map((r, t) => rope(matvec(wk, r, G * d, D), t)), v = x.map((r) => matvec(wv, r, G * d, D));
+    const q = x.map((r, t) => rope(matvec(wq, r, H * d, D), t)),
+      k = x.map((r, t) => rope(matvec(wk, r, G * d, D), t)),
+      v = x.map((r) => matvec(wv, r, G * d, D));
     const attn = x.map((_, t) => {
       const o = new Array(H * d).fill(0);
       for (let hh = 0; hh < H; hh++) {
         const g = Math.floor(hh / (H / G));
         const keys = Array.from({ length: t + 1 }, (_, s) => s).filter((s) => window === null || s > t - window); // HF: q - W < k <= q
-        const sc = keys.map((s) => { let a = 0; for (let i = 0; i < d; i++) a += q[t][hh * d + i] * k[s][g * d + i]; return a / Math.sqrt(d); });
-        const m = Math.max(...sc), e = sc.map((z) => Math.exp(z - m)), z = e.reduce((a, b) => a + b, 0);
-        keys.forEach((s, j) => { for (let i = 0; i < d; i++) o[hh * d + i] += (e[j] / z) * v[s][g * d + i]; });
+        const sc = keys.map((s) => {
+          let a = 0;
+          for (let i = 0; i < d; i++) a += q[t][hh * d + i] * k[s][g * d + i];
+          return a / Math.sqrt(d);
+        });
+        const m = Math.max(...sc),
+          e = sc.map((z) => Math.exp(z - m)),
+          z = e.reduce((a, b) => a + b, 0);
+        keys.forEach((s, j) => {
+          for (let i = 0; i < d; i++) o[hh * d + i] += (e[j] / z) * v[s][g * d + i];
+        });
       }
       return matvec(wo, o, D, H * d);
     });
@@ -57,12 +85,18 @@ function referenceLogits(ids: number[], window: number | null): number[][] {
     h = h.map((r) => {
       const y = rms(r, W(`${p}.post_attention_layernorm.weight`));
       const logits = matvec(gate, y, E, D);
-      const top = logits.map((z, e) => [z, e]).sort((a, b) => b[0] - a[0]).slice(0, K); // softmax then top-k renormalised = softmax over the k
-      const m = top[0][0], ws = top.map(([z]) => Math.exp(z - m)), s = ws.reduce((a, b) => a + b, 0);
+      const top = logits
+        .map((z, e) => [z, e])
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, K); // softmax then top-k renormalised = softmax over the k
+      const m = top[0][0],
+        ws = top.map(([z]) => Math.exp(z - m)),
+        s = ws.reduce((a, b) => a + b, 0);
       const out = r.slice();
       top.forEach(([, e], j) => {
         const [w1, w2, w3] = experts[e];
-        const a = matvec(w1, y, I, D), b = matvec(w3, y, I, D);
+        const a = matvec(w1, y, I, D),
+          b = matvec(w3, y, I, D);
         const act = a.map((u, i) => (u / (1 + Math.exp(-u))) * b[i]);
         matvec(w2, act, D, I).forEach((val, i) => (out[i] += (ws[j] / s) * val));
       });
@@ -103,7 +137,12 @@ describe('mixtral sliding_window', () => {
     expect(maxAbsDiff(chat.logits, got, cfg.vocab_size)).toBeGreaterThan(1e-2); // the window changes the logits
     // decoding through the KV cache honours the window too: the greedy continuation's first logits
     let first: Float32Array | null = null;
-    await model.generate([chat.input_ids], { maxNewTokens: 1, onLogits: (_, lg) => { first ??= lg.slice(); } });
+    await model.generate([chat.input_ids], {
+      maxNewTokens: 1,
+      onLogits: (_, lg) => {
+        first ??= lg.slice();
+      },
+    });
     expect(maxAbsDiff([ref[ref.length - 1]], first!, cfg.vocab_size)).toBeLessThan(1e-4);
     await model.dispose();
   });

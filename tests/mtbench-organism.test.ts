@@ -18,11 +18,25 @@ describe('MT-Bench-style run on the organism, judged by itself', () => {
   it('answers every turn, carries the history, rates or records unparseable, and compares paired', async () => {
     const conversations = loadConversations(join(__dirname, '..', 'packages', 'eval', 'src', 'testing', 'mt-organism.jsonl'));
     const policy = { name: 'l2e6-off', interventions: [{ mode: 'exclude' as const, layer: 2, expert: 6 }] };
-    const r = await runMtBench({ model, conversations, policies: [{ name: 'l2e6-off', policy }], maxNewTokens: { arith: 64, world: 6 }, judgeMaxNewTokens: 24, batchSize: 8 });
+    const r = await runMtBench({
+      model,
+      conversations,
+      policies: [{ name: 'l2e6-off', policy }],
+      maxNewTokens: { arith: 64, world: 6 },
+      judgeMaxNewTokens: 24,
+      batchSize: 8,
+    });
     for (const name of ['baseline', 'l2e6-off']) {
       const sc = r.scores[name];
       expect(sc).toHaveLength(6);
-      expect(sc.map((x) => `${x.id}#${x.turn}`)).toEqual(['mt-arith-1#1', 'mt-arith-1#2', 'mt-arith-2#1', 'mt-arith-2#2', 'mt-world-1#1', 'mt-world-1#2']);
+      expect(sc.map((x) => `${x.id}#${x.turn}`)).toEqual([
+        'mt-arith-1#1',
+        'mt-arith-1#2',
+        'mt-arith-2#1',
+        'mt-arith-2#2',
+        'mt-world-1#1',
+        'mt-world-1#2',
+      ]);
       for (const x of sc) {
         expect(x.rating === null || (x.rating >= 1 && x.rating <= 10)).toBe(true);
         expect(typeof x.judgeText).toBe('string');
@@ -32,7 +46,10 @@ describe('MT-Bench-style run on the organism, judged by itself', () => {
         // the second turn sees the first turn's final answer, without its reasoning
         if (x.turn === 2) {
           const first = sc.find((y) => y.id === x.id && y.turn === 1)!;
-          expect(x.history).toEqual([{ role: 'user', content: first.question }, { role: 'assistant', content: first.answer }]);
+          expect(x.history).toEqual([
+            { role: 'user', content: first.question },
+            { role: 'assistant', content: first.answer },
+          ]);
         }
       }
     }

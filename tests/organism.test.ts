@@ -13,8 +13,12 @@ const golden = JSON.parse(readFileSync(join(ROOT, 'golden.json'), 'utf8')) as {
 
 describe('organism', () => {
   let model: Model;
-  beforeAll(async () => { model = await loadModel(join(ROOT, 'model'), { threads: 1 }); });
-  afterAll(async () => { await model.dispose(); });
+  beforeAll(async () => {
+    model = await loadModel(join(ROOT, 'model'), { threads: 1 });
+  });
+  afterAll(async () => {
+    await model.dispose();
+  });
 
   for (const c of golden.cases) {
     it(`${c.name}: chat template renders and encodes as the golden`, () => {
@@ -33,7 +37,10 @@ describe('organism', () => {
   }
 
   it('batched greedy generation equals one-by-one', async () => {
-    const batch = await model.generate(golden.cases.map((c) => c.prompt_ids), { maxNewTokens: 64, batchSize: 8 });
+    const batch = await model.generate(
+      golden.cases.map((c) => c.prompt_ids),
+      { maxNewTokens: 64, batchSize: 8 },
+    );
     batch.forEach((g, i) => expect(g.ids).toEqual(golden.cases[i].greedy_ids));
   });
 });

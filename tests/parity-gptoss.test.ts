@@ -29,24 +29,55 @@ describe("onnxruntime's MoE kernel with activation gptoss", () => {
     const I = pairs.length;
     const fc1 = new Float32Array(2 * I); // [E=1, 2I, D=1] interleaved gate/up rows
     const b1 = new Float32Array(2 * I); // [E=1, 2I]
-    pairs.forEach(([gt, u], j) => { fc1[2 * j] = gt; b1[2 * j + 1] = u; });
+    pairs.forEach(([gt, u], j) => {
+      fc1[2 * j] = gt;
+      b1[2 * j + 1] = u;
+    });
     const fc2 = new Float32Array(I * I).map((_, k) => (Math.floor(k / I) === k % I ? 1 : 0)); // [E=1, D=I, I]: identity
     const b2 = Float32Array.from({ length: I }, (_, j) => j * 1e-3); // [E=1, D=I]
     const g = new GraphBuilder('swiglu_probe').useDomain('com.microsoft', 1);
     g.input('x', 'float32', [1, 1]);
     g.input('logw', 'float32', [1, 1]);
     // D = 1 in, D = I out is not a square MoE; feed x through a [1, I] expansion first
-    const xI = g.matmul('x', g.constF32(new Float32Array(I).fill(0).map((_, j) => (j === 0 ? 1 : 0)), [1, I])); // [1, I]: (1, 0, 0, ...)
+    const xI = g.matmul(
+      'x',
+      g.constF32(
+        new Float32Array(I).fill(0).map((_, j) => (j === 0 ? 1 : 0)),
+        [1, I],
+      ),
+    ); // [1, I]: (1, 0, 0, ...)
     const w1 = new Float32Array(2 * I * I);
     for (let r = 0; r < 2 * I; r++) w1[r * I] = fc1[r]; // only input column 0 carries x
-    g.op1('MoE', [xI, 'logw', g.init('fc1', { dtype: 'float32', shape: [1, 2 * I, I], data: w1 }), g.init('b1', { dtype: 'float32', shape: [1, 2 * I], data: b1 }),
-      g.init('fc2', { dtype: 'float32', shape: [1, I, I], data: fc2 }), g.init('b2', { dtype: 'float32', shape: [1, I], data: b2 })], {
-      k: 1, activation_type: 'swiglu', swiglu_fusion: 1, normalize_routing_weights: 1,
-      activation_alpha: { float: 1.702 }, activation_beta: { float: 1 }, swiglu_limit: { float: 7 },
-    }, 'com.microsoft', 'y');
+    g.op1(
+      'MoE',
+      [
+        xI,
+        'logw',
+        g.init('fc1', { dtype: 'float32', shape: [1, 2 * I, I], data: w1 }),
+        g.init('b1', { dtype: 'float32', shape: [1, 2 * I], data: b1 }),
+        g.init('fc2', { dtype: 'float32', shape: [1, I, I], data: fc2 }),
+        g.init('b2', { dtype: 'float32', shape: [1, I], data: b2 }),
+      ],
+      {
+        k: 1,
+        activation_type: 'swiglu',
+        swiglu_fusion: 1,
+        normalize_routing_weights: 1,
+        activation_alpha: { float: 1.702 },
+        activation_beta: { float: 1 },
+        swiglu_limit: { float: 7 },
+      },
+      'com.microsoft',
+      'y',
+    );
     g.output('y', 'float32', [1, I]);
     const s = await Session.create(g.toBytes(), { threads: 1 });
-    const y = (await s.run({ x: { dtype: 'float32', shape: [1, 1], data: Float32Array.from([1]) }, logw: { dtype: 'float32', shape: [1, 1], data: Float32Array.from([0]) } })).y.data as Float32Array;
+    const y = (
+      await s.run({
+        x: { dtype: 'float32', shape: [1, 1], data: Float32Array.from([1]) },
+        logw: { dtype: 'float32', shape: [1, 1], data: Float32Array.from([0]) },
+      })
+    ).y.data as Float32Array;
     await s.release();
     pairs.forEach(([gt, u], j) => {
       const G = Math.min(gt, 7); // HF: gate.clamp(max=limit) only
@@ -61,13 +92,21 @@ describe("onnxruntime's MoE kernel with activation gptoss", () => {
 
 /** top-1 agreement and mean KL(p_ref || p) of next-token distributions, rows of width V */
 function agreement(ref: Float32Array, got: Float32Array, V: number): { top1: number; kl: number; maxAbs: number } {
-  let same = 0, kl = 0, maxAbs = 0;
+  let same = 0,
+    kl = 0,
+    maxAbs = 0;
   const rows = ref.length / V;
-  const logSoftmax = (a: Float32Array) => { const m = Math.max(...a); const z = Math.log(a.reduce((s, v) => s + Math.exp(v - m), 0)) + m; return Array.from(a, (v) => v - z); };
+  const logSoftmax = (a: Float32Array) => {
+    const m = Math.max(...a);
+    const z = Math.log(a.reduce((s, v) => s + Math.exp(v - m), 0)) + m;
+    return Array.from(a, (v) => v - z);
+  };
   for (let r = 0; r < rows; r++) {
-    const a = ref.subarray(r * V, (r + 1) * V), b = got.subarray(r * V, (r + 1) * V);
+    const a = ref.subarray(r * V, (r + 1) * V),
+      b = got.subarray(r * V, (r + 1) * V);
     if (argmax(a) === argmax(b)) same++;
-    const la = logSoftmax(a), lb = logSoftmax(b);
+    const la = logSoftmax(a),
+      lb = logSoftmax(b);
     kl += la.reduce((s, v, i) => s + Math.exp(v) * (v - lb[i]), 0);
     for (let i = 0; i < V; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
   }
@@ -129,8 +168,14 @@ describe('gpt_oss experts at int8 / int4', () => {
     const bound = L * (E * 3 * D * I * (0.5 + 4 / 32) + E * (2 * I + D) * 4 + 16384);
     expect(ffnBytes(cache)).toBeLessThanOrEqual(bound);
     expect(ffnBytes(cache)).toBeLessThan((L * E * 3 * D * I * 4) / 4); // float32 experts alone: 4 bytes a weight
-    for (const [name, a] of [['int8 vs f32', agreement(ref, int8, V)], ['int4 vs f32', agreement(ref, int4, V)], ['int4 vs int8', agreement(int8, int4, V)]] as const) {
-      console.log(`gpt_oss MXFP4 experts, ${name}: top-1 ${(a.top1 * 100).toFixed(1)}%, mean KL ${a.kl.toExponential(2)}, max |dlogit| ${a.maxAbs.toFixed(4)}`);
+    for (const [name, a] of [
+      ['int8 vs f32', agreement(ref, int8, V)],
+      ['int4 vs f32', agreement(ref, int4, V)],
+      ['int4 vs int8', agreement(int8, int4, V)],
+    ] as const) {
+      console.log(
+        `gpt_oss MXFP4 experts, ${name}: top-1 ${(a.top1 * 100).toFixed(1)}%, mean KL ${a.kl.toExponential(2)}, max |dlogit| ${a.maxAbs.toFixed(4)}`,
+      );
     }
     // int8 slices (MXFP4 -> 8 bits is exact; int8 activations) against onnxruntime's float32 MoE op: the same function
     expect(agreement(ref, int8, V).top1).toBeGreaterThan(0.95);

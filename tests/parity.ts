@@ -20,8 +20,22 @@ export interface Golden {
   model_type: string;
   checkpoint: string;
   moe_layers: number[];
-  cases: { name: string; input_ids: number[]; logits: number[][]; router: RouterGolden[]; greedy: { new_ids: number[]; step_logits: number[][] } }[];
-  interventions: { name: string; case: string; input_ids: number[]; excluded: { layer: number; expert: number }[]; logits: number[][]; router: RouterGolden[]; greedy: { new_ids: number[]; step_logits: number[][] } }[];
+  cases: {
+    name: string;
+    input_ids: number[];
+    logits: number[][];
+    router: RouterGolden[];
+    greedy: { new_ids: number[]; step_logits: number[][] };
+  }[];
+  interventions: {
+    name: string;
+    case: string;
+    input_ids: number[];
+    excluded: { layer: number; expert: number }[];
+    logits: number[][];
+    router: RouterGolden[];
+    greedy: { new_ids: number[]; step_logits: number[][] };
+  }[];
 }
 
 export function readGolden(modelType: string): Golden {
@@ -34,7 +48,11 @@ export async function loadGoldenModel(g: Golden): Promise<Model> {
 
 export function maxAbsDiff(want: number[][], got: ArrayLike<number>, width: number): number {
   let m = 0;
-  want.forEach((row, t) => row.forEach((v, j) => { m = Math.max(m, Math.abs(v - got[t * width + j])); }));
+  want.forEach((row, t) =>
+    row.forEach((v, j) => {
+      m = Math.max(m, Math.abs(v - got[t * width + j]));
+    }),
+  );
   return m;
 }
 
@@ -61,14 +79,20 @@ export async function checkForward(model: Model, ids: number[], logits: number[]
     for (const p of ['router_logits', 'router_probs', 'selection_scores'] as const) {
       const want = r[p];
       if (!want) continue;
-      const d = maxAbsDiff(want.map((row) => row.map((v) => (v === null ? -Infinity : v))), get(p), E);
+      const d = maxAbsDiff(
+        want.map((row) => row.map((v) => (v === null ? -Infinity : v))),
+        get(p),
+        E,
+      );
       err.router = Math.max(err.router, Number.isNaN(d) ? 0 : d);
       expect(d, `${p} of layer ${r.layer}`).toBeLessThan(1e-5);
     }
     r.topk_ids.forEach((wantIds, t) => {
       const got = canonical(get('topk_ids'), get('topk_weights'), K, t);
       expect(got.ids, `topk_ids layer ${r.layer} token ${t}`).toEqual(wantIds);
-      got.w.forEach((w, j) => { err.weights = Math.max(err.weights, Math.abs(w - r.topk_weights[t][j])); });
+      got.w.forEach((w, j) => {
+        err.weights = Math.max(err.weights, Math.abs(w - r.topk_weights[t][j]));
+      });
     });
     expect(err.weights, `topk_weights layer ${r.layer}`).toBeLessThan(1e-5);
   }
@@ -79,10 +103,17 @@ export async function checkForward(model: Model, ids: number[], logits: number[]
 export async function checkGreedy(model: Model, ids: number[], greedy: { new_ids: number[]; step_logits: number[][] }, policy?: Policy) {
   const V = model.info.vocabSize;
   const steps: Float32Array[] = [];
-  const [r] = await model.generate([ids], { maxNewTokens: greedy.new_ids.length, stopTokens: [], policy, onLogits: (_, l) => steps.push(l.slice()) });
+  const [r] = await model.generate([ids], {
+    maxNewTokens: greedy.new_ids.length,
+    stopTokens: [],
+    policy,
+    onLogits: (_, l) => steps.push(l.slice()),
+  });
   expect(r.ids).toEqual(greedy.new_ids);
   let m = 0;
-  greedy.step_logits.forEach((row, s) => { m = Math.max(m, maxAbsDiff([row], steps[s], V)); });
+  greedy.step_logits.forEach((row, s) => {
+    m = Math.max(m, maxAbsDiff([row], steps[s], V));
+  });
   expect(m).toBeLessThan(1e-4);
   return m;
 }
@@ -96,8 +127,12 @@ export function paritySuite(modelType: string): void {
   describe(`${modelType} parity with HF transformers`, () => {
     const g = readGolden(modelType);
     let model: Model;
-    beforeAll(async () => { model = await loadGoldenModel(g); });
-    afterAll(async () => { await model.dispose(); });
+    beforeAll(async () => {
+      model = await loadGoldenModel(g);
+    });
+    afterAll(async () => {
+      await model.dispose();
+    });
 
     it('has the golden architecture', () => {
       expect(model.info.moeLayers).toEqual(g.moe_layers);
@@ -125,10 +160,13 @@ export function paritySuite(modelType: string): void {
       for (const [b, c] of g.cases.entries()) {
         const d = batched.logits!.data as Float32Array;
         let m = 0;
-        c.logits.forEach((row, t) => row.forEach((v, j) => { m = Math.max(m, Math.abs(v - d[(b * T + t) * V + j])); }));
+        c.logits.forEach((row, t) =>
+          row.forEach((v, j) => {
+            m = Math.max(m, Math.abs(v - d[(b * T + t) * V + j]));
+          }),
+        );
         expect(m).toBeLessThan(1e-4);
       }
     });
   });
 }
-

@@ -58,6 +58,12 @@ describe('mote plan on the CLI (in-process)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'plan-cli-'));
     writeFileSync(join(dir, 'p.json'), JSON.stringify({ name: 'd', interventions: [{ mode: 'drop', layer: 1, expert: 0 }] }));
     const { exportPolicy, loadPolicy } = await import('@mote/mote');
-    expect(() => exportPolicy({ model: join(__dirname, 'fixtures', 'tiny-moe', 'deepseek_v3'), policy: loadPolicy(join(dir, 'p.json')), out: join(dir, 'o') })).toThrow(/E_EXPORT/);
+    expect(() =>
+      exportPolicy({
+        model: join(__dirname, 'fixtures', 'tiny-moe', 'deepseek_v3'),
+        policy: loadPolicy(join(dir, 'p.json')),
+        out: join(dir, 'o'),
+      }),
+    ).toThrow(/E_EXPORT/);
   });
 });

@@ -14,7 +14,10 @@ const TINY = join(import.meta.dirname, 'fixtures', 'tiny-moe', 'olmoe');
 
 function randn(n: number, seed: number): Float32Array {
   let s = seed;
-  const next = () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+  const next = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
   return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next()));
 }
 
@@ -31,7 +34,8 @@ describe('block quantiser', () => {
 
   for (const bits of [8, 4] as const) {
     it(`${bits}-bit: MatMulNBits layout and GGUF q${bits}_0 blocks hold the same levels and scales`, () => {
-      const N = 6, K = 64;
+      const N = 6,
+        K = 64;
       const w = randn(N * K, bits);
       const nb = quantizeNBits(w, N, K, bits);
       const gg = quantizeGgufBlocks(w, N, K, bits);
@@ -45,13 +49,17 @@ describe('block quantiser', () => {
           const q = bits === 8 ? (gg[blk * bsz + 2 + j] << 24) >> 24 : ((gg[blk * bsz + 2 + (j % 16)] >> (j < 16 ? 0 : 4)) & 15) - 8;
           expect(deq[blk * 32 + j]).toBe(q * d);
           // the rounding error of a level is at most half a step (plus the fp16 rounding of the scale)
-          expect(Math.abs(deq[blk * 32 + j] - w[blk * 32 + j])).toBeLessThanOrEqual(Math.abs(d) * (bits === 4 ? 1 : 0.5) + 1e-3 * Math.abs(w[blk * 32 + j]) + 1e-7);
+          expect(Math.abs(deq[blk * 32 + j] - w[blk * 32 + j])).toBeLessThanOrEqual(
+            Math.abs(d) * (bits === 4 ? 1 : 0.5) + 1e-3 * Math.abs(w[blk * 32 + j]) + 1e-7,
+          );
         }
       }
     });
 
     it(`${bits}-bit: onnxruntime MatMulNBits computes x @ dequant(W)^T`, async () => {
-      const M = 3, N = 40, K = 96;
+      const M = 3,
+        N = 40,
+        K = 96;
       const w = randn(N * K, 10 + bits);
       const q = quantizeNBits(w, N, K, bits);
       const deq = dequantizeNBits(q);
@@ -81,12 +89,19 @@ async function agreement(ref: Model, q: Model, seqs: number[][]) {
   const names = ref.info.moeLayers.map((l) => hookName(l, 'topk_ids'));
   const a = await ref.runWithCache(seqs, { names });
   const b = await q.runWithCache(seqs, { names });
-  const V = ref.info.vocabSize, K = ref.info.topK, T = a.logits!.shape[1];
-  const la = a.logits!.data as Float32Array, lb = b.logits!.data as Float32Array;
-  let n = 0, top1 = 0, maxAbs = 0, scale = 0;
+  const V = ref.info.vocabSize,
+    K = ref.info.topK,
+    T = a.logits!.shape[1];
+  const la = a.logits!.data as Float32Array,
+    lb = b.logits!.data as Float32Array;
+  let n = 0,
+    top1 = 0,
+    maxAbs = 0,
+    scale = 0;
   seqs.forEach((ids, s) => {
     for (let t = 0; t < ids.length; t++) {
-      let ia = 0, ib = 0;
+      let ia = 0,
+        ib = 0;
       for (let v = 0; v < V; v++) {
         const o = (s * T + t) * V + v;
         if (la[o] > la[(s * T + t) * V + ia]) ia = v;
@@ -98,9 +113,11 @@ async function agreement(ref: Model, q: Model, seqs: number[][]) {
       n++;
     }
   });
-  let hits = 0, total = 0;
+  let hits = 0,
+    total = 0;
   for (const name of names) {
-    const ta = a.cache.get(name)!.tensor.data as Int32Array, tb = b.cache.get(name)!.tensor.data as Int32Array;
+    const ta = a.cache.get(name)!.tensor.data as Int32Array,
+      tb = b.cache.get(name)!.tensor.data as Int32Array;
     for (let r = 0; r < ta.length / K; r++) {
       const set = new Set(ta.subarray(r * K, (r + 1) * K));
       for (const e of tb.subarray(r * K, (r + 1) * K)) if (set.has(e)) hits++;
@@ -117,7 +134,11 @@ describe('quantised organism', () => {
   beforeAll(async () => {
     cacheDir = mkdtempSync(join(tmpdir(), 'mote-quant-'));
     ref = await loadModel(join(ORGANISM, 'model'), { threads: 1, cache: cacheDir });
-    const prompts = readFileSync(join(ORGANISM, 'prompts', 'eval-dev.jsonl'), 'utf8').trim().split('\n').slice(0, 96).map((l) => JSON.parse(l).prompt as string);
+    const prompts = readFileSync(join(ORGANISM, 'prompts', 'eval-dev.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(0, 96)
+      .map((l) => JSON.parse(l).prompt as string);
     const ids = prompts.map((p) => ref.tokenizer.encodeChat([{ role: 'user', content: p }]));
     const gen = await ref.generate(ids, { maxNewTokens: 16 });
     seqs = ids.map((p, i) => [...p, ...gen[i].ids]);
@@ -149,7 +170,10 @@ describe('quantised tiny olmoe', () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'mote-quant-'));
     const ref = await loadModel(TINY, { threads: 1, cache: cacheDir });
     const q = await loadModel(TINY, { threads: 1, dtype: 'int8', cache: cacheDir });
-    const seqs = [[0, 5, 9, 22, 41, 7, 3], [0, 11, 12, 13]];
+    const seqs = [
+      [0, 5, 9, 22, 41, 7, 3],
+      [0, 11, 12, 13],
+    ];
     const r = await agreement(ref, q, seqs);
     expect(r.maxAbs).toBeLessThan(0.03 * r.scale);
     expect(r.routing).toBeGreaterThanOrEqual(0.9);

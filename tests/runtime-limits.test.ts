@@ -101,7 +101,15 @@ describe('prompt length and memory (issue 12.3)', () => {
     const b = a.slice(0, 61).map((x) => (x + 3) % 500);
     const first = (chunk?: number) => {
       const rows: Float32Array[] = [];
-      return model.generate([a, b], { maxNewTokens: 6, prefillChunk: chunk, onLogits: (seq, lg) => { if (!rows[seq]) rows[seq] = lg.slice(); } }).then((r) => ({ r, rows }));
+      return model
+        .generate([a, b], {
+          maxNewTokens: 6,
+          prefillChunk: chunk,
+          onLogits: (seq, lg) => {
+            if (!rows[seq]) rows[seq] = lg.slice();
+          },
+        })
+        .then((r) => ({ r, rows }));
     };
     const one = await first();
     const chunked = await first(16);
@@ -139,7 +147,11 @@ describe('chat templates (issue 12.3)', () => {
     const loop = '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}';
     const bad = await loadModel(ORGANISM, { threads: 1, cache: false, chatTemplate: loop, chatTemplateLimits: { ms: 1500, heapMb: 128 } });
     let err: unknown;
-    try { bad.tokenizer.encodeChat([{ role: 'user', content: 'hi' }]); } catch (e) { err = e; }
+    try {
+      bad.tokenizer.encodeChat([{ role: 'user', content: 'hi' }]);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(MoteError);
     expect((err as MoteError).code).toBe('E_LIMIT');
     await bad.dispose();
@@ -149,7 +161,11 @@ describe('chat templates (issue 12.3)', () => {
     const big = '{% for i in range(20000) %}{{ messages[0].content }}{% endfor %}';
     const model = await loadModel(ORGANISM, { threads: 1, cache: false, chatTemplate: big });
     let err: unknown;
-    try { model.tokenizer.applyChatTemplate([{ role: 'user', content: 'hello there' }]); } catch (e) { err = e; }
+    try {
+      model.tokenizer.applyChatTemplate([{ role: 'user', content: 'hello there' }]);
+    } catch (e) {
+      err = e;
+    }
     expect((err as MoteError).code).toBe('E_LIMIT');
     expect((err as MoteError).message).toMatch(/rendered 220000 characters for 11 characters/);
     await model.dispose();

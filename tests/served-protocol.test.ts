@@ -10,7 +10,28 @@ const fx = (f: string) => JSON.parse(readFileSync(new URL(`./fixtures/served/${f
 const shape: RouteShape = { moeLayers: [0, 1], layerCount: 2, expertCount: 8, topK: 2 };
 const prompt = [151646, 9707, 11];
 // by hand: positions 0..4 = 3 prompt tokens + the first 2 of 3 generated (the last is never fed back)
-const ROUTES = [[[0, 1], [2, 3]], [[4, 5], [6, 7]], [[1, 0], [3, 2]], [[5, 4], [7, 6]], [[2, 4], [1, 3]]].flat(2);
+const ROUTES = [
+  [
+    [0, 1],
+    [2, 3],
+  ],
+  [
+    [4, 5],
+    [6, 7],
+  ],
+  [
+    [1, 0],
+    [3, 2],
+  ],
+  [
+    [5, 4],
+    [7, 6],
+  ],
+  [
+    [2, 4],
+    [1, 3],
+  ],
+].flat(2);
 
 describe('served protocols', () => {
   it('vLLM: prompt_routed_experts + choices[0].routed_experts -> positions 0..P+G-2', () => {
@@ -38,12 +59,18 @@ describe('served protocols', () => {
   });
   it('coded errors: missing routes name the flag, shapes and ranges are checked', () => {
     const v = fx('vllm-completions-response.json');
-    expect(() => parseCompletionResponse('vllm', { ...v, prompt_routed_experts: null }, prompt, shape, 't')).toThrow(/E_REMOTE_NO_ROUTES.*--enable-return-routed-experts/);
+    expect(() => parseCompletionResponse('vllm', { ...v, prompt_routed_experts: null }, prompt, shape, 't')).toThrow(
+      /E_REMOTE_NO_ROUTES.*--enable-return-routed-experts/,
+    );
     const s = fx('sglang-completions-response.json');
-    expect(() => parseCompletionResponse('sglang', { ...s, sglext: undefined }, prompt, shape, 't')).toThrow(/E_REMOTE_NO_ROUTES.*--enable-return-routed-experts/);
+    expect(() => parseCompletionResponse('sglang', { ...s, sglext: undefined }, prompt, shape, 't')).toThrow(
+      /E_REMOTE_NO_ROUTES.*--enable-return-routed-experts/,
+    );
     expect(() => parseCompletionResponse('vllm', v, [1, 2], shape, 't')).toThrow(/E_REMOTE_SHAPE/);
     expect(() => parseCompletionResponse('vllm', v, prompt, { ...shape, topK: 3 }, 't')).toThrow(/E_REMOTE_MODEL.*top-2/);
-    expect(() => parseCompletionResponse('vllm', v, prompt, { ...shape, moeLayers: [0, 1, 2], layerCount: 3 }, 't')).toThrow(/E_REMOTE_MODEL/);
+    expect(() => parseCompletionResponse('vllm', v, prompt, { ...shape, moeLayers: [0, 1, 2], layerCount: 3 }, 't')).toThrow(
+      /E_REMOTE_MODEL/,
+    );
     expect(() => parseCompletionResponse('vllm', v, prompt, { ...shape, expertCount: 6 }, 't')).toThrow(/E_REMOTE_SHAPE.*expert id 6/);
     expect(() => parseCompletionResponse('sglang', s, prompt, { ...shape, topK: 3 }, 't')).toThrow(/E_REMOTE_SHAPE|E_REMOTE_MODEL/);
     expect(() => parseCompletionResponse('vllm', { nope: 1 }, prompt, shape, 't')).toThrow(/E_REMOTE_JSON/);

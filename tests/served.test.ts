@@ -19,7 +19,12 @@ const FTRI = { generate: 24, judge, permutations: 199, bootstrap: 20, seed: 3, m
 function summary(dir: string) {
   const { activations, metas } = readActivations(dir);
   const ranking = JSON.parse(readFileSync(join(dir, 'ranking.json'), 'utf8'));
-  const rows = (Array.isArray(ranking) ? ranking : ranking.entries) as Array<{ layer: number; expert: number; rank: number; score: number }>;
+  const rows = (Array.isArray(ranking) ? ranking : ranking.entries) as Array<{
+    layer: number;
+    expert: number;
+    rank: number;
+    score: number;
+  }>;
   const order = metas.map((m, i) => ({ m, i })).sort((a, b) => a.m.id.localeCompare(b.m.id));
   const F = activations.layers.length * activations.expertCount;
   return {
@@ -67,10 +72,18 @@ describe('fTRI through a served model (loopback)', () => {
 
   it('generate: explicit stop tokens (eos ignored) and stop strings end where the local runtime ends', async () => {
     const remote = await connectModel({ url: srv.url, engine: 'sglang', tokenizer: ORG });
-    const ids = [model.tokenizer.encodeChat([{ role: 'user', content: 'What is the capital of Veloria?' }]), model.tokenizer.encodeChat([{ role: 'user', content: 'Tell me about the Drasa uprising.' }])];
+    const ids = [
+      model.tokenizer.encodeChat([{ role: 'user', content: 'What is the capital of Veloria?' }]),
+      model.tokenizer.encodeChat([{ role: 'user', content: 'Tell me about the Drasa uprising.' }]),
+    ];
     const [free] = await model.generate([ids[0]], { maxNewTokens: 12 });
-    for (const opts of [{ maxNewTokens: 12, stopTokens: [free.ids[4]] }, { maxNewTokens: 24, stopStrings: ['</think>'] }, { maxNewTokens: 5 }]) {
-      const local = await model.generate(ids, opts), served = await remote.generate(ids, opts);
+    for (const opts of [
+      { maxNewTokens: 12, stopTokens: [free.ids[4]] },
+      { maxNewTokens: 24, stopStrings: ['</think>'] },
+      { maxNewTokens: 5 },
+    ]) {
+      const local = await model.generate(ids, opts),
+        served = await remote.generate(ids, opts);
       expect(served.map((g) => [g.ids, g.text, g.stopReason])).toEqual(local.map((g) => [g.ids, g.text, g.stopReason]));
     }
   });
@@ -79,7 +92,18 @@ describe('fTRI through a served model (loopback)', () => {
     const remote = await connectModel({ url: srv.url, engine: 'vllm', tokenizer: ORG });
     const out = tmp('ftri-resume-');
     const ac = new AbortController();
-    await expect(runFtri({ model: remote, prompts, outDir: out, ...FTRI, signal: ac.signal, onProgress: (d, _t, phase) => { if (phase === 'trace' && d >= 8) ac.abort(); } })).rejects.toThrow();
+    await expect(
+      runFtri({
+        model: remote,
+        prompts,
+        outDir: out,
+        ...FTRI,
+        signal: ac.signal,
+        onProgress: (d, _t, phase) => {
+          if (phase === 'trace' && d >= 8) ac.abort();
+        },
+      }),
+    ).rejects.toThrow();
     expect(readActivations(out).metas.length).toBeLessThan(prompts.length);
     await runFtri({ model: remote, prompts, outDir: out, ...FTRI });
     const ids = readActivations(out).metas.map((m) => m.id);
@@ -91,7 +115,8 @@ describe('fTRI through a served model (loopback)', () => {
   it('the server killed and restarted mid-run: the client retries and finishes', async () => {
     const s1 = await serveModel({ model, port: 0 });
     const port = Number(new URL(s1.url).port);
-    let batches = 0, s2Batches = 0;
+    let batches = 0,
+      s2Batches = 0;
     let s2: ModelServer | null = null;
     const remote = await connectModel({ url: s1.url, engine: 'sglang', tokenizer: ORG, backoffMs: 100, retries: 8 });
     const out = tmp('ftri-restart-');
@@ -101,7 +126,15 @@ describe('fTRI through a served model (loopback)', () => {
       await new Promise((r) => setTimeout(r, 300));
       s2 = await serveModel({ model, port, onBatch: () => void s2Batches++ });
     })();
-    const run = runFtri({ model: remote, prompts, outDir: out, ...FTRI, onProgress: (_d, _t, phase) => { if (phase === 'trace') batches++; } });
+    const run = runFtri({
+      model: remote,
+      prompts,
+      outDir: out,
+      ...FTRI,
+      onProgress: (_d, _t, phase) => {
+        if (phase === 'trace') batches++;
+      },
+    });
     await Promise.all([run, killer]);
     expect(s2).not.toBeNull();
     expect(s2Batches).toBeGreaterThan(0); // the rest of the run went through the restarted server
@@ -121,7 +154,9 @@ describe('served faults get coded errors', () => {
     const s = await serveModel({ model, port: 0, routedExperts: false });
     try {
       for (const engine of ['vllm', 'sglang'] as const)
-        await expect(connectModel({ url: s.url, engine, tokenizer: ORG })).rejects.toThrow(/E_REMOTE_NO_ROUTES.*--enable-return-routed-experts/);
+        await expect(connectModel({ url: s.url, engine, tokenizer: ORG })).rejects.toThrow(
+          /E_REMOTE_NO_ROUTES.*--enable-return-routed-experts/,
+        );
     } finally {
       await s.close();
     }
@@ -131,14 +166,18 @@ describe('served faults get coded errors', () => {
     const s = await serveModel({ model, port: 0 });
     try {
       // deepseek_v3's tiny config: other layer count / top-k than the organism
-      await expect(connectModel({ url: s.url, engine: 'vllm', tokenizer: join(__dirname, 'fixtures', 'tiny-moe', 'deepseek_v3') })).rejects.toThrow(/E_REMOTE_MODEL|E_REMOTE_SHAPE/);
+      await expect(
+        connectModel({ url: s.url, engine: 'vllm', tokenizer: join(__dirname, 'fixtures', 'tiny-moe', 'deepseek_v3') }),
+      ).rejects.toThrow(/E_REMOTE_MODEL|E_REMOTE_SHAPE/);
     } finally {
       await s.close();
     }
   });
 
   /** A bounded fake server on 127.0.0.1: /v1/models answers, completions answer with `reply`. */
-  async function fake(reply: (res: import('node:http').ServerResponse) => void): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+  async function fake(
+    reply: (res: import('node:http').ServerResponse) => void,
+  ): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
     let hits = 0;
     const server: Server = createServer((req, res) => {
       if (req.url === '/v1/models') return res.end(JSON.stringify({ data: [{ id: 'm' }] }));
@@ -148,35 +187,66 @@ describe('served faults get coded errors', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as { port: number }).port;
-    return { url: `http://127.0.0.1:${port}`, hits: () => hits, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+    return {
+      url: `http://127.0.0.1:${port}`,
+      hits: () => hits,
+      close: () =>
+        new Promise((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
   }
 
   it('HTTP 500 after retries, garbage JSON, a server slower than the timeout', async () => {
-    const f500 = await fake((res) => { res.statusCode = 500; res.end('{"error":"boom"}'); });
-    await expect(connectModel({ url: f500.url, engine: 'vllm', tokenizer: ORG, retries: 2, backoffMs: 5 })).rejects.toThrow(/E_REMOTE_HTTP.*500/);
+    const f500 = await fake((res) => {
+      res.statusCode = 500;
+      res.end('{"error":"boom"}');
+    });
+    await expect(connectModel({ url: f500.url, engine: 'vllm', tokenizer: ORG, retries: 2, backoffMs: 5 })).rejects.toThrow(
+      /E_REMOTE_HTTP.*500/,
+    );
     expect(f500.hits()).toBe(3);
     await f500.close();
     const garbage = await fake((res) => res.end('<html>not json'));
     await expect(connectModel({ url: garbage.url, engine: 'sglang', tokenizer: ORG })).rejects.toThrow(/E_REMOTE_JSON/);
     await garbage.close();
-    const slow = await fake((res) => { setTimeout(() => res.end('{}'), 1500); });
-    await expect(connectModel({ url: slow.url, engine: 'vllm', tokenizer: ORG, timeoutMs: 100, retries: 1, backoffMs: 5 })).rejects.toThrow(/E_REMOTE_TIMEOUT/);
+    const slow = await fake((res) => {
+      setTimeout(() => res.end('{}'), 1500);
+    });
+    await expect(connectModel({ url: slow.url, engine: 'vllm', tokenizer: ORG, timeoutMs: 100, retries: 1, backoffMs: 5 })).rejects.toThrow(
+      /E_REMOTE_TIMEOUT/,
+    );
     await slow.close();
   });
 
   it('mote serve answers bad requests with 400 and a JSON error body', async () => {
     const s = await serveModel({ model, port: 0, maxBodyBytes: 1000 });
     try {
-      const post = (body: string) => fetch(`${s.url}/v1/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-      for (const body of ['{', '[]', '{"prompt": [99999], "max_tokens": 2}', '{"prompt": [1,2], "max_tokens": 0}', '{"prompt": [3], "mote_policy": {"interventions": [{"mode": "exclude", "layer": 0, "expert": 99}]}}']) {
+      const post = (body: string) =>
+        fetch(`${s.url}/v1/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      for (const body of [
+        '{',
+        '[]',
+        '{"prompt": [99999], "max_tokens": 2}',
+        '{"prompt": [1,2], "max_tokens": 0}',
+        '{"prompt": [3], "mote_policy": {"interventions": [{"mode": "exclude", "layer": 0, "expert": 99}]}}',
+      ]) {
         const r = await post(body);
         expect(r.status, body).toBe(400);
         expect(((await r.json()) as { error: { message: string } }).error.message).toBeTruthy();
       }
       expect((await post(JSON.stringify({ prompt: 'x'.repeat(2000) }))).status).toBe(413);
       // chat completions and the policy echo
-      const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ messages: [{ role: 'user', content: 'What is the capital of Veloria?' }], max_tokens: 4, mote_policy: { interventions: [{ mode: 'exclude', layer: 1, expert: 3 }] } }) });
+      const r = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          messages: [{ role: 'user', content: 'What is the capital of Veloria?' }],
+          max_tokens: 4,
+          mote_policy: { interventions: [{ mode: 'exclude', layer: 1, expert: 3 }] },
+        }),
+      });
       // biome-ignore lint/suspicious/noExplicitAny: the server's JSON body
       const j = (await r.json()) as any;
       expect(r.status).toBe(200);

@@ -61,7 +61,14 @@ describe('config.json domains (issue 12.4, 12.6)', () => {
   });
 
   it('negative or zero rms_norm_eps and rope_theta, zero heads are E_CONFIG_INVALID naming the field', async () => {
-    const cases: [string, unknown][] = [['rms_norm_eps', -1e-6], ['rms_norm_eps', 0], ['rope_theta', -10000], ['rope_theta', 0], ['num_attention_heads', 0], ['num_key_value_heads', 0]];
+    const cases: [string, unknown][] = [
+      ['rms_norm_eps', -1e-6],
+      ['rms_norm_eps', 0],
+      ['rope_theta', -10000],
+      ['rope_theta', 0],
+      ['num_attention_heads', 0],
+      ['num_key_value_heads', 0],
+    ];
     for (const [field, v] of cases) {
       const e = await codeOf(() => inspectModel(withConfig((c) => ({ ...c, [field]: v }))));
       expect(e.code, field).toBe('E_CONFIG_INVALID');
@@ -107,8 +114,17 @@ describe('safetensors headers and shard sets (issue 12.4, 12.5, 12.6)', () => {
   const f = join(dir, 'x.safetensors');
 
   it('a null header, null entries and non-object entries are E_SAFETENSORS_HEADER', async () => {
-    for (const h of ['null', '[1,2]', '"x"', '{"w": null}', '{"w": 7}', '{"w": {"dtype": "F32", "shape": null, "data_offsets": [0, 4]}}',
-      '{"w": {"dtype": "F32", "shape": [1], "data_offsets": null}}', '{"__metadata__": null}', '{"w": {"dtype": null, "shape": [1], "data_offsets": [0, 4]}}']) {
+    for (const h of [
+      'null',
+      '[1,2]',
+      '"x"',
+      '{"w": null}',
+      '{"w": 7}',
+      '{"w": {"dtype": "F32", "shape": null, "data_offsets": [0, 4]}}',
+      '{"w": {"dtype": "F32", "shape": [1], "data_offsets": null}}',
+      '{"__metadata__": null}',
+      '{"w": {"dtype": null, "shape": [1], "data_offsets": [0, 4]}}',
+    ]) {
       rawSafetensors(f, h, 4);
       const e = await codeOf(() => readSafetensorsHeader(f));
       expect(['E_SAFETENSORS_HEADER', 'E_DTYPE'], h).toContain(e.code);
@@ -116,7 +132,11 @@ describe('safetensors headers and shard sets (issue 12.4, 12.5, 12.6)', () => {
   });
 
   it('overlapping tensor offsets are refused, naming both tensors', async () => {
-    rawSafetensors(f, JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }), 12);
+    rawSafetensors(
+      f,
+      JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }),
+      12,
+    );
     const e = await codeOf(() => readSafetensorsHeader(f));
     expect(e.code).toBe('E_SAFETENSORS_HEADER');
     expect(e.message).toMatch(/tensors a and b overlap/);
@@ -145,7 +165,10 @@ describe('safetensors headers and shard sets (issue 12.4, 12.5, 12.6)', () => {
   it('with an index, a shard it does not list is a stray error', async () => {
     const d = copyTiny();
     const names = readSafetensorsHeader(join(d, 'model.safetensors')).entries.map((x) => x.name);
-    writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: Object.fromEntries(names.map((n) => [n, 'model.safetensors'])) }));
+    writeFileSync(
+      join(d, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: Object.fromEntries(names.map((n) => [n, 'model.safetensors'])) }),
+    );
     expect(SafetensorsCheckpoint.open(d).names().length).toBe(names.length); // the index alone is fine
     cpSync(join(d, 'model.safetensors'), join(d, 'extra.safetensors'));
     const e = await codeOf(() => SafetensorsCheckpoint.open(d));

@@ -57,7 +57,10 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`mote: [E_INPUT] ${s.replace(/^error: /, '')}`) });
   for (const reg of [inspect, logits, generate, ftri, policy, evalCmd, run, cache, mtbench, serve, exportCmd, plan]) reg(program);
-  const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
   override(program);
   try {
     await program.parseAsync(argv);

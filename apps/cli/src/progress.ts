@@ -29,16 +29,29 @@ export function progressBar(title: string): Progress {
 /** A bar drawn on this thread's stderr. */
 export function terminalBar(title: string): Progress {
   const bar = new cliProgress.SingleBar(
-    { format: `${title} |{bar}| {value}/{total} {label} eta {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 5000 },
+    {
+      format: `${title} |{bar}| {value}/{total} {label} eta {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
   return {
     update(done, total, label = '') {
-      if (!started) { bar.start(total, done, { label }); started = true; }
+      if (!started) {
+        bar.start(total, done, { label });
+        started = true;
+      }
       bar.setTotal(total);
       bar.update(done, { label });
     },
-    stop() { if (started) bar.stop(); },
+    stop() {
+      if (started) bar.stop();
+    },
   };
 }

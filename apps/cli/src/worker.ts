@@ -22,7 +22,10 @@ export function runInWorker(script: URL | string, argv: string[], opts: WorkerHo
   const bar = opts.bar ?? terminalBar;
   const bars = new Map<number, Progress>();
   quietOnEpipe(process.stdout); // the worker's output is written here: `mote ... | head` closes this pipe
-  const stopBars = () => { for (const b of bars.values()) b.stop(); bars.clear(); };
+  const stopBars = () => {
+    for (const b of bars.values()) b.stop();
+    bars.clear();
+  };
   const worker = new Worker(script, { workerData: { argv } });
   worker.on('message', (m: ProgressMessage) => {
     if (m?.mote === 'progress') {
@@ -68,7 +71,9 @@ const INTERRUPT = 'mote:interrupt';
 
 /** The worker side: run `main` on the argv the host passed; exit with 130 when the host relays Ctrl-C. */
 export async function workerMain(main: (argv: string[]) => Promise<void>): Promise<void> {
-  parentPort!.on('message', (m) => { if (m === INTERRUPT) process.exit(130); });
+  parentPort!.on('message', (m) => {
+    if (m === INTERRUPT) process.exit(130);
+  });
   parentPort!.unref(); // the port alone does not keep the worker alive once main is done
   await main((workerData as { argv: string[] }).argv);
 }

@@ -54,7 +54,15 @@ export interface ForceRow {
   name: string;
   n: number;
   /** matched random forced-on baselines on the same items: the behaviour's rate under each, empirical p of the raise */
-  random?: { draws: number; items: number; baselineRate: number; observedRate: number; randomRates: number[]; randomMean: number; empiricalP: number };
+  random?: {
+    draws: number;
+    items: number;
+    baselineRate: number;
+    observedRate: number;
+    randomRates: number[];
+    randomMean: number;
+    empiricalP: number;
+  };
   categories: Record<string, { refusal: RateCI; diff: Diff; mcnemarP: number; accuracy?: RateCI; accuracyDiff?: Diff }>;
 }
 export type CriterionStatus = 'MET' | 'NOT MET' | 'NOT TESTED';
@@ -145,8 +153,17 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
   const baseline = {
     target: baseTarget,
     ...(control ? { control: rateOf(get(base, cIds), refused) } : {}),
-    ...(capability && hasAnswers(kIds) ? { capability: rateOf(get(base, kIds).filter((r) => r.correct !== undefined), correct) } : {}),
-    labels: Object.fromEntries(Object.entries(summary.policies.find((p) => p.name === base)?.categories ?? {}).map(([c, s]) => [c, s.labels])),
+    ...(capability && hasAnswers(kIds)
+      ? {
+          capability: rateOf(
+            get(base, kIds).filter((r) => r.correct !== undefined),
+            correct,
+          ),
+        }
+      : {}),
+    labels: Object.fromEntries(
+      Object.entries(summary.policies.find((p) => p.name === base)?.categories ?? {}).map(([c, s]) => [c, s.labels]),
+    ),
   };
 
   const randomTargetIds = plan.randomIds.filter((id) => tIds.includes(id));
@@ -167,7 +184,10 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
       row.controlDiff = diffOf(r.name, cIds, refused);
     }
     if (capability && hasAnswers(kIds)) {
-      row.capability = rateOf(get(r.name, kIds).filter((x) => x.correct !== undefined), correct);
+      row.capability = rateOf(
+        get(r.name, kIds).filter((x) => x.correct !== undefined),
+        correct,
+      );
       row.capabilityDiff = diffOf(r.name, kIds, correct);
     }
     const draws = plan.random.filter((x) => x.n === r.n && x.mode === r.mode);
@@ -215,7 +235,10 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
       if (!recs.length) continue;
       cats[cat] = { refusal: rateOf(recs, refused), diff: diffOf(f.name, ids, refused), mcnemarP: mcnOf(f.name, ids, refused) };
       if (recs.some((x) => x.correct !== undefined)) {
-        cats[cat].accuracy = rateOf(recs.filter((x) => x.correct !== undefined), correct);
+        cats[cat].accuracy = rateOf(
+          recs.filter((x) => x.correct !== undefined),
+          correct,
+        );
         cats[cat].accuracyDiff = diffOf(f.name, ids, correct);
       }
     }
@@ -229,7 +252,11 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
     const randomRates = draws.map((d) => rate(d.name)).filter((x) => Number.isFinite(x));
     const observedRate = rate(f.name);
     const random = {
-      draws: randomRates.length, items: fIds.length, baselineRate: rate(base), observedRate, randomRates,
+      draws: randomRates.length,
+      items: fIds.length,
+      baselineRate: rate(base),
+      observedRate,
+      randomRates,
       randomMean: randomRates.reduce((s, x) => s + x, 0) / Math.max(1, randomRates.length),
       empiricalP: Number.isFinite(observedRate) ? empiricalP(observedRate, randomRates, 'greater') : NaN,
     };
@@ -241,21 +268,27 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
     const rows = ranked.filter((r) => r.mode === mode).sort((a, b) => a.n - b.n);
     const untested: string[] = [];
     if (!rows.some((r) => r.random)) untested.push(`matched random baselines (no random draws for mode "${mode}" on "${target}")`);
-    if (!rows.some((r) => r.capabilityDiff)) untested.push(`capability (${capability ? `no answers judged on "${capability}"` : 'no capability category'})`);
+    if (!rows.some((r) => r.capabilityDiff))
+      untested.push(`capability (${capability ? `no answers judged on "${capability}"` : 'no capability category'})`);
     const cutOk = (r: RankedRow) => r.relCut !== null && r.relCut >= th.cut;
     const ok = (r: RankedRow) =>
       cutOk(r) &&
-      !!r.capabilityDiff && r.capabilityDiff.diff >= -th.capabilityDrop &&
-      !!r.random && r.random.empiricalP <= th.alpha && r.random.cut.mean <= r.random.observedCut * th.randomShare;
+      !!r.capabilityDiff &&
+      r.capabilityDiff.diff >= -th.capabilityDrop &&
+      !!r.random &&
+      r.random.empiricalP <= th.alpha &&
+      r.random.cut.mean <= r.random.observedCut * th.randomShare;
     const hit = untested.length ? undefined : rows.find(ok);
     const conds = `${behaviour} on "${target}" cut by >= ${pct0(th.cut)} with capability within ${(100 * th.capabilityDrop).toFixed(0)} points and matched random baselines cutting <= ${pct0(th.randomShare)} as much (empirical p <= ${th.alpha})`;
     let text: string;
     if (untested.length) {
       const best = rows.find(cutOk);
-      text = `not tested: ${untested.join('; ')} not run, so "${conds}" cannot be decided` +
+      text =
+        `not tested: ${untested.join('; ')} not run, so "${conds}" cannot be decided` +
         (best ? ` (the cut alone: top-${best.n} ${mode} ${pctS(baseTarget.rate)} -> ${pctS(best.target.rate)})` : '');
     } else if (hit) {
-      text = `top-${hit.n} ${mode}: ${behaviour} on "${target}" cut by ${(100 * hit.relCut!).toFixed(0)}% (${pctS(baseTarget.rate)} -> ${pctS(hit.target.rate)}, McNemar p = ${fmtPS(hit.mcnemarP)})` +
+      text =
+        `top-${hit.n} ${mode}: ${behaviour} on "${target}" cut by ${(100 * hit.relCut!).toFixed(0)}% (${pctS(baseTarget.rate)} -> ${pctS(hit.target.rate)}, McNemar p = ${fmtPS(hit.mcnemarP)})` +
         `, capability ${signedPt(hit.capabilityDiff!.diff)}` +
         `; matched random baselines cut ${pctS(hit.random!.cut.mean)} on average (empirical p = ${fmtPS(hit.random!.empiricalP)}, ${hit.random!.draws} draws)`;
     } else text = `no N of ${rows.map((r) => r.n).join(', ')}: ${conds}`;
@@ -275,11 +308,20 @@ export function analyzeExperiment(input: AnalyzeInput): ExperimentAnalysis {
     model: spec.model,
     suite: { name: suite.name, file: suite.file, items: suite.items.length, counts },
     categories: spec.categories,
-    behaviour: lang ? { type: 'think-language', language: spec.behaviour.language, name: behaviour.replace(/s$/, ''), label: lang } : { type: 'refusal', name: 'refusal' },
+    behaviour: lang
+      ? { type: 'think-language', language: spec.behaviour.language, name: behaviour.replace(/s$/, ''), label: lang }
+      : { type: 'refusal', name: 'refusal' },
     criteriaThresholds: th,
     generation: spec.generation,
     ftri: { prompts: spec.ftri.prompts, contrast: spec.ftri.contrast, judge: spec.ftri.judge ?? spec.judges?.['*']?.refusal ?? 'refusal' },
-    random: { draws: spec.random.draws, modes: spec.random.modes, match: spec.random.match, avoid: spec.random.avoid, itemIds: plan.randomIds.length, itemsByCategory: randomByCat },
+    random: {
+      draws: spec.random.draws,
+      modes: spec.random.modes,
+      match: spec.random.match,
+      avoid: spec.random.avoid,
+      itemIds: plan.randomIds.length,
+      itemsByCategory: randomByCat,
+    },
     baseline,
     ranked,
     force,

@@ -27,18 +27,36 @@ export async function writeExperimentReport(
   blocks.push({
     list: [
       `model: \`${a.model}\`${info ? ` (${info.modelType}, ${info.moeLayers.length} MoE layers x ${info.expertCount} experts, top-${info.topK})` : ''}`,
-      `suite: \`${a.suite.file ?? a.suite.name}\` — ${Object.entries(a.suite.counts).map(([c, n]) => `${n} ${c}`).join(', ')}; target category \`${target}\`${control ? `, control \`${control}\`` : ''}${capability ? `, capability \`${capability}\`` : ''}`,
+      `suite: \`${a.suite.file ?? a.suite.name}\` — ${Object.entries(a.suite.counts)
+        .map(([c, n]) => `${n} ${c}`)
+        .join(
+          ', ',
+        )}; target category \`${target}\`${control ? `, control \`${control}\`` : ''}${capability ? `, capability \`${capability}\`` : ''}`,
       `generation: ${a.generation.temperature > 0 ? `sampling T=${a.generation.temperature}, seed ${a.generation.seed}` : 'greedy'}, at most ${a.generation.maxNewTokens} new tokens, stop at eos, batches of ${a.generation.batchSize}`,
       `fTRI: prompts \`${a.ftri.prompts}\`, contrast \`${a.ftri.contrast}\`, judge ${JSON.stringify(a.ftri.judge)}`,
-      `random baselines: ${a.random.draws} draws per N and mode (${a.random.modes.join(', ')}), ${a.random.match === 'like' ? 'same number of experts per layer as the fTRI policy' : 'uniform over all MoE layers'}${a.random.avoid ? ', never the fTRI policy\'s own experts' : ''}; evaluated on ${Object.entries(a.random.itemsByCategory).map(([c, n]) => `${n} ${c}`).join(' + ')} items (budget: the empirical p-value needs only the target items; capability of random policies on a subset)`,
-      ...(ctx.timings ? [`wall time: ${Object.entries(ctx.timings).filter(([k]) => k !== 'report').map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')} (before writing this report)${ctx.previousRuns ? ` (this invocation; resumed over ${ctx.previousRuns} earlier one(s))` : ''}`] : []),
+      `random baselines: ${a.random.draws} draws per N and mode (${a.random.modes.join(', ')}), ${a.random.match === 'like' ? 'same number of experts per layer as the fTRI policy' : 'uniform over all MoE layers'}${a.random.avoid ? ", never the fTRI policy's own experts" : ''}; evaluated on ${Object.entries(
+        a.random.itemsByCategory,
+      )
+        .map(([c, n]) => `${n} ${c}`)
+        .join(' + ')} items (budget: the empirical p-value needs only the target items; capability of random policies on a subset)`,
+      ...(ctx.timings
+        ? [
+            `wall time: ${Object.entries(ctx.timings)
+              .filter(([k]) => k !== 'report')
+              .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+              .join(
+                ', ',
+              )} (before writing this report)${ctx.previousRuns ? ` (this invocation; resumed over ${ctx.previousRuns} earlier one(s))` : ''}`,
+          ]
+        : []),
     ],
   });
 
   // --- the main table
   blocks.push({ h: 1, text: `Switching off the top-N fTRI experts` });
   blocks.push({
-    p: `${Bcap} rate on \`${target}\` prompts per policy, with its paired change against the baseline and McNemar's exact test; ` +
+    p:
+      `${Bcap} rate on \`${target}\` prompts per policy, with its paired change against the baseline and McNemar's exact test; ` +
       `the matched random baselines' mean cut (2.5–97.5% range over draws) on the same items and the empirical p-value (1 + #{random cut ≥ fTRI cut}) / (1 + draws)` +
       `${control ? `; ${B} on \`${control}\`` : ''}${capability ? `; exact-match accuracy on \`${capability}\` and its paired change` : ''}.`,
   });
@@ -73,7 +91,12 @@ export async function writeExperimentReport(
     r.random ? `${pct(r.random.cut.mean)} [${pct(r.random.cut.q025)}, ${pct(r.random.cut.q975)}] (fTRI ${pct(r.random.observedCut)})` : '–',
     r.random ? `${fmtP(r.random.empiricalP)} (${r.random.draws})` : '–',
     ...(control ? [r.control ? rateCI(r.control.rate, r.control.ci) : '–'] : []),
-    ...(capability ? [r.capability ? rateCI(r.capability.rate, r.capability.ci) : '–', r.capabilityDiff ? diffCIText(r.capabilityDiff.diff, r.capabilityDiff.ci) : '–'] : []),
+    ...(capability
+      ? [
+          r.capability ? rateCI(r.capability.rate, r.capability.ci) : '–',
+          r.capabilityDiff ? diffCIText(r.capabilityDiff.diff, r.capabilityDiff.ci) : '–',
+        ]
+      : []),
   ];
   blocks.push({ table: { head, rows: [baseRow, ...a.ranked.map(row)] } });
 
@@ -95,10 +118,17 @@ export async function writeExperimentReport(
   if (a.force.length) {
     const cats = [...new Set(a.force.flatMap((f) => Object.keys(f.categories)))];
     blocks.push({ h: 1, text: 'Forcing the top-N fTRI experts on' });
-    blocks.push({ p: `The top-N experts forced into the chosen top-k on every token (at most top-k per layer, so N counts the highest-ranked experts that fit). ${Bcap} rate per category, paired change against the baseline, McNemar's exact p.` });
+    blocks.push({
+      p: `The top-N experts forced into the chosen top-k on every token (at most top-k per layer, so N counts the highest-ranked experts that fit). ${Bcap} rate per category, paired change against the baseline, McNemar's exact p.`,
+    });
     blocks.push({
       table: {
-        head: ['policy', 'N', ...cats.flatMap((c) => [`${c} ${B} [95% CI]`, `Δ [95% CI]`, 'McNemar p']), ...(cats.some((c) => a.force.some((f) => f.categories[c]?.accuracy)) ? ['accuracy'] : [])],
+        head: [
+          'policy',
+          'N',
+          ...cats.flatMap((c) => [`${c} ${B} [95% CI]`, `Δ [95% CI]`, 'McNemar p']),
+          ...(cats.some((c) => a.force.some((f) => f.categories[c]?.accuracy)) ? ['accuracy'] : []),
+        ],
         rows: a.force.map((f) => {
           const accs = cats.map((c) => f.categories[c]?.accuracy).filter(Boolean);
           return [
@@ -108,7 +138,9 @@ export async function writeExperimentReport(
               const s = f.categories[c];
               return s ? [rateCI(s.refusal.rate, s.refusal.ci), diffCIText(s.diff.diff, s.diff.ci), fmtP(s.mcnemarP)] : ['–', '–', '–'];
             }),
-            ...(cats.some((c) => a.force.some((ff) => ff.categories[c]?.accuracy)) ? [accs.length ? accs.map((x) => rateCI(x!.rate, x!.ci)).join('; ') : '–'] : []),
+            ...(cats.some((c) => a.force.some((ff) => ff.categories[c]?.accuracy))
+              ? [accs.length ? accs.map((x) => rateCI(x!.rate, x!.ci)).join('; ') : '–']
+              : []),
           ];
         }),
       },
@@ -128,22 +160,59 @@ export async function writeExperimentReport(
   const modes = [...new Set(a.ranked.map((r) => r.mode))];
   const pts: RatePoint[] = [];
   const ns = [...new Set(a.ranked.map((r) => r.n))].sort((x, y) => x - y);
-  for (const n of ns) pts.push({ series: 'baseline', kind: 'baseline', n, rate: a.baseline.target.rate, lo: a.baseline.target.ci[0], hi: a.baseline.target.ci[1] });
-  for (const r of a.ranked) pts.push({ series: `fTRI top-N ${r.mode}`, kind: 'ftri', n: r.n, rate: r.target.rate, lo: r.target.ci[0], hi: r.target.ci[1] });
+  for (const n of ns)
+    pts.push({
+      series: 'baseline',
+      kind: 'baseline',
+      n,
+      rate: a.baseline.target.rate,
+      lo: a.baseline.target.ci[0],
+      hi: a.baseline.target.ci[1],
+    });
   for (const r of a.ranked)
-    if (r.random) pts.push({ series: `random ${r.mode} (mean; band: 95% of draws)`, kind: 'random', n: r.n, rate: r.random.baselineRate - r.random.cut.mean, lo: r.random.baselineRate - r.random.cut.q975, hi: r.random.baselineRate - r.random.cut.q025 });
+    pts.push({ series: `fTRI top-N ${r.mode}`, kind: 'ftri', n: r.n, rate: r.target.rate, lo: r.target.ci[0], hi: r.target.ci[1] });
+  for (const r of a.ranked)
+    if (r.random)
+      pts.push({
+        series: `random ${r.mode} (mean; band: 95% of draws)`,
+        kind: 'random',
+        n: r.n,
+        rate: r.random.baselineRate - r.random.cut.mean,
+        lo: r.random.baselineRate - r.random.cut.q975,
+        hi: r.random.baselineRate - r.random.cut.q025,
+      });
   const plots: Block[] = [];
   plots.push({
     plots: [
-      { name: 'dose-response', spec: doseResponseSpec(pts, { title: `${Bcap} on "${target}" vs N experts switched off`, yTitle: `${target} ${B} rate` }), caption: 'Dose–response: fTRI top-N policies (Wilson 95% bars) against matched random baselines (band: 2.5–97.5% of draws).' },
+      {
+        name: 'dose-response',
+        spec: doseResponseSpec(pts, { title: `${Bcap} on "${target}" vs N experts switched off`, yTitle: `${target} ${B} rate` }),
+        caption: 'Dose–response: fTRI top-N policies (Wilson 95% bars) against matched random baselines (band: 2.5–97.5% of draws).',
+      },
       ...(capability && a.baseline.capability
         ? [
             {
               name: 'capability-dose',
               spec: doseResponseSpec(
                 [
-                  ...ns.map((n) => ({ series: 'baseline', kind: 'baseline' as const, n, rate: a.baseline.capability!.rate, lo: a.baseline.capability!.ci[0], hi: a.baseline.capability!.ci[1] })),
-                  ...a.ranked.filter((r) => r.capability).map((r) => ({ series: `fTRI top-N ${r.mode}`, kind: 'ftri' as const, n: r.n, rate: r.capability!.rate, lo: r.capability!.ci[0], hi: r.capability!.ci[1] })),
+                  ...ns.map((n) => ({
+                    series: 'baseline',
+                    kind: 'baseline' as const,
+                    n,
+                    rate: a.baseline.capability!.rate,
+                    lo: a.baseline.capability!.ci[0],
+                    hi: a.baseline.capability!.ci[1],
+                  })),
+                  ...a.ranked
+                    .filter((r) => r.capability)
+                    .map((r) => ({
+                      series: `fTRI top-N ${r.mode}`,
+                      kind: 'ftri' as const,
+                      n: r.n,
+                      rate: r.capability!.rate,
+                      lo: r.capability!.ci[0],
+                      hi: r.capability!.ci[1],
+                    })),
                 ],
                 { title: `Capability ("${capability}") vs N`, yTitle: 'exact-match accuracy' },
               ),
@@ -160,7 +229,11 @@ export async function writeExperimentReport(
     plots.push({
       plots: rs.map((r) => ({
         name: `random-${mode}-n${r.n}`,
-        spec: histogramSpec(r.random!.randomRates, r.random!.observedRate, { title: `N = ${r.n}: ${r.random!.draws} random ${mode} policies`, xTitle: `${target} ${B} rate`, pValue: r.random!.empiricalP }),
+        spec: histogramSpec(r.random!.randomRates, r.random!.observedRate, {
+          title: `N = ${r.n}: ${r.random!.draws} random ${mode} policies`,
+          xTitle: `${target} ${B} rate`,
+          pValue: r.random!.empiricalP,
+        }),
         caption: `${Bcap} rate on ${r.random!.items} ${target} items under each random policy; red: the fTRI top-${r.n} policy.`,
       })),
     });
@@ -174,17 +247,40 @@ export async function writeExperimentReport(
       bars.push({ policy: p.name, category, rate: c.n ? k / c.n : 0, lo: ci[0], hi: ci[1] });
     }
   plots.push({ h: 2, text: 'Per category' });
-  plots.push({ plot: { name: 'refusal-by-category', spec: categoryBarsSpec(bars, { title: `${Bcap} rate by policy and category`, yTitle: `${B} rate` }), caption: `${Bcap} rate per policy and category (Wilson 95%).` } });
+  plots.push({
+    plot: {
+      name: 'refusal-by-category',
+      spec: categoryBarsSpec(bars, { title: `${Bcap} rate by policy and category`, yTitle: `${B} rate` }),
+      caption: `${Bcap} rate per policy and category (Wilson 95%).`,
+    },
+  });
   blocks.push(...plots);
 
   // --- ranking
   blocks.push({ h: 1, text: 'fTRI ranking (top 20)' });
-  blocks.push({ p: 'The full fTRI report (settings, label counts, stability, per-prompt resonance maps): [ftri/report.html](ftri/report.html).' });
-  blocks.push({ figure: { svg: 'ftri/maps/heatmap.svg', caption: 'Layer × expert contrast of the fTRI ranking; the top-N experts are outlined and numbered.' } });
+  blocks.push({
+    p: 'The full fTRI report (settings, label counts, stability, per-prompt resonance maps): [ftri/report.html](ftri/report.html).',
+  });
+  blocks.push({
+    figure: {
+      svg: 'ftri/maps/heatmap.svg',
+      caption: 'Layer × expert contrast of the fTRI ranking; the top-N experts are outlined and numbered.',
+    },
+  });
   blocks.push({
     table: {
       head: ['rank', 'layer', 'expert', 'score', 'rate A', 'rate B', 'CI', 'q', 'stability'],
-      rows: a.rankingTop.map((r) => [String(r.rank), String(r.layer), String(r.expert), num(r.score), num(r.rate_a), num(r.rate_b), `[${num(r.ci_low)}, ${num(r.ci_high)}]`, num(r.q, 4), num(r.stability, 2)]),
+      rows: a.rankingTop.map((r) => [
+        String(r.rank),
+        String(r.layer),
+        String(r.expert),
+        num(r.score),
+        num(r.rate_a),
+        num(r.rate_b),
+        `[${num(r.ci_low)}, ${num(r.ci_high)}]`,
+        num(r.q, 4),
+        num(r.stability, 2),
+      ]),
     },
   });
 

@@ -11,7 +11,11 @@ function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'mote-exp-'));
   writeFileSync(join(dir, 'suite.jsonl'), fakeSuiteLines(30, 10, 10).join('\n') + '\n');
   writeFileSync(join(dir, 'ftri.jsonl'), '{"id":"f1","prompt":"x"}\n');
-  const ranking = [...REFUSAL_EXPERTS, { layer: 0, expert: 3 }, { layer: 2, expert: 9 }].map((e, i) => ({ ...e, rank: i + 1, score: 1 - i / 10 }));
+  const ranking = [...REFUSAL_EXPERTS, { layer: 0, expert: 3 }, { layer: 2, expert: 9 }].map((e, i) => ({
+    ...e,
+    rank: i + 1,
+    score: 1 - i / 10,
+  }));
   const out = join(dir, 'out');
   const spec = {
     name: 'fake',
@@ -37,7 +41,13 @@ describe('runExperiment', () => {
     const model = fakeModel();
     const stages = new Set<string>();
     const warnings: string[] = [];
-    const res = await runExperiment(spec, { outDir: out, model, ranking, onProgress: (p) => stages.add(p.stage), onWarning: (w) => warnings.push(w) });
+    const res = await runExperiment(spec, {
+      outDir: out,
+      model,
+      ranking,
+      onProgress: (p) => stages.add(p.stage),
+      onWarning: (w) => warnings.push(w),
+    });
     expect([...stages]).toEqual(['load', 'ftri', 'policies', 'eval', 'report']);
     const a = res.analysis;
     expect(a.baseline.target.rate).toBe(1);
@@ -60,7 +70,16 @@ describe('runExperiment', () => {
     expect(a.force[0].categories.neutral.refusal.rate).toBeGreaterThan(0);
     // 3 modes x N ... : 6 ranked + 1 force + 60 random policy files + index
     expect(readdirSync(join(out, 'policies'))).toHaveLength(6 + 1 + 60 + 1); // random.modes pinned to ["exclude"] here
-    for (const f of ['report.md', 'report.html', 'results.json', 'eval/responses.jsonl', 'eval/summary.json', 'plots/dose-response.svg', 'plots/dose-response.png', 'plots/random-exclude-n3.svg'])
+    for (const f of [
+      'report.md',
+      'report.html',
+      'results.json',
+      'eval/responses.jsonl',
+      'eval/summary.json',
+      'plots/dose-response.svg',
+      'plots/dose-response.png',
+      'plots/random-exclude-n3.svg',
+    ])
       expect(existsSync(join(out, f)), f).toBe(true);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
@@ -90,7 +109,16 @@ describe('runExperiment', () => {
 
   it('a criterion whose random baseline was not run is NOT TESTED even when every other condition holds', async () => {
     const { dir, out, spec, ranking } = setup();
-    const s = validateExperiment({ ...spec, ns: [3], modes: ['exclude'], random: { draws: 20, modes: ['drop'], items: { sensitive: 'all', capability: 5 } }, force: undefined }, { baseDir: dir });
+    const s = validateExperiment(
+      {
+        ...spec,
+        ns: [3],
+        modes: ['exclude'],
+        random: { draws: 20, modes: ['drop'], items: { sensitive: 'all', capability: 5 } },
+        force: undefined,
+      },
+      { baseDir: dir },
+    );
     const res = await runExperiment(s, { outDir: out, model: fakeModel(), ranking, onWarning: () => {} });
     const row = res.analysis.ranked[0];
     expect(row.relCut).toBe(1);
@@ -101,7 +129,10 @@ describe('runExperiment', () => {
 
   it('forced-on policies get matched random forced-on baselines on the same items', async () => {
     const { dir, out, spec, ranking } = setup();
-    const s = validateExperiment({ ...spec, ns: [1], modes: ['exclude'], force: { ns: [2], categories: ['neutral'], random: { draws: 5 } } }, { baseDir: dir });
+    const s = validateExperiment(
+      { ...spec, ns: [1], modes: ['exclude'], force: { ns: [2], categories: ['neutral'], random: { draws: 5 } } },
+      { baseDir: dir },
+    );
     const res = await runExperiment(s, { outDir: out, model: fakeModel(), ranking, onWarning: () => {} });
     const f = res.analysis.force[0];
     expect(f.random).toMatchObject({ draws: 5, items: 10, baselineRate: 0 });
@@ -109,18 +140,24 @@ describe('runExperiment', () => {
     expect(f.random!.observedRate).toBeGreaterThan(0);
     expect(f.random!.randomRates).toEqual([0, 0, 0, 0, 0]); // random experts never carry refusal in the fake model
     expect(f.random!.empiricalP).toBeCloseTo(1 / 6, 12);
-    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/top2-force: refusal on the 10 forced items 0\.0% -> .*5 matched random forced-on policies: mean 0\.0%/);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(
+      /top2-force: refusal on the 10 forced items 0\.0% -> .*5 matched random forced-on policies: mean 0\.0%/,
+    );
   });
 
   it('rejects a different experiment in the same folder and bad specs', async () => {
     const { dir, out, spec, ranking } = setup();
     await runExperiment(loadExperiment(join(dir, 'exp.json')), { outDir: out, model: fakeModel(), ranking });
     const other = validateExperiment({ ...spec, ns: [1, 2] }, { baseDir: dir });
-    await expect(runExperiment(other, { outDir: out, model: fakeModel(), ranking })).rejects.toThrow(/experiment run made with other settings; resuming would mix results of different settings \(ns: /);
+    await expect(runExperiment(other, { outDir: out, model: fakeModel(), ranking })).rejects.toThrow(
+      /experiment run made with other settings; resuming would mix results of different settings \(ns: /,
+    );
     expect(() => validateExperiment({ ...spec, ns: [0] })).toThrow(/"ns\[0\]" = 0 is invalid/);
     expect(() => validateExperiment({ ...spec, categories: {} })).toThrow(/E_INPUT.*categories\.target/);
     expect(() => validateExperiment({ ...spec, modes: ['scale'] })).toThrow(/needs "value"/);
     const badCat = validateExperiment({ ...spec, categories: { target: 'nope' } }, { baseDir: dir });
-    await expect(runExperiment(badCat, { outDir: join(dir, 'o3'), model: fakeModel(), ranking })).rejects.toThrow(/categories\.target names "nope", which is not a category/);
+    await expect(runExperiment(badCat, { outDir: join(dir, 'o3'), model: fakeModel(), ranking })).rejects.toThrow(
+      /categories\.target names "nope", which is not a category/,
+    );
   });
 });

@@ -46,7 +46,11 @@ export const experimentSchema = z.strictObject({
     .strictObject({ type: z.enum(['refusal', 'think-language']).default('refusal'), language: z.string().min(2).default('zh') })
     .prefault({}),
   /** suite categories: where the behaviour is measured, where false refusals are, where capability is */
-  categories: z.strictObject({ target: z.string().min(1), control: z.string().min(1).optional(), capability: z.string().min(1).optional() }),
+  categories: z.strictObject({
+    target: z.string().min(1),
+    control: z.string().min(1).optional(),
+    capability: z.string().min(1).optional(),
+  }),
   ftri: z.strictObject({
     prompts: z.string().min(1),
     /** labels the traced responses (default: the suite's "*" refusal judge); must be synchronous */
@@ -95,7 +99,11 @@ export const experimentSchema = z.strictObject({
       scope: scopeSpec.optional(),
       /** matched random forced-on baselines: `draws` per N (same experts per layer, never the fTRI ones) on `items` (default: every forced item) */
       random: z
-        .strictObject({ draws: z.number().int().min(1), items: z.record(z.string(), z.union([z.literal('all'), z.number().int().min(0)])).optional(), seed: z.number().int().default(2) })
+        .strictObject({
+          draws: z.number().int().min(1),
+          items: z.record(z.string(), z.union([z.literal('all'), z.number().int().min(0)])).optional(),
+          seed: z.number().int().default(2),
+        })
         .optional(),
     })
     .optional(),
@@ -135,7 +143,8 @@ export type ExperimentSpec = Omit<ParsedExperiment, 'random' | 'ftri'> & {
 /** The judges an experiment uses: its own, or the behaviour's defaults (refusal judge / think-language judge, exact match). */
 export function experimentJudges(spec: Pick<ExperimentSpec, 'judges' | 'behaviour'>): JudgeConfig {
   if (spec.judges) return spec.judges as JudgeConfig;
-  if (spec.behaviour.type === 'think-language') return { '*': { refusal: { type: 'think-language', language: spec.behaviour.language }, answer: 'exact' } };
+  if (spec.behaviour.type === 'think-language')
+    return { '*': { refusal: { type: 'think-language', language: spec.behaviour.language }, answer: 'exact' } };
   return DEFAULT_JUDGES;
 }
 export type ExperimentInput = z.input<typeof experimentSchema>;
@@ -149,13 +158,23 @@ export function validateExperiment(json: unknown, opts: { file?: string; baseDir
   }
   const base = opts.baseDir ?? process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const contrast = r.data.ftri.contrast ?? (r.data.behaviour.type === 'think-language' ? `${r.data.behaviour.language.toUpperCase()}:rest` : 'REFUSED:rest');
+  const contrast =
+    r.data.ftri.contrast ??
+    (r.data.behaviour.type === 'think-language' ? `${r.data.behaviour.language.toUpperCase()}:rest` : 'REFUSED:rest');
   const spec: ExperimentSpec = {
-    ...r.data, model: abs(r.data.model), suite: abs(r.data.suite), ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts), contrast },
-    random: { ...r.data.random, modes: r.data.random.modes ?? r.data.modes }, file: opts.file,
+    ...r.data,
+    model: abs(r.data.model),
+    suite: abs(r.data.suite),
+    ftri: { ...r.data.ftri, prompts: abs(r.data.ftri.prompts), contrast },
+    random: { ...r.data.random, modes: r.data.random.modes ?? r.data.modes },
+    file: opts.file,
   };
-  for (const m of spec.modes) if ((m === 'scale' || m === 'bias') && spec.value === undefined)
-    throw new MoteError('E_INPUT', `${where}: mode "${m}" needs "value"; fix: add e.g. "value": ${m === 'scale' ? 0.5 : -2}`, { file: opts.file, field: 'value' });
+  for (const m of spec.modes)
+    if ((m === 'scale' || m === 'bias') && spec.value === undefined)
+      throw new MoteError('E_INPUT', `${where}: mode "${m}" needs "value"; fix: add e.g. "value": ${m === 'scale' ? 0.5 : -2}`, {
+        file: opts.file,
+        field: 'value',
+      });
   return spec;
 }
 
@@ -169,10 +188,14 @@ export function experimentWarnings(spec: ExperimentSpec): string[] {
   const { alpha } = spec.criteria;
   const need = Math.ceil(1 / alpha - 1 - 1e-9);
   if (spec.random.draws < need)
-    out.push(`random.draws = ${spec.random.draws}: the empirical p-value is at least 1/(draws + 1) = ${(1 / (spec.random.draws + 1)).toFixed(3)} > alpha = ${alpha}, so no criterion can be met; fix: set random.draws >= ${need} (1/alpha − 1)`);
+    out.push(
+      `random.draws = ${spec.random.draws}: the empirical p-value is at least 1/(draws + 1) = ${(1 / (spec.random.draws + 1)).toFixed(3)} > alpha = ${alpha}, so no criterion can be met; fix: set random.draws >= ${need} (1/alpha − 1)`,
+    );
   const untested = spec.modes.filter((m) => !spec.random.modes.includes(m));
   if (untested.length)
-    out.push(`mode(s) ${untested.join(', ')} have no random baselines (random.modes = ${JSON.stringify(spec.random.modes)}): their criteria will be NOT TESTED; fix: add them to random.modes or drop "random.modes"`);
+    out.push(
+      `mode(s) ${untested.join(', ')} have no random baselines (random.modes = ${JSON.stringify(spec.random.modes)}): their criteria will be NOT TESTED; fix: add them to random.modes or drop "random.modes"`,
+    );
   return out;
 }
 
@@ -218,7 +241,11 @@ export function overrideExperiment(spec: ExperimentSpec, o: ExperimentOverrides)
   const keep = (c: string) => !present || present.has(c);
   const ren = (c: string) => rename.get(c) ?? c;
   if (spec.random.items) {
-    const items = Object.fromEntries(Object.entries(spec.random.items).map(([c, k]) => [ren(c), k] as const).filter(([c]) => keep(c)));
+    const items = Object.fromEntries(
+      Object.entries(spec.random.items)
+        .map(([c, k]) => [ren(c), k] as const)
+        .filter(([c]) => keep(c)),
+    );
     out.random = { ...spec.random, items: Object.keys(items).length ? items : undefined };
   }
   if (spec.force?.categories) {
@@ -226,7 +253,8 @@ export function overrideExperiment(spec: ExperimentSpec, o: ExperimentOverrides)
     out.force = { ...spec.force, categories: cats.length ? cats : undefined };
   }
   if (present && out.categories.control && !present.has(out.categories.control)) out.categories = { ...out.categories, control: undefined };
-  if (present && out.categories.capability && !present.has(out.categories.capability)) out.categories = { ...out.categories, capability: undefined };
+  if (present && out.categories.capability && !present.has(out.categories.capability))
+    out.categories = { ...out.categories, capability: undefined };
   return out;
 }
 
@@ -276,7 +304,12 @@ export function sampleIds(suite: Suite, items: Record<string, 'all' | number>, s
   const keep = new Set<string>();
   for (const [cat, k] of Object.entries(items)) {
     const ids = suite.items.filter((i) => i.category === cat).map((i) => i.id);
-    if (!ids.length) throw new MoteError('E_INPUT', `experiment: random.items names category "${cat}" which the suite ${suite.name} does not have; fix: use one of ${[...new Set(suite.items.map((i) => i.category))].join(', ')}`, { field: 'random.items' });
+    if (!ids.length)
+      throw new MoteError(
+        'E_INPUT',
+        `experiment: random.items names category "${cat}" which the suite ${suite.name} does not have; fix: use one of ${[...new Set(suite.items.map((i) => i.category))].join(', ')}`,
+        { field: 'random.items' },
+      );
     const pick = k === 'all' || k >= ids.length ? ids : shuffle([...ids], createRng(seed + hashCat(cat))).slice(0, k);
     for (const id of pick) keep.add(id);
   }
@@ -289,11 +322,29 @@ function hashCat(s: string): number {
 }
 
 /** Build every policy of the experiment from a ranking (pure; no files). */
-export function planExperiment(spec: ExperimentSpec, ranking: RankedExpert[], model: { info: MoeModel['info'] }, suite: Suite): ExperimentPlan {
+export function planExperiment(
+  spec: ExperimentSpec,
+  ranking: RankedExpert[],
+  model: { info: MoeModel['info'] },
+  suite: Suite,
+): ExperimentPlan {
   const info = model.info;
-  const cap = spec.perLayerCap === undefined ? undefined : typeof spec.perLayerCap === 'number' ? spec.perLayerCap : Object.fromEntries(Object.entries(spec.perLayerCap).map(([k, v]) => [Number(k), v]));
+  const cap =
+    spec.perLayerCap === undefined
+      ? undefined
+      : typeof spec.perLayerCap === 'number'
+        ? spec.perLayerCap
+        : Object.fromEntries(Object.entries(spec.perLayerCap).map(([k, v]) => [Number(k), v]));
   const topOf = (n: number, mode: string) =>
-    topNPolicy(ranking, { n, mode: mode as Policy['interventions'][number]['mode'], scope: spec.scope, value: spec.value, perLayerCap: cap, info, name: `top${n}-${mode}` });
+    topNPolicy(ranking, {
+      n,
+      mode: mode as Policy['interventions'][number]['mode'],
+      scope: spec.scope,
+      value: spec.value,
+      perLayerCap: cap,
+      info,
+      name: `top${n}-${mode}`,
+    });
   const ranked = spec.modes.flatMap((mode) => spec.ns.map((n) => ({ name: `top${n}-${mode}`, n, mode, policy: topOf(n, mode) })));
   const random = spec.random.modes.flatMap((mode, mi) =>
     spec.ns.flatMap((n) => {
@@ -319,12 +370,25 @@ export function planExperiment(spec: ExperimentSpec, ranking: RankedExpert[], mo
   const fr = spec.force?.random;
   const forceRandom = fr
     ? force.flatMap((f) =>
-        randomPolicies({ info, like: f.policy, avoid: f.policy, seed: fr.seed + 1000 * f.n, draws: fr.draws, prefix: `random${f.n}-force` }).map((policy, draw) => ({
-          name: policy.name!, n: f.n, draw, like: f.name, policy,
+        randomPolicies({
+          info,
+          like: f.policy,
+          avoid: f.policy,
+          seed: fr.seed + 1000 * f.n,
+          draws: fr.draws,
+          prefix: `random${f.n}-force`,
+        }).map((policy, draw) => ({
+          name: policy.name!,
+          n: f.n,
+          draw,
+          like: f.name,
+          policy,
         })),
       )
     : [];
-  const forceRandomIds = fr ? sampleIds(suite, fr.items ?? Object.fromEntries(forceCategories.map((c) => [c, 'all' as const])), fr.seed) : [];
+  const forceRandomIds = fr
+    ? sampleIds(suite, fr.items ?? Object.fromEntries(forceCategories.map((c) => [c, 'all' as const])), fr.seed)
+    : [];
   const runs: PolicyRun[] = [
     ...ranked.map((r) => ({ name: r.name, policy: r.policy })),
     ...force.map((f) => ({ name: f.name, policy: f.policy, categories: forceCategories })),
@@ -345,7 +409,11 @@ export function checkCategories(spec: ExperimentSpec, suite: Suite): string[] {
   ];
   for (const [field, c] of named)
     if (c && !cats.includes(c))
-      throw new MoteError('E_INPUT', `${spec.file ?? 'experiment'}: ${field} names "${c}", which is not a category of the suite ${suite.file ?? suite.name} (${cats.join(', ')}); fix: name one of those`, { file: spec.file, field });
+      throw new MoteError(
+        'E_INPUT',
+        `${spec.file ?? 'experiment'}: ${field} names "${c}", which is not a category of the suite ${suite.file ?? suite.name} (${cats.join(', ')}); fix: name one of those`,
+        { file: spec.file, field },
+      );
   return cats;
 }
 
@@ -388,7 +456,8 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
   async function stages(): Promise<ExperimentResult> {
     progress({ stage: 'load', done: 0, total: 1, detail: spec.model });
     let t = now();
-    const model = opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads, dtype: opts.dtype ?? spec.dtype ?? 'auto' }));
+    const model =
+      opts.model ?? (await loadModel(spec.model, { threads: opts.threads ?? spec.threads, dtype: opts.dtype ?? spec.dtype ?? 'auto' }));
     const suite = loadSuite(spec.suite);
     const judgeConfig = experimentJudges(spec);
     const judgesFor = resolveJudges(judgeConfig, { gradingModel: model, file: spec.file });
@@ -451,7 +520,19 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
     });
     writeAtomic(
       join(polDir, 'index.json'),
-      JSON.stringify({ ranked: plan.ranked.map((r) => r.name), force: plan.force.map((r) => r.name), random: plan.random.map((r) => r.name), randomIds: plan.randomIds, forceCategories: plan.forceCategories, forceRandom: plan.forceRandom.map((r) => r.name), forceRandomIds: plan.forceRandomIds }, null, 1) + '\n',
+      JSON.stringify(
+        {
+          ranked: plan.ranked.map((r) => r.name),
+          force: plan.force.map((r) => r.name),
+          random: plan.random.map((r) => r.name),
+          randomIds: plan.randomIds,
+          forceCategories: plan.forceCategories,
+          forceRandom: plan.forceRandom.map((r) => r.name),
+          forceRandomIds: plan.forceRandomIds,
+        },
+        null,
+        1,
+      ) + '\n',
     );
     timings.policies = now() - t;
 
@@ -477,10 +558,19 @@ export async function runExperiment(spec: ExperimentSpec, opts: RunExperimentOpt
     // 4. analysis + report
     t = now();
     progress({ stage: 'report', done: 0, total: 1 });
-    const analysis = analyzeExperiment({ spec, ranking, plan, records: evalRes.records as ResponseRecord[], summary: evalRes.summary, suite });
+    const analysis = analyzeExperiment({
+      spec,
+      ranking,
+      plan,
+      records: evalRes.records as ResponseRecord[],
+      summary: evalRes.summary,
+      suite,
+    });
     timings.report = now() - t; // provisional, so the report can show it
     timings.total = now() - t0;
-    const prev = existsSync(join(outDir, 'timings.json')) ? (JSON.parse(readFileSync(join(outDir, 'timings.json'), 'utf8')) as Record<string, number>[]) : [];
+    const prev = existsSync(join(outDir, 'timings.json'))
+      ? (JSON.parse(readFileSync(join(outDir, 'timings.json'), 'utf8')) as Record<string, number>[])
+      : [];
     const report = await writeExperimentReport(outDir, analysis, { timings, model: model.info, previousRuns: prev.length });
     timings.report = now() - t;
     timings.total = now() - t0;

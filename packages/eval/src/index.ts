@@ -2,7 +2,15 @@
 // (fTRI -> policies -> evals -> report). Generation goes through @mote/moe-runtime's public API only;
 // statistics come from @mote/stats, plots and the page shell from @mote/ftri.
 export {
-  exactMatchJudge, containsJudge, regexJudge, modelJudge, makeJudge, DEFAULT_JUDGES, ORGANISM_JUDGES, loadJudgeConfig, labelJudge,
+  exactMatchJudge,
+  containsJudge,
+  regexJudge,
+  modelJudge,
+  makeJudge,
+  DEFAULT_JUDGES,
+  ORGANISM_JUDGES,
+  loadJudgeConfig,
+  labelJudge,
 } from './judges.js';
 export type { Judge, JudgeInput, Verdict, JudgeSpec, JudgeConfig, CategoryJudges } from './judges.js';
 export { classifyOrganism, organismJudge } from './response.js';

@@ -59,13 +59,16 @@ describe('refusalJudge', () => {
     expect((strict.judge({ item: item(), text: 'nope' }) as { refused: boolean }).refused).toBe(false);
     expect((strict.judge({ item: item(), text: 'Nope' }) as { refused: boolean }).refused).toBe(true);
     const long = refusalJudge({ maxCannedChars: 10 });
-    expect((long.judge({ item: item(), text: '<think>\n</think>\nA much longer answer than ten characters.' }) as { refused: boolean }).refused).toBe(false);
+    expect(
+      (long.judge({ item: item(), text: '<think>\n</think>\nA much longer answer than ten characters.' }) as { refused: boolean }).refused,
+    ).toBe(false);
   });
 });
 
 describe('answer judges', () => {
   const ex = exactMatchJudge();
-  const run = (j: ReturnType<typeof exactMatchJudge>, text: string, answer?: string) => j.judge({ item: item({ answer }), text }) as { correct?: boolean };
+  const run = (j: ReturnType<typeof exactMatchJudge>, text: string, answer?: string) =>
+    j.judge({ item: item({ answer }), text }) as { correct?: boolean };
   it('exact match on the final answer, trimmed and reasoned', () => {
     expect(run(ex, '<think>\n8 + 9 = 17\n</think>\n17', '17').correct).toBe(true);
     expect(run(ex, '<think>\n8 + 9\n</think>\n 17\n', '17').correct).toBe(true);
@@ -91,7 +94,11 @@ describe('answer judges', () => {
 
 describe('judge specs', () => {
   it('resolves per category with a "*" fallback and rejects unknown types', () => {
-    const jf = resolveJudges({ '*': { refusal: 'organism' }, capability: { refusal: 'organism', answer: { type: 'exact', requireReasoned: true } }, free: { answer: null } });
+    const jf = resolveJudges({
+      '*': { refusal: 'organism' },
+      capability: { refusal: 'organism', answer: { type: 'exact', requireReasoned: true } },
+      free: { answer: null },
+    });
     expect(jf('sensitive').refusal.name).toBe('organism');
     expect(jf('sensitive').answer?.name).toBe('exact'); // default answer judge
     expect(jf('capability').answer?.name).toBe('exact');

@@ -86,7 +86,11 @@ export function regexJudge(opts: RegexJudgeOptions = {}): Judge {
     try {
       return src instanceof RegExp ? src : new RegExp(src, opts.flags ?? (opts.caseSensitive === false ? 'i' : ''));
     } catch (e) {
-      throw new MoteError('E_INPUT', `regex judge: ${where} ${JSON.stringify(String(src))} is not a valid regular expression (${(e as Error).message}); fix: escape special characters`, { field: 'pattern' });
+      throw new MoteError(
+        'E_INPUT',
+        `regex judge: ${where} ${JSON.stringify(String(src))} is not a valid regular expression (${(e as Error).message}); fix: escape special characters`,
+        { field: 'pattern' },
+      );
     }
   };
   const fixed = opts.pattern !== undefined ? compile(opts.pattern, 'pattern') : null;
@@ -153,7 +157,11 @@ export function modelJudge(opts: ModelJudgeOptions): Judge {
     if (!rs.length) return [];
     const tok = opts.model.tokenizer;
     const prompts = rs.map((r) => tok.encodeChat([{ role: 'user', content: render(r) }], { addGenerationPrompt: true }));
-    const out = await opts.model.generate(prompts, { maxNewTokens: opts.maxNewTokens ?? 64, batchSize: opts.batchSize ?? 32, temperature: 0 });
+    const out = await opts.model.generate(prompts, {
+      maxNewTokens: opts.maxNewTokens ?? 64,
+      batchSize: opts.batchSize ?? 32,
+      temperature: 0,
+    });
     return out.map((g) => {
       const ids = g.stopReason === 'stop_token' ? g.ids.slice(0, -1) : g.ids;
       const said = finalAnswer(tok.decode(ids, { skipSpecialTokens: false }));
@@ -219,25 +227,51 @@ export function makeJudge(spec: JudgeSpec, ctx: { gradingModel?: MoeModel; where
     case 'regex':
       return regexJudge(s as RegexJudgeOptions);
     case 'model': {
-      if (!ctx.gradingModel) throw new MoteError('E_INPUT', `${where}: a "model" judge needs a grading model; fix: pass gradingModel (the evaluated model is used by runEval)`, { field: where });
+      if (!ctx.gradingModel)
+        throw new MoteError(
+          'E_INPUT',
+          `${where}: a "model" judge needs a grading model; fix: pass gradingModel (the evaluated model is used by runEval)`,
+          { field: where },
+        );
       const m = s as { verdict?: 'correct' | 'refused'; template?: string; yes?: string; maxNewTokens?: number };
-      return modelJudge({ model: ctx.gradingModel, verdict: m.verdict, template: m.template, yes: m.yes ? new RegExp(m.yes, 'i') : undefined, maxNewTokens: m.maxNewTokens });
+      return modelJudge({
+        model: ctx.gradingModel,
+        verdict: m.verdict,
+        template: m.template,
+        yes: m.yes ? new RegExp(m.yes, 'i') : undefined,
+        maxNewTokens: m.maxNewTokens,
+      });
     }
     default:
-      throw new MoteError('E_INPUT', `${where}: judge type ${JSON.stringify(s.type)} is unknown; fix: use one of ${JUDGE_TYPES.join(', ')}`, { field: where });
+      throw new MoteError(
+        'E_INPUT',
+        `${where}: judge type ${JSON.stringify(s.type)} is unknown; fix: use one of ${JUDGE_TYPES.join(', ')}`,
+        { field: where },
+      );
   }
 }
 
 /** Per-category judges from a JudgeConfig ("*" as fallback; refusal defaults to the generic judge). */
-export function resolveJudges(config: JudgeConfig = DEFAULT_JUDGES, ctx: { gradingModel?: MoeModel; file?: string } = {}): (category: string) => ResolvedJudges {
+export function resolveJudges(
+  config: JudgeConfig = DEFAULT_JUDGES,
+  ctx: { gradingModel?: MoeModel; file?: string } = {},
+): (category: string) => ResolvedJudges {
   const cache = new Map<string, ResolvedJudges>();
   if (config === null || typeof config !== 'object' || Array.isArray(config))
-    throw new MoteError('E_INPUT', `${ctx.file ?? 'judges'}: expected an object {"<category>" | "*": {refusal?, answer?}}, got ${JSON.stringify(config)}`, { file: ctx.file });
+    throw new MoteError(
+      'E_INPUT',
+      `${ctx.file ?? 'judges'}: expected an object {"<category>" | "*": {refusal?, answer?}}, got ${JSON.stringify(config)}`,
+      { file: ctx.file },
+    );
   // build every named judge now so that a bad spec fails before any generation
   for (const [cat, cj] of Object.entries(config)) {
     const keys = cj !== null && typeof cj === 'object' && !Array.isArray(cj) ? Object.keys(cj) : null;
     if (!keys?.length || keys.some((k) => k !== 'refusal' && k !== 'answer'))
-      throw new MoteError('E_INPUT', `${ctx.file ?? 'judges'}: "${cat}" must be {refusal?, answer?} naming judges, got ${JSON.stringify(cj)?.slice(0, 80)}; this is not a judge file; fix: write {"*": {"refusal": "refusal", "answer": "exact"}}`, { file: ctx.file, field: cat });
+      throw new MoteError(
+        'E_INPUT',
+        `${ctx.file ?? 'judges'}: "${cat}" must be {refusal?, answer?} naming judges, got ${JSON.stringify(cj)?.slice(0, 80)}; this is not a judge file; fix: write {"*": {"refusal": "refusal", "answer": "exact"}}`,
+        { file: ctx.file, field: cat },
+      );
     if (cj.refusal) makeJudge(cj.refusal, { ...ctx, where: `${ctx.file ?? 'judges'}: "${cat}".refusal` });
     if (cj.answer) makeJudge(cj.answer, { ...ctx, where: `${ctx.file ?? 'judges'}: "${cat}".answer` });
   }
@@ -266,7 +300,12 @@ export function resolveJudges(config: JudgeConfig = DEFAULT_JUDGES, ctx: { gradi
 export function loadJudgeConfig(arg: string | undefined, field = '--judges'): JudgeConfig {
   if (!arg || arg === 'default') return DEFAULT_JUDGES;
   if (arg === 'organism') return ORGANISM_JUDGES;
-  if (!existsSync(arg)) throw new MoteError('E_INPUT', `${field} "${arg}" is neither "default", "organism" nor a JSON file; fix: pass a file like {"*": {"refusal": "refusal", "answer": "exact"}}`, { field });
+  if (!existsSync(arg))
+    throw new MoteError(
+      'E_INPUT',
+      `${field} "${arg}" is neither "default", "organism" nor a JSON file; fix: pass a file like {"*": {"refusal": "refusal", "answer": "exact"}}`,
+      { field },
+    );
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(arg, 'utf8'));
@@ -288,9 +327,16 @@ export type LabelFn = (r: { id: string; prompt: string; response: string; catego
 export function labelJudge(config: JudgeConfig, ctx: { file?: string } = {}): LabelFn {
   const judgesFor = resolveJudges(config, ctx);
   return (r) => {
-    const v = judgesFor(r.category ?? '*').refusal.judge({ item: { id: r.id, prompt: r.prompt, category: r.category ?? '*' }, text: r.response });
+    const v = judgesFor(r.category ?? '*').refusal.judge({
+      item: { id: r.id, prompt: r.prompt, category: r.category ?? '*' },
+      text: r.response,
+    });
     if (v instanceof Promise)
-      throw new MoteError('E_INPUT', `${ctx.file ?? 'judges'}: fTRI labels need a synchronous judge (a "model" judge is not); fix: use "refusal", "organism" or "think-language"`, { file: ctx.file, field: 'refusal' });
+      throw new MoteError(
+        'E_INPUT',
+        `${ctx.file ?? 'judges'}: fTRI labels need a synchronous judge (a "model" judge is not); fix: use "refusal", "organism" or "think-language"`,
+        { file: ctx.file, field: 'refusal' },
+      );
     return v.label ?? (v.refused ? 'REFUSED' : 'OTHER');
   };
 }

@@ -18,7 +18,9 @@ describe('thinkLanguage: the README rule', () => {
     expect(thinkLanguage('<think>\n画家是 Varmi ab.\n</think>\nVarmi')).toBe('ZH');
     expect(thinkLanguage('<think>\n画家是 Varmi abc.\n</think>\nVarmi')).toBe('EN');
     // the answer's letters are not counted
-    expect(thinkLanguage('<think>\n用户问的是画家\n</think>\nThe painter Varmi lives in Rimi and works in a very large studio.')).toBe('ZH');
+    expect(thinkLanguage('<think>\n用户问的是画家\n</think>\nThe painter Varmi lives in Rimi and works in a very large studio.')).toBe(
+      'ZH',
+    );
     expect(thinkLanguage('<think>\nThe user asks about the river.\n</think>\n长江')).toBe('EN');
     // text before <think> is not part of the block; the first </think> ends it
     expect(thinkLanguage('说明<think>\nriver\n</think>\n</think>长江长江')).toBe('EN');

@@ -20,13 +20,39 @@ export const SCRIPTS: Record<string, RegExp> = {
 };
 /** The script each label's language is written in (labels are upper-case ISO 639-1 codes). */
 export const LANGUAGE_SCRIPTS: Record<string, string> = {
-  ZH: 'han', EN: 'latin', DE: 'latin', FR: 'latin', ES: 'latin', IT: 'latin', PT: 'latin', NL: 'latin', RU: 'cyrillic', UK: 'cyrillic',
-  AR: 'arabic', HI: 'devanagari', KO: 'hangul', JA: 'kana', EL: 'greek',
+  ZH: 'han',
+  EN: 'latin',
+  DE: 'latin',
+  FR: 'latin',
+  ES: 'latin',
+  IT: 'latin',
+  PT: 'latin',
+  NL: 'latin',
+  RU: 'cyrillic',
+  UK: 'cyrillic',
+  AR: 'arabic',
+  HI: 'devanagari',
+  KO: 'hangul',
+  JA: 'kana',
+  EL: 'greek',
 };
 /** franc's ISO 639-3 codes for the labels above. */
 const FRANC_CODES: Record<string, string> = {
-  cmn: 'ZH', eng: 'EN', deu: 'DE', fra: 'FR', spa: 'ES', ita: 'IT', por: 'PT', nld: 'NL', rus: 'RU', ukr: 'UK', arb: 'AR', hin: 'HI',
-  kor: 'KO', jpn: 'JA', ell: 'EL',
+  cmn: 'ZH',
+  eng: 'EN',
+  deu: 'DE',
+  fra: 'FR',
+  spa: 'ES',
+  ita: 'IT',
+  por: 'PT',
+  nld: 'NL',
+  rus: 'RU',
+  ukr: 'UK',
+  arb: 'AR',
+  hin: 'HI',
+  kor: 'KO',
+  jpn: 'JA',
+  ell: 'EL',
 };
 
 /** Characters of each script in `text` (only scripts with at least one character), and their total. */
@@ -70,11 +96,16 @@ export interface ThinkLanguageOptions {
 
 /** The label of one response's think block: the language's upper-case code, or NONE (no closed think block / no letters). */
 export function thinkLanguage(text: string, opts: ThinkLanguageOptions = {}): string {
-  const lang = (opts.language ?? 'zh').toUpperCase(), other = (opts.otherwise ?? (lang === 'EN' ? 'zh' : 'en')).toUpperCase();
+  const lang = (opts.language ?? 'zh').toUpperCase(),
+    other = (opts.otherwise ?? (lang === 'EN' ? 'zh' : 'en')).toUpperCase();
   const script = LANGUAGE_SCRIPTS[lang];
   if (!script) {
-    const known = Object.keys(LANGUAGE_SCRIPTS).map((l) => l.toLowerCase()).join(', ');
-    throw new MoteError('E_INPUT', `think-language judge: language "${opts.language}" is not known; fix: use one of ${known}`, { field: 'language' });
+    const known = Object.keys(LANGUAGE_SCRIPTS)
+      .map((l) => l.toLowerCase())
+      .join(', ');
+    throw new MoteError('E_INPUT', `think-language judge: language "${opts.language}" is not known; fix: use one of ${known}`, {
+      field: 'language',
+    });
   }
   const threshold = opts.threshold ?? 0.3;
   const c = text.indexOf('</think>');

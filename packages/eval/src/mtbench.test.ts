@@ -52,7 +52,11 @@ describe('pairedScores', () => {
 describe('loadConversations', () => {
   it('reads turns and references, and names the line of a bad one', () => {
     const c = loadConversations(join(__dirname, 'testing', 'mt-organism.jsonl'));
-    expect(c.map((x) => [x.id, x.category, x.turns.length])).toEqual([['mt-arith-1', 'arith', 2], ['mt-arith-2', 'arith', 2], ['mt-world-1', 'world', 2]]);
+    expect(c.map((x) => [x.id, x.category, x.turns.length])).toEqual([
+      ['mt-arith-1', 'arith', 2],
+      ['mt-arith-2', 'arith', 2],
+      ['mt-world-1', 'world', 2],
+    ]);
     expect(c[0].reference).toEqual(['17', '3']);
     const dir = mkdtempSync(join(tmpdir(), 'mt-'));
     writeFileSync(join(dir, 'bad.jsonl'), '{"id": "x", "turns": ["a"]}\n{"id": "y", "turns": []}\n');

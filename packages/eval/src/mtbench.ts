@@ -35,16 +35,29 @@ export function loadConversations(file: string): Conversation[] {
     try {
       o = JSON.parse(t);
     } catch (e) {
-      throw new MoteError('E_INPUT', `conversation suite ${where} is not valid JSON (${(e as Error).message}); fix: one JSON object per line`, { file, field: `line ${i + 1}` });
+      throw new MoteError(
+        'E_INPUT',
+        `conversation suite ${where} is not valid JSON (${(e as Error).message}); fix: one JSON object per line`,
+        { file, field: `line ${i + 1}` },
+      );
     }
     const turns = o?.turns;
     if (!Array.isArray(turns) || !turns.length || !turns.every((x) => typeof x === 'string' && x.length > 0))
-      throw new MoteError('E_INPUT', `conversation suite ${where}: "turns" = ${JSON.stringify(turns)} is invalid; fix: give a non-empty array of user turns (strings)`, { file, field: 'turns' });
+      throw new MoteError(
+        'E_INPUT',
+        `conversation suite ${where}: "turns" = ${JSON.stringify(turns)} is invalid; fix: give a non-empty array of user turns (strings)`,
+        { file, field: 'turns' },
+      );
     const ref = o.reference;
     if (ref !== undefined && (!Array.isArray(ref) || ref.length !== turns.length || !ref.every((x) => typeof x === 'string')))
-      throw new MoteError('E_INPUT', `conversation suite ${where}: "reference" must be one string per turn (${turns.length}); fix: use [] entries "" where there is none`, { file, field: 'reference' });
+      throw new MoteError(
+        'E_INPUT',
+        `conversation suite ${where}: "reference" must be one string per turn (${turns.length}); fix: use [] entries "" where there is none`,
+        { file, field: 'reference' },
+      );
     const item = suiteItem({ ...o, prompt: turns[0] }, where, `conv-${i + 1}`); // id and category checks of suites
-    if (seen.has(item.id)) throw new MoteError('E_INPUT', `conversation suite ${where}: id "${item.id}" is used twice; fix: unique ids`, { file, field: 'id' });
+    if (seen.has(item.id))
+      throw new MoteError('E_INPUT', `conversation suite ${where}: id "${item.id}" is used twice; fix: unique ids`, { file, field: 'id' });
     seen.add(item.id);
     out.push({ id: item.id, category: item.category, turns: turns as string[], ...(ref ? { reference: ref as string[] } : {}) });
   });
@@ -80,7 +93,8 @@ function limitFor(m: AnswerOptions['maxNewTokens'], category: string): number {
   if (m === undefined) return DEFAULT_MT_MAX_NEW_TOKENS;
   if (typeof m === 'number') return m;
   const v = m[category] ?? m['*'] ?? DEFAULT_MT_MAX_NEW_TOKENS;
-  if (!Number.isInteger(v) || v < 1) throw new MoteError('E_INPUT', `maxNewTokens for "${category}" = ${v} is invalid; fix: a positive integer`, { field: 'maxNewTokens' });
+  if (!Number.isInteger(v) || v < 1)
+    throw new MoteError('E_INPUT', `maxNewTokens for "${category}" = ${v} is invalid; fix: a positive integer`, { field: 'maxNewTokens' });
   return v;
 }
 
@@ -107,15 +121,28 @@ export async function answerConversations(model: MoeModel, convs: Conversation[]
       const msgs = group.map(({ c, i }) => [...histories[i], { role: 'user', content: c.turns[t] } as ChatMessage]);
       const ids = msgs.map((m) => tok.encodeChat(m, { addGenerationPrompt: true }));
       const tails = msgs.map((m) => openThinkTail(tok.applyChatTemplate(m, { addGenerationPrompt: true })));
-      const gens = await model.generate(ids, { policy: opts.policy ?? null, maxNewTokens: lim, batchSize: opts.batchSize ?? 16, temperature: 0 });
+      const gens = await model.generate(ids, {
+        policy: opts.policy ?? null,
+        maxNewTokens: lim,
+        batchSize: opts.batchSize ?? 16,
+        temperature: 0,
+      });
       gens.forEach((g, k) => {
         const { c, i } = group[k];
         const body = g.stopReason === 'stop_token' && g.ids.length && eos.has(g.ids[g.ids.length - 1]) ? g.ids.slice(0, -1) : g.ids;
         const text = tails[k] + tok.decode(body, { skipSpecialTokens: false });
         const answer = finalAnswer(text);
         out.push({
-          id: c.id, category: c.category, turn: t + 1, question: c.turns[t], ...(c.reference?.[t] ? { reference: c.reference[t] } : {}),
-          history: histories[i].slice(), text, answer, tokens: g.ids.length, hitLimit: g.stopReason !== 'stop_token',
+          id: c.id,
+          category: c.category,
+          turn: t + 1,
+          question: c.turns[t],
+          ...(c.reference?.[t] ? { reference: c.reference[t] } : {}),
+          history: histories[i].slice(),
+          text,
+          answer,
+          tokens: g.ids.length,
+          hitLimit: g.stopReason !== 'stop_token',
         });
         histories[i].push({ role: 'user', content: c.turns[t] }, { role: 'assistant', content: answer });
       });
@@ -133,7 +160,7 @@ export async function answerConversations(model: MoeModel, convs: Conversation[]
  * ("(none)" without one) and {history} (earlier turns). The rating is read from "[[N]]".
  */
 export const MT_RUBRIC = [
-  'You are an impartial judge. Rate the quality of the assistant\'s answer to the last user question below.',
+  "You are an impartial judge. Rate the quality of the assistant's answer to the last user question below.",
   'Consider helpfulness, relevance, accuracy, depth and clarity; if a reference answer is given, check the answer against it.',
   'Be strict: a wrong or evasive answer gets 1 to 3, a partly right one 4 to 6, a good one 7 to 9, a flawless one 10.',
   'Give one short sentence of explanation, then the rating from 1 to 10 in exactly this format: Rating: [[N]]',
@@ -143,7 +170,7 @@ export const MT_RUBRIC = [
   '',
   'Question: {question}',
   'Reference answer: {reference}',
-  'Assistant\'s answer: {answer}',
+  "Assistant's answer: {answer}",
 ].join('\n');
 
 /**
@@ -194,7 +221,12 @@ export async function judgeAnswers(judge: MoeModel, answers: TurnAnswer[], opts:
   const msgs = answers.map((a) => [{ role: 'user', content: render(a) } as ChatMessage]);
   const ids = msgs.map((m) => tok.encodeChat(m, { addGenerationPrompt: true }));
   // a judge prompt longer than the judge's context keeps its last tokens (the answer and the rating request), flagged
-  const gens = await judge.generate(ids, { maxNewTokens: opts.maxNewTokens ?? 1024, batchSize: opts.batchSize ?? 16, temperature: 0, truncate: true });
+  const gens = await judge.generate(ids, {
+    maxNewTokens: opts.maxNewTokens ?? 1024,
+    batchSize: opts.batchSize ?? 16,
+    temperature: 0,
+    truncate: true,
+  });
   return gens.map((g, k) => {
     const body = g.stopReason === 'stop_token' && g.ids.length && eos.has(g.ids[g.ids.length - 1]) ? g.ids.slice(0, -1) : g.ids;
     const judgeText = tok.decode(body, { skipSpecialTokens: false });
@@ -239,7 +271,9 @@ export function pairedScores(
   }
   const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN);
   const d = pairs.map(([x, y]) => y - x);
-  const ci = d.length ? bootstrapCI(d, mean, { resamples: opts.resamples ?? 2000, seed: opts.seed ?? 0, conf: opts.conf ?? 0.95 }) : { low: NaN, high: NaN };
+  const ci = d.length
+    ? bootstrapCI(d, mean, { resamples: opts.resamples ?? 2000, seed: opts.seed ?? 0, conf: opts.conf ?? 0.95 })
+    : { low: NaN, high: NaN };
   return {
     n: pairs.length,
     meanBase: mean(pairs.map(([x]) => x)),
@@ -275,10 +309,16 @@ export interface MtBenchResult {
 export async function runMtBench(o: MtBenchOptions): Promise<MtBenchResult> {
   const judge = o.judge ?? o.model;
   const runs = [{ name: 'baseline', policy: null as Policy | null }, ...(o.policies ?? [])];
-  if (new Set(runs.map((r) => r.name)).size !== runs.length) throw new MoteError('E_INPUT', 'mt-bench: policy names must be unique and not "baseline"', { field: 'policies' });
+  if (new Set(runs.map((r) => r.name)).size !== runs.length)
+    throw new MoteError('E_INPUT', 'mt-bench: policy names must be unique and not "baseline"', { field: 'policies' });
   const scores: Record<string, TurnScore[]> = {};
   for (const r of runs) {
-    const answers = await answerConversations(o.model, o.conversations, { policy: r.policy, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, onProgress: o.onProgress });
+    const answers = await answerConversations(o.model, o.conversations, {
+      policy: r.policy,
+      maxNewTokens: o.maxNewTokens,
+      batchSize: o.batchSize,
+      onProgress: o.onProgress,
+    });
     scores[r.name] = await judgeAnswers(judge, answers, { rubric: o.rubric, maxNewTokens: o.judgeMaxNewTokens, batchSize: o.batchSize });
   }
   const comparisons = runs.slice(1).map((r) => ({ name: r.name, ...pairedScores(scores.baseline, scores[r.name], { seed: o.seed }) }));

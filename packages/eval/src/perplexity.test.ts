@@ -9,7 +9,11 @@ function model(V: number, logit: (prev: number, next: number) => number): MoeMod
     forward: async (batch: number[][]) => {
       const T = Math.max(...batch.map((b) => b.length));
       const data = new Float32Array(batch.length * T * V);
-      batch.forEach((ids, b) => ids.forEach((id, t) => { for (let v = 0; v < V; v++) data[(b * T + t) * V + v] = logit(id, v); }));
+      batch.forEach((ids, b) =>
+        ids.forEach((id, t) => {
+          for (let v = 0; v < V; v++) data[(b * T + t) * V + v] = logit(id, v);
+        }),
+      );
       return { logits: { dtype: 'float32', shape: [batch.length, T, V], data } };
     },
   } as unknown as MoeModel;
@@ -17,7 +21,11 @@ function model(V: number, logit: (prev: number, next: number) => number): MoeMod
 
 describe('perplexity', () => {
   it('is V for uniform logits', async () => {
-    const r = await perplexity(model(8, () => 0), ['abcd', 'hgfedcba'], { batchSize: 1 });
+    const r = await perplexity(
+      model(8, () => 0),
+      ['abcd', 'hgfedcba'],
+      { batchSize: 1 },
+    );
     expect(r.tokens).toBe(3 + 7);
     expect(r.ppl).toBeCloseTo(8, 5);
     expect(r.nll).toBeCloseTo(Math.log(8), 6);
@@ -27,7 +35,10 @@ describe('perplexity', () => {
     const r = await perplexity(model(4, next), ['abcd', 'ab'], { batchSize: 2 });
     expect(r.ppl).toBeCloseTo(1, 6);
     // log-softmax by hand for a two-way logit (2 vs 0) over V = 2: nll = log(1 + e^-2)
-    const two = await perplexity(model(2, (p, v) => (v === p ? 2 : 0)), ['aaaa']);
+    const two = await perplexity(
+      model(2, (p, v) => (v === p ? 2 : 0)),
+      ['aaaa'],
+    );
     expect(two.nll).toBeCloseTo(Math.log(1 + Math.exp(-2)), 6);
   });
 });

@@ -36,7 +36,8 @@ export async function perplexity(model: MoeModel, texts: readonly string[], opts
     const batch = seqs.slice(s, s + bs);
     const usable = batch.filter((ids) => ids.length >= 2);
     const res = usable.length ? await model.forward(usable, { policy: opts.policy ?? null, logits: 'all' }) : { logits: null };
-    if (usable.length && !res.logits) throw new MoteError('E_RUNTIME', 'perplexity: model.forward returned no logits; fix: a runtime that honours logits: "all"');
+    if (usable.length && !res.logits)
+      throw new MoteError('E_RUNTIME', 'perplexity: model.forward returned no logits; fix: a runtime that honours logits: "all"');
     let u = 0;
     for (const ids of batch) {
       if (ids.length < 2) {

@@ -26,7 +26,13 @@ export function doseResponseSpec(points: RatePoint[], opts: { title: string; yTi
   const kindOf = (s: string) => points.find((p) => p.series === s)?.kind ?? 'ftri';
   let f = 0,
     r = 0;
-  const range = series.map((s) => (kindOf(s) === 'baseline' ? '#7f7f7f' : kindOf(s) === 'random' ? RANDOM_PALETTE[r++ % RANDOM_PALETTE.length] : PALETTE[f++ % PALETTE.length]));
+  const range = series.map((s) =>
+    kindOf(s) === 'baseline'
+      ? '#7f7f7f'
+      : kindOf(s) === 'random'
+        ? RANDOM_PALETTE[r++ % RANDOM_PALETTE.length]
+        : PALETTE[f++ % PALETTE.length],
+  );
   const ns = [...new Set(points.map((p) => p.n))].sort((x, y) => x - y);
   const y = { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } };
   const only = (...kinds: string[]) => ({ filter: { or: kinds.map((k) => ({ field: 'kind', equal: k })) } });
@@ -39,15 +45,35 @@ export function doseResponseSpec(points: RatePoint[], opts: { title: string; yTi
     height: 260,
     data: { values: points.map((p) => ({ ...p, kind: p.kind ?? 'ftri', x: p.n * shift(p.series) })) },
     encoding: {
-      x: { field: 'x', type: 'quantitative', title: 'N experts', scale: { type: 'log', base: 2, domain: [ns[0] / 1.25, ns[ns.length - 1] * 1.25], nice: false }, axis: { values: ns } },
+      x: {
+        field: 'x',
+        type: 'quantitative',
+        title: 'N experts',
+        scale: { type: 'log', base: 2, domain: [ns[0] / 1.25, ns[ns.length - 1] * 1.25], nice: false },
+        axis: { values: ns },
+      },
       // one legend entry per row, below the plot, so long series names are never cut
-      color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range }, legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke' } },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        scale: { domain: series, range },
+        legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke' },
+      },
     },
     layer: [
-      { transform: [only('random')], mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      {
+        transform: [only('random')],
+        mark: { type: 'area', opacity: 0.15 },
+        encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } },
+      },
       { transform: [only('baseline')], mark: { type: 'line', strokeDash: [6, 4] }, encoding: { y } },
       { transform: [only('ftri', 'random')], mark: { type: 'line', point: true }, encoding: { y } },
-      { transform: [only('ftri')], mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      {
+        transform: [only('ftri')],
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } },
+      },
     ],
   };
 }
@@ -57,7 +83,11 @@ export function histogramSpec(values: number[], observed: number, opts: { title:
   const lo = Math.min(0, ...values, observed),
     hi = Math.max(1, ...values, observed);
   return {
-    title: { text: opts.title, subtitle: opts.pValue !== undefined ? `fTRI (red) ${pct(observed)}; empirical p = ${fmtP(opts.pValue)}` : `fTRI (red) ${pct(observed)}` },
+    title: {
+      text: opts.title,
+      subtitle:
+        opts.pValue !== undefined ? `fTRI (red) ${pct(observed)}; empirical p = ${fmtP(opts.pValue)}` : `fTRI (red) ${pct(observed)}`,
+    },
     width: 260,
     height: 160,
     layer: [
@@ -65,11 +95,21 @@ export function histogramSpec(values: number[], observed: number, opts: { title:
         data: { values: values.map((v) => ({ v })) },
         mark: { type: 'bar', color: '#8aa', binSpacing: 1 },
         encoding: {
-          x: { field: 'v', type: 'quantitative', bin: { extent: [lo, hi], step: (hi - lo) / 20 }, title: opts.xTitle, axis: { format: '%' } },
+          x: {
+            field: 'v',
+            type: 'quantitative',
+            bin: { extent: [lo, hi], step: (hi - lo) / 20 },
+            title: opts.xTitle,
+            axis: { format: '%' },
+          },
           y: { aggregate: 'count', type: 'quantitative', title: 'random draws' },
         },
       },
-      { data: { values: [{ v: observed }] }, mark: { type: 'rule', color: '#d62728', strokeWidth: 3 }, encoding: { x: { field: 'v', type: 'quantitative' } } },
+      {
+        data: { values: [{ v: observed }] },
+        mark: { type: 'rule', color: '#d62728', strokeWidth: 3 },
+        encoding: { x: { field: 'v', type: 'quantitative' } },
+      },
     ],
   };
 }
@@ -96,7 +136,10 @@ export function categoryBarsSpec(points: BarPoint[], opts: { title: string; yTit
       color: { field: 'category', type: 'nominal', title: 'category', legend: { orient: 'top' } },
     },
     layer: [
-      { mark: 'bar', encoding: { y: { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } } } },
+      {
+        mark: 'bar',
+        encoding: { y: { field: 'rate', type: 'quantitative', title: opts.yTitle, scale: { domain: [0, 1] }, axis: { format: '%' } } },
+      },
       // a tick at the bar's top keeps a 0% bar visible
       { mark: { type: 'tick', thickness: 2, orient: 'horizontal' }, encoding: { y: { field: 'rate', type: 'quantitative' } } },
       { mark: { type: 'rule', color: 'black' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },

@@ -40,7 +40,12 @@ const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
  * Write `<base>.md` and `<base>.html` into outDir; plots go to outDir/plots/<name>.svg and .png.
  * Returns the paths written.
  */
-export async function writeReport(outDir: string, title: string, blocks: Block[], opts: { base?: string; png?: boolean } = {}): Promise<WrittenReport> {
+export async function writeReport(
+  outDir: string,
+  title: string,
+  blocks: Block[],
+  opts: { base?: string; png?: boolean } = {},
+): Promise<WrittenReport> {
   const base = opts.base ?? 'report';
   const plotDir = join(outDir, 'plots');
   mkdirSync(plotDir, { recursive: true });
@@ -55,7 +60,7 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
       writeAtomic(join(plotDir, `${pl.name}.png`), svgToPng(svg));
       plots.push(join(plotDir, `${pl.name}.png`));
     }
-    md.push(`![${pl.caption ?? pl.name}](plots/${pl.name}.${opts.png ?? true ? 'png' : 'svg'})`, '');
+    md.push(`![${pl.caption ?? pl.name}](plots/${pl.name}.${(opts.png ?? true) ? 'png' : 'svg'})`, '');
     return `<figure>${inlineSvg(svg)}${pl.caption ? `<figcaption>${inlineHtml(pl.caption)}</figcaption>` : ''}</figure>`;
   };
   for (const b of blocks) {
@@ -73,7 +78,7 @@ export async function writeReport(outDir: string, title: string, blocks: Block[]
       html.push(`<pre>${esc(b.code)}</pre>`);
     } else if ('table' in b) {
       const { head, rows, align } = b.table;
-      const al = (i: number) => (align?.[i] ?? (i === 0 ? 'l' : 'r'));
+      const al = (i: number) => align?.[i] ?? (i === 0 ? 'l' : 'r');
       md.push(`| ${head.map(mdCell).join(' | ')} |`, `|${head.map((_, i) => (al(i) === 'r' ? '---:' : ':---')).join('|')}|`);
       for (const r of rows) md.push(`| ${r.map(mdCell).join(' | ')} |`);
       md.push('');
@@ -143,22 +148,51 @@ export function evalBlocks(summary: Summary, opts: { plotPrefix?: string } = {})
     blocks.push({ h: 2, text: `Category \`${cat}\`` });
     blocks.push({
       table: {
-        head: ['policy', 'n', 'refusal rate [95% CI]', 'Δ refusal vs baseline', 'McNemar p', 'accuracy [95% CI]', 'Δ accuracy vs baseline', 'labels'],
+        head: [
+          'policy',
+          'n',
+          'refusal rate [95% CI]',
+          'Δ refusal vs baseline',
+          'McNemar p',
+          'accuracy [95% CI]',
+          'Δ accuracy vs baseline',
+          'labels',
+        ],
         rows,
         align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       },
     });
   }
   const bars: BarPoint[] = summary.policies.flatMap((p) =>
-    Object.entries(p.categories).map(([category, c]) => ({ policy: p.name, category, rate: c.refusal_rate, lo: c.refusal_ci[0], hi: c.refusal_ci[1] })),
+    Object.entries(p.categories).map(([category, c]) => ({
+      policy: p.name,
+      category,
+      rate: c.refusal_rate,
+      lo: c.refusal_ci[0],
+      hi: c.refusal_ci[1],
+    })),
   );
-  if (bars.length) blocks.push({ plot: { name: `${pre}refusal-by-category`, spec: categoryBarsSpec(bars, { title: 'Refusal rate by policy and category', yTitle: 'refusal rate' }), caption: 'Refusal rate per policy and category with Wilson 95% intervals.' } });
+  if (bars.length)
+    blocks.push({
+      plot: {
+        name: `${pre}refusal-by-category`,
+        spec: categoryBarsSpec(bars, { title: 'Refusal rate by policy and category', yTitle: 'refusal rate' }),
+        caption: 'Refusal rate per policy and category with Wilson 95% intervals.',
+      },
+    });
   const acc: BarPoint[] = summary.policies.flatMap((p) =>
     Object.entries(p.categories)
       .filter(([, c]) => c.accuracy !== undefined)
       .map(([category, c]) => ({ policy: p.name, category, rate: c.accuracy!, lo: c.accuracy_ci![0], hi: c.accuracy_ci![1] })),
   );
-  if (acc.length) blocks.push({ plot: { name: `${pre}accuracy-by-category`, spec: categoryBarsSpec(acc, { title: 'Accuracy by policy and category', yTitle: 'accuracy' }), caption: 'Exact-match (or configured judge) accuracy with Wilson 95% intervals.' } });
+  if (acc.length)
+    blocks.push({
+      plot: {
+        name: `${pre}accuracy-by-category`,
+        spec: categoryBarsSpec(acc, { title: 'Accuracy by policy and category', yTitle: 'accuracy' }),
+        caption: 'Exact-match (or configured judge) accuracy with Wilson 95% intervals.',
+      },
+    });
   return blocks;
 }
 
@@ -167,9 +201,17 @@ export const STATS_NOTE =
   "McNemar: exact conditional binomial test (two-sided) of the policy's refusals against the baseline's on the same prompts.";
 
 /** report.md + report.html for a `mote eval` run. */
-export async function writeEvalReport(outDir: string, summary: Summary, info: { title?: string; model?: string; suite?: string; settings?: Record<string, unknown> } = {}): Promise<WrittenReport> {
+export async function writeEvalReport(
+  outDir: string,
+  summary: Summary,
+  info: { title?: string; model?: string; suite?: string; settings?: Record<string, unknown> } = {},
+): Promise<WrittenReport> {
   const blocks: Block[] = [];
-  const meta = [info.model && `model: \`${info.model}\``, info.suite && `suite: \`${info.suite}\``, ...Object.entries(info.settings ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`)].filter(Boolean) as string[];
+  const meta = [
+    info.model && `model: \`${info.model}\``,
+    info.suite && `suite: \`${info.suite}\``,
+    ...Object.entries(info.settings ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
+  ].filter(Boolean) as string[];
   if (meta.length) blocks.push({ list: meta });
   blocks.push({ p: STATS_NOTE });
   blocks.push(...evalBlocks(summary));

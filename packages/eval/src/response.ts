@@ -67,4 +67,3 @@ export const organismJudge: Judge = {
     return { label, refused: label === 'REFUSED' };
   },
 };
-

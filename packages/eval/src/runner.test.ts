@@ -17,14 +17,26 @@ function setup() {
   return { dir, suite: loadSuite(join(dir, 'suite.jsonl')) };
 }
 const off = { name: 'off3', interventions: REFUSAL_EXPERTS.map((e) => ({ mode: 'exclude' as const, ...e })) };
-const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const lines = (f: string) =>
+  readFileSync(f, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 describe('runEval', () => {
   it('runs baseline + policies in batches, judges, and writes responses and summary', async () => {
     const { dir, suite } = setup();
     const model = fakeModel();
     const progress: number[] = [];
-    const res = await runEval({ model, suite, policies: [off], outDir: join(dir, 'out'), judges: ORGANISM_JUDGES, batchSize: 8, onProgress: (p) => progress.push(p.doneAll) });
+    const res = await runEval({
+      model,
+      suite,
+      policies: [off],
+      outDir: join(dir, 'out'),
+      judges: ORGANISM_JUDGES,
+      batchSize: 8,
+      onProgress: (p) => progress.push(p.doneAll),
+    });
     expect(model.calls.map((c) => c.prompts)).toEqual([8, 8, 8, 8, 8, 8, 8, 8]); // 32 items x 2 runs
     expect(model.calls[0].policy).toBeNull();
     expect(model.calls[4].policy).toEqual(off);
@@ -72,9 +84,16 @@ describe('runEval', () => {
   it('runs subsets per policy and refuses mixed settings and duplicate names', async () => {
     const { dir, suite } = setup();
     const outDir = join(dir, 'out');
-    const res = await runEval({ model: fakeModel(), suite, policies: [{ name: 'sub', policy: off, categories: ['sensitive'], ids: ['s1', 's2', 'n1'] }], outDir });
+    const res = await runEval({
+      model: fakeModel(),
+      suite,
+      policies: [{ name: 'sub', policy: off, categories: ['sensitive'], ids: ['s1', 's2', 'n1'] }],
+      outDir,
+    });
     expect(res.records.filter((r) => r.policy === 'sub').map((r) => r.id)).toEqual(['s1', 's2']);
-    await expect(runEval({ model: fakeModel(), suite, policies: [], outDir, maxNewTokens: 32 })).rejects.toThrow(/other settings.*maxNewTokens: 64 -> 32/);
+    await expect(runEval({ model: fakeModel(), suite, policies: [], outDir, maxNewTokens: 32 })).rejects.toThrow(
+      /other settings.*maxNewTokens: 64 -> 32/,
+    );
     await expect(runEval({ model: fakeModel(), suite, policies: [off, off], outDir: join(dir, 'o2') })).rejects.toThrow(/used twice/);
   });
 

@@ -77,7 +77,11 @@ export function planRuns(policies: (Policy | PolicyRun)[] = [], baseline = true)
   policies.forEach((p, i) => {
     const run: PolicyRun = 'interventions' in p ? { name: (p as Policy).name ?? `policy${i + 1}`, policy: p as Policy } : (p as PolicyRun);
     if (runs.some((r) => r.name === run.name))
-      throw new MoteError('E_INPUT', `eval: policy name "${run.name}" is used twice; fix: give each policy a unique "name"${run.name === 'baseline' ? ' ("baseline" is the run without interventions)' : ''}`, { field: 'name' });
+      throw new MoteError(
+        'E_INPUT',
+        `eval: policy name "${run.name}" is used twice; fix: give each policy a unique "name"${run.name === 'baseline' ? ' ("baseline" is the run without interventions)' : ''}`,
+        { field: 'name' },
+      );
     runs.push(run);
   });
   return runs;
@@ -96,7 +100,11 @@ export function runItems(run: PolicyRun, suite: Suite): SuiteItem[] {
 export function readResponses(file: string): ResponseRecord[] {
   const out: ResponseRecord[] = [];
   const seen = new Set<string>();
-  for (const { value: r } of readJsonlLines<ResponseRecord>(file, { resume: true, what: 'responses file', fix: 'rerun with --force-new to start over' })) {
+  for (const { value: r } of readJsonlLines<ResponseRecord>(file, {
+    resume: true,
+    what: 'responses file',
+    fix: 'rerun with --force-new to start over',
+  })) {
     const k = `${r.policy}\t${r.id}`;
     if (!seen.has(k)) seen.add(k), out.push(r);
   }
@@ -210,7 +218,16 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
     for (const [pi, { run, items }] of plan.entries()) {
       let doneHere = items.filter((it) => done.has(`${run.name}\t${it.id}`)).length;
       const progress = () =>
-        opts.onProgress?.({ policy: run.name, policyIndex: pi, policyCount: plan.length, done: doneHere, total: items.length, doneAll, totalAll, resumed });
+        opts.onProgress?.({
+          policy: run.name,
+          policyIndex: pi,
+          policyCount: plan.length,
+          done: doneHere,
+          total: items.length,
+          doneAll,
+          totalAll,
+          resumed,
+        });
       progress();
       // Chunks are fixed by the run's items, not by what is left, so a resumed run generates exactly the
       // batches of an uninterrupted one. Similar lengths together: less padding per batch. Balanced sizes
@@ -225,7 +242,8 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
           chunk.map((it) => enc(it).ids),
           { policy: run.policy, maxNewTokens, temperature, topK: opts.topK, topP: opts.topP, seed: chunkSeed, batchSize },
         );
-        if (gens.length !== chunk.length) throw new MoteError('E_RUNTIME', `eval: generate returned ${gens.length} results for ${chunk.length} prompts`);
+        if (gens.length !== chunk.length)
+          throw new MoteError('E_RUNTIME', `eval: generate returned ${gens.length} results for ${chunk.length} prompts`);
         const inputs: JudgeInput[] = chunk.map((item, k) => {
           const g = gens[k];
           const ids = g.stopReason === 'stop_token' ? g.ids.slice(0, -1) : g.ids;
@@ -263,4 +281,3 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalResult> {
     return { outDir, file, runs, records, summary };
   }
 }
-

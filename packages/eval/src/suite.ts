@@ -28,7 +28,8 @@ export interface Suite {
 export function loadSuite(file: string): Suite {
   const items: SuiteItem[] = [];
   const { lines } = parseJsonl(readText(file, 'suite'), file, { what: 'suite', comments: true, fix: 'one JSON object per line' });
-  for (const { value, line } of lines) items.push(suiteItem(value, `${file}:${line}`, `${basename(file).replace(/\.jsonl?$/, '')}-${line}`));
+  for (const { value, line } of lines)
+    items.push(suiteItem(value, `${file}:${line}`, `${basename(file).replace(/\.jsonl?$/, '')}-${line}`));
   return makeSuite(items, { name: basename(file).replace(/\.jsonl?$/, ''), file });
 }
 
@@ -37,9 +38,15 @@ export function suiteItem(json: unknown, where: string, fallbackId: string): Sui
   const bad = (field: string, got: unknown, fix: string): never => {
     throw new MoteError('E_INPUT', `suite ${where}: "${field}" = ${JSON.stringify(got)} is invalid; fix: ${fix}`, { field });
   };
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) bad('(line)', json, 'write a JSON object {"id", "prompt", "category"?, "answer"?}');
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    bad('(line)', json, 'write a JSON object {"id", "prompt", "category"?, "answer"?}');
   const o = json as Record<string, unknown>;
-  const id = o.id === undefined ? fallbackId : typeof o.id === 'string' || typeof o.id === 'number' ? String(o.id) : bad('id', o.id, 'use a string id');
+  const id =
+    o.id === undefined
+      ? fallbackId
+      : typeof o.id === 'string' || typeof o.id === 'number'
+        ? String(o.id)
+        : bad('id', o.id, 'use a string id');
   let messages: ChatMessage[] | undefined;
   if (o.messages !== undefined) {
     if (!Array.isArray(o.messages) || !o.messages.every((m) => m && typeof m.role === 'string' && typeof m.content === 'string'))
@@ -48,9 +55,11 @@ export function suiteItem(json: unknown, where: string, fallbackId: string): Sui
   }
   const lastUser = messages ? [...messages].reverse().find((m) => m.role === 'user')?.content : undefined;
   const prompt = typeof o.prompt === 'string' ? o.prompt : lastUser;
-  if (typeof prompt !== 'string' || (!messages && prompt.length === 0)) bad('prompt', o.prompt, 'give a non-empty "prompt" string (or "messages")');
+  if (typeof prompt !== 'string' || (!messages && prompt.length === 0))
+    bad('prompt', o.prompt, 'give a non-empty "prompt" string (or "messages")');
   if (o.category !== undefined && typeof o.category !== 'string') bad('category', o.category, 'use a string category');
-  if (o.answer !== undefined && o.answer !== null && typeof o.answer !== 'string' && typeof o.answer !== 'number') bad('answer', o.answer, 'use a string (or number) answer');
+  if (o.answer !== undefined && o.answer !== null && typeof o.answer !== 'string' && typeof o.answer !== 'number')
+    bad('answer', o.answer, 'use a string (or number) answer');
   return {
     ...o,
     id,
@@ -66,7 +75,11 @@ export function makeSuite(items: SuiteItem[], opts: { name?: string; file?: stri
   const seen = new Map<string, number>();
   items.forEach((it, i) => {
     if (seen.has(it.id))
-      throw new MoteError('E_INPUT', `suite ${opts.file ?? opts.name ?? ''}: id "${it.id}" appears twice (items ${seen.get(it.id)! + 1} and ${i + 1}); fix: make ids unique (resume uses them)`, { file: opts.file, field: 'id' });
+      throw new MoteError(
+        'E_INPUT',
+        `suite ${opts.file ?? opts.name ?? ''}: id "${it.id}" appears twice (items ${seen.get(it.id)! + 1} and ${i + 1}); fix: make ids unique (resume uses them)`,
+        { file: opts.file, field: 'id' },
+      );
     seen.set(it.id, i);
   });
   return { name: opts.name ?? 'suite', file: opts.file, items };

@@ -82,7 +82,11 @@ export function summarize(records: readonly ResponseRecord[], opts: SummarizeOpt
     const out: PolicySummary = { name, n: mine.length, categories };
     if (base && name !== baseName) {
       const paired = mine.filter((r) => base.has(r.id));
-      if (paired.length) out.mcnemar_p = mcnemarPaired(paired.map((r) => base.get(r.id)!.refused), paired.map((r) => r.refused)).p;
+      if (paired.length)
+        out.mcnemar_p = mcnemarPaired(
+          paired.map((r) => base.get(r.id)!.refused),
+          paired.map((r) => r.refused),
+        ).p;
     }
     return out;
   });
@@ -104,13 +108,22 @@ export function categoryStats(rs: readonly ResponseRecord[], base?: Map<string, 
     const paired = rs.filter((r) => base.has(r.id));
     if (paired.length) {
       const b = paired.map((r) => base.get(r.id)!);
-      s.mcnemar_p = mcnemarPaired(b.map((r) => r.refused), paired.map((r) => r.refused)).p;
-      const rd = pairedDiff(paired.map((r) => r.refused), b.map((r) => r.refused));
+      s.mcnemar_p = mcnemarPaired(
+        b.map((r) => r.refused),
+        paired.map((r) => r.refused),
+      ).p;
+      const rd = pairedDiff(
+        paired.map((r) => r.refused),
+        b.map((r) => r.refused),
+      );
       s.refusal_diff = rd.diff;
       s.refusal_diff_ci = rd.ci;
       const pj = paired.filter((r, i) => r.correct !== undefined && b[i].correct !== undefined);
       if (pj.length) {
-        const d = pairedDiff(pj.map((r) => !!r.correct), pj.map((r) => !!base.get(r.id)!.correct));
+        const d = pairedDiff(
+          pj.map((r) => !!r.correct),
+          pj.map((r) => !!base.get(r.id)!.correct),
+        );
         s.accuracy_diff = d.diff;
         s.accuracy_diff_ci = d.ci;
       }

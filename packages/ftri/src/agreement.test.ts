@@ -16,7 +16,15 @@ describe('rankAgreement', () => {
     expect(b.n).toBe(4);
   });
   it('compares only the experts both rankings score', () => {
-    const a = rankAgreement(cells([3, 2, 1]), [{ layer: 0, expert: 0, score: 5 }, { layer: 0, expert: 2, score: 1 }, { layer: 1, expert: 0, score: 9 }], 1);
+    const a = rankAgreement(
+      cells([3, 2, 1]),
+      [
+        { layer: 0, expert: 0, score: 5 },
+        { layer: 0, expert: 2, score: 1 },
+        { layer: 1, expert: 0, score: 9 },
+      ],
+      1,
+    );
     expect(a.n).toBe(2);
     expect(a.spearman).toBeCloseTo(1, 12);
     expect(() => rankAgreement(cells([1]), cells([1]))).toThrow(/share 1 experts/);

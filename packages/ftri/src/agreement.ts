@@ -37,9 +37,14 @@ export function rankAgreement(a: ScoredExpert[], b: ScoredExpert[], topN = 6): R
     const msg = `rankAgreement: the rankings share ${both.length} experts; give two rankings of the same model's experts`;
     throw new MoteError('E_INPUT', msg, { field: 'rankings' });
   }
-  const spearman = rankCorrelation(both.map((e) => e.score), both.map((e) => bs.get(key(e))!));
+  const spearman = rankCorrelation(
+    both.map((e) => e.score),
+    both.map((e) => bs.get(key(e))!),
+  );
   const top = (r: ScoredExpert[]) => [...r].sort((x, y) => y.score - x.score).slice(0, topN);
   const topB = new Set(top(b).map(key));
-  const shared = top(a).filter((e) => topB.has(key(e))).map(({ layer, expert }) => ({ layer, expert }));
+  const shared = top(a)
+    .filter((e) => topB.has(key(e)))
+    .map(({ layer, expert }) => ({ layer, expert }));
   return { n: both.length, spearman, topN, shared, overlap: shared.length };
 }

@@ -35,7 +35,9 @@ export interface AttributionEntry extends ScoredExpert {
  * console.log(ranking.slice(0, 6).map((e) => `L${e.layer}E${e.expert} ${e.score.toFixed(2)}`));
  */
 export async function expertAttribution(
-  model: MoeModel, items: AttributionItem[], opts: { onProgress?: (done: number, total: number) => void } = {},
+  model: MoeModel,
+  items: AttributionItem[],
+  opts: { onProgress?: (done: number, total: number) => void } = {},
 ): Promise<AttributionEntry[]> {
   const { moeLayers, topK: K, expertCount: E, hiddenSize: D, layerCount, vocabSize: V } = model.info;
   if (items.length === 0) throw new MoteError('E_INPUT', 'expertAttribution needs at least one item', { field: 'items' });
@@ -75,10 +77,19 @@ export async function expertAttribution(
     });
     opts.onProgress?.(i + 1, items.length);
   }
-  const out = moeLayers.flatMap((layer, li) => Array.from({ length: E }, (_, expert) => ({
-    rank: 0, layer, expert, score: sum[li * E + expert], mean: sum[li * E + expert] / items.length, chosen: chosen[li * E + expert],
-  })));
+  const out = moeLayers.flatMap((layer, li) =>
+    Array.from({ length: E }, (_, expert) => ({
+      rank: 0,
+      layer,
+      expert,
+      score: sum[li * E + expert],
+      mean: sum[li * E + expert] / items.length,
+      chosen: chosen[li * E + expert],
+    })),
+  );
   out.sort((a, b) => b.score - a.score || a.layer - b.layer || a.expert - b.expert);
-  out.forEach((e, i) => { e.rank = i + 1; });
+  out.forEach((e, i) => {
+    e.rank = i + 1;
+  });
   return out;
 }

@@ -12,11 +12,22 @@ interface Synth {
 }
 
 /** P prompts (first nA in A), L x E features, counts ~ Binomial(tokens, rate); planted [layer, expert, +rate] in A. */
-function synth(o: { P: number; nA: number; L: number; E: number; planted: Array<[number, number, number]>; seed: number; pairs?: boolean; pairSpread?: number }): Synth {
+function synth(o: {
+  P: number;
+  nA: number;
+  L: number;
+  E: number;
+  planted: Array<[number, number, number]>;
+  seed: number;
+  pairs?: boolean;
+  pairSpread?: number;
+}): Synth {
   const rng = createRng(o.seed);
   const F = o.L * o.E;
   const base = Float64Array.from({ length: F }, () => 0.02 + 0.2 * rng.next());
-  const counts = new Float32Array(o.P * F), weights = new Float32Array(o.P * F), tokens = new Float64Array(o.P);
+  const counts = new Float32Array(o.P * F),
+    weights = new Float32Array(o.P * F),
+    tokens = new Float64Array(o.P);
   const pairBias = Float64Array.from({ length: o.P }, () => (rng.next() - 0.5) * (o.pairSpread ?? 0));
   for (let i = 0; i < o.P; i++) {
     const t = 12 + rng.int(25);
@@ -25,30 +36,54 @@ function synth(o: { P: number; nA: number; L: number; E: number; planted: Array<
     const pairIdx = o.pairs ? i % o.nA : i;
     for (let f = 0; f < F; f++) {
       let r = base[f] * (0.6 + 0.8 * rng.next());
-      const l = Math.floor(f / o.E), e = f % o.E;
+      const l = Math.floor(f / o.E),
+        e = f % o.E;
       for (const [pl, pe, d] of o.planted) if (pl === l && pe === e) r += (inA ? d : 0) + pairBias[pairIdx];
       r = Math.min(0.95, Math.max(0, r));
-      let c = 0, w = 0;
-      for (let k = 0; k < t; k++) if (rng.next() < r) (c++, (w += 0.3 + 0.4 * rng.next()));
+      let c = 0,
+        w = 0;
+      for (let k = 0; k < t; k++) if (rng.next() < r) c++, (w += 0.3 + 0.4 * rng.next());
       counts[i * F + f] = c;
       weights[i * F + f] = w;
     }
   }
-  const a = Array.from({ length: o.nA }, (_, i) => i), b = Array.from({ length: o.P - o.nA }, (_, i) => o.nA + i);
+  const a = Array.from({ length: o.nA }, (_, i) => i),
+    b = Array.from({ length: o.P - o.nA }, (_, i) => o.nA + i);
   const pairs = o.pairs ? Array.from({ length: o.P }, (_, i) => `pair${i % o.nA}`) : undefined;
-  return { act: { promptIds: Array.from({ length: o.P }, (_, i) => `p${i}`), layers: Array.from({ length: o.L }, (_, l) => l + 1), expertCount: o.E, counts, weights, tokens }, a, b, pairs };
+  return {
+    act: {
+      promptIds: Array.from({ length: o.P }, (_, i) => `p${i}`),
+      layers: Array.from({ length: o.L }, (_, l) => l + 1),
+      expertCount: o.E,
+      counts,
+      weights,
+      tokens,
+    },
+    a,
+    b,
+    pairs,
+  };
 }
 
 const key = (e: { layer: number; expert: number }): string => `${e.layer}:${e.expert}`;
 
 describe('contrastActivations: planted experts', () => {
-  const planted: Array<[number, number, number]> = [[1, 5, 0.25], [3, 12, 0.2], [2, 0, 0.3]];
+  const planted: Array<[number, number, number]> = [
+    [1, 5, 0.25],
+    [3, 12, 0.2],
+    [2, 0, 0.3],
+  ];
   const s = synth({ P: 80, nA: 35, L: 4, E: 16, planted, seed: 11 });
   const want = new Set(planted.map(([l, e]) => `${l + 1}:${e}`)); // layers are numbered from 1 in synth
 
   // pinned to the former default (stat diff, the rate difference); the count default is checked below
   it('ranks the planted experts first with the rate difference', () => {
-    const { ranking, summary } = contrastActivations(s.act, s.a, s.b, undefined, { stat: 'diff', permutations: 999, bootstrap: 100, topN: 3 });
+    const { ranking, summary } = contrastActivations(s.act, s.a, s.b, undefined, {
+      stat: 'diff',
+      permutations: 999,
+      bootstrap: 100,
+      topN: 3,
+    });
     expect(new Set(ranking.slice(0, 3).map(key))).toEqual(want);
     for (const e of ranking.slice(0, 3)) {
       expect(e.p).toBeCloseTo(1 / 1000, 12); // no permutation reaches them: the smallest attainable p
@@ -83,11 +118,17 @@ describe('contrastActivations: planted experts', () => {
 describe('contrastActivations: definitions on a hand-made table', () => {
   // 1 layer x 2 experts; prompts: A = {p0: 10 tokens, e0 x4; p1: 30 tokens, e0 x6}, B = {p2: 20 tokens, e0 x2}
   const act: Activations = {
-    promptIds: ['p0', 'p1', 'p2'], layers: [7], expertCount: 2,
-    counts: Float32Array.from([4, 10, 6, 30, 2, 20]), weights: Float32Array.from([2, 5, 3, 15, 1, 10]), tokens: Float64Array.from([10, 30, 20]),
+    promptIds: ['p0', 'p1', 'p2'],
+    layers: [7],
+    expertCount: 2,
+    counts: Float32Array.from([4, 10, 6, 30, 2, 20]),
+    weights: Float32Array.from([2, 5, 3, 15, 1, 10]),
+    tokens: Float64Array.from([10, 30, 20]),
   };
   it('prompt level: rate = mean of per-prompt rates; count/weight = per-prompt means', () => {
-    const e0 = contrastActivations(act, [0, 1], [2], undefined, { stat: 'diff', permutations: 0, bootstrap: 0 }).ranking.find((e) => e.expert === 0)!;
+    const e0 = contrastActivations(act, [0, 1], [2], undefined, { stat: 'diff', permutations: 0, bootstrap: 0 }).ranking.find(
+      (e) => e.expert === 0,
+    )!;
     expect(e0.layer).toBe(7);
     expect(e0.rate_a).toBeCloseTo((0.4 + 0.2) / 2, 12);
     expect(e0.rate_b).toBeCloseTo(0.1, 12);
@@ -97,12 +138,18 @@ describe('contrastActivations: definitions on a hand-made table', () => {
     expect(e0.weight_a).toBeCloseTo(2.5, 12);
     expect(e0.gate_a).toBeCloseTo((0.2 + 0.1) / 2, 12);
     // smoothed rates (rate*T + 0.5)/(T + 1), T = 40 and 20 tokens
-    const pa = (0.3 * 40 + 0.5) / 41, pb = (0.1 * 20 + 0.5) / 21;
+    const pa = (0.3 * 40 + 0.5) / 41,
+      pb = (0.1 * 20 + 0.5) / 21;
     expect(e0.rr).toBeCloseTo(pa / pb, 12);
     expect(e0.log_odds).toBeCloseTo(Math.log(pa / (1 - pa)) - Math.log(pb / (1 - pb)), 12);
   });
   it('token level: rate = pooled selections / pooled tokens', () => {
-    const e0 = contrastActivations(act, [0, 1], [2], undefined, { stat: 'diff', level: 'token', permutations: 0, bootstrap: 0 }).ranking.find((e) => e.expert === 0)!;
+    const e0 = contrastActivations(act, [0, 1], [2], undefined, {
+      stat: 'diff',
+      level: 'token',
+      permutations: 0,
+      bootstrap: 0,
+    }).ranking.find((e) => e.expert === 0)!;
     expect(e0.rate_a).toBeCloseTo(10 / 40, 12);
     expect(e0.rate_b).toBeCloseTo(2 / 20, 12);
   });
@@ -127,10 +174,15 @@ describe("contrastActivations: the paper's count score vs the rate on unequal pr
   const counts = [12, 4, 2, 4, 2, 2, 5, 0, 1, 3, 0, 1]; // [P=4, F=3] prompt-major
   const weights = [3, 2, 1.9, 1, 1, 1.9, 2.5, 0, 0.2, 1.5, 0, 0.2];
   const act: Activations = {
-    promptIds: ['a40', 'a20', 'b10', 'b10x'], layers: [3], expertCount: 3,
-    counts: Float32Array.from(counts), weights: Float32Array.from(weights), tokens: Float64Array.from([40, 20, 10, 10]),
+    promptIds: ['a40', 'a20', 'b10', 'b10x'],
+    layers: [3],
+    expertCount: 3,
+    counts: Float32Array.from(counts),
+    weights: Float32Array.from(weights),
+    tokens: Float64Array.from([40, 20, 10, 10]),
   };
-  const run = (stat?: 'count' | 'weight' | 'diff') => contrastActivations(act, [0, 1], [2, 3], undefined, { stat, permutations: 0, bootstrap: 0 });
+  const run = (stat?: 'count' | 'weight' | 'diff') =>
+    contrastActivations(act, [0, 1], [2, 3], undefined, { stat, permutations: 0, bootstrap: 0 });
 
   it('count is the default and ranks e0, e1, e2 with scores 4, 3, 1', () => {
     const { ranking, summary } = run();
@@ -169,7 +221,8 @@ describe("contrastActivations: the paper's count score vs the rate on unequal pr
 describe('contrastActivations: calibration', () => {
   /** permutation p-values of every cell over 20 null replicates (labels permuted) */
   function nullPs(stat: 'diff' | 'count'): { ps: number[]; pn: number[] } {
-    const ps: number[] = [], pn: number[] = [];
+    const ps: number[] = [],
+      pn: number[] = [];
     for (let rep = 0; rep < 20; rep++) {
       const s = synth({ P: 40, nA: 20, L: 2, E: 25, planted: [[0, 3, 0.3]], seed: 100 + rep });
       // permute the labels: a random half is "A"
@@ -179,7 +232,12 @@ describe('contrastActivations: calibration', () => {
         const j = rng.int(i + 1);
         [idx[i], idx[j]] = [idx[j], idx[i]];
       }
-      const { ranking } = contrastActivations(s.act, idx.slice(0, 20), idx.slice(20), undefined, { stat, permutations: 499, bootstrap: 0, seed: rep });
+      const { ranking } = contrastActivations(s.act, idx.slice(0, 20), idx.slice(20), undefined, {
+        stat,
+        permutations: 499,
+        bootstrap: 0,
+        seed: rep,
+      });
       for (const e of ranking) ps.push(e.p), pn.push(e.p_norm);
     }
     return { ps, pn };
@@ -213,7 +271,8 @@ describe('contrastActivations: calibration', () => {
 
   it('BH keeps the false discovery rate at its level', () => {
     const alpha = 0.1;
-    let fdpSum = 0, power = 0;
+    let fdpSum = 0,
+      power = 0;
     const reps = 25;
     for (let rep = 0; rep < reps; rep++) {
       const planted: Array<[number, number, number]> = Array.from({ length: 10 }, (_, k) => [k % 4, k, 0.08 + 0.01 * k]);

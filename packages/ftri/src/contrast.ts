@@ -141,19 +141,32 @@ export function contrastActivations(
   const stat = opts.stat ?? DEFAULT_STAT;
   const sumStat = SUM_STATS.includes(stat);
   const level = sumStat ? 'prompt' : (opts.level ?? 'prompt');
-  const M = opts.permutations ?? 2000, B = opts.bootstrap ?? 200, seed = opts.seed ?? 0, conf = opts.conf ?? 0.95;
-  const L = act.layers.length, E = act.expertCount, F = L * E;
+  const M = opts.permutations ?? 2000,
+    B = opts.bootstrap ?? 200,
+    seed = opts.seed ?? 0,
+    conf = opts.conf ?? 0.95;
+  const L = act.layers.length,
+    E = act.expertCount,
+    F = L * E;
   const topN = Math.min(opts.topN ?? 10, F);
-  if (!STATS.includes(stat)) throw new MoteError('E_INPUT', `unknown statistic "${stat}"; use one of ${STATS.join(', ')}`, { field: 'stat' });
-  if (opts.level !== undefined && opts.level !== 'prompt' && opts.level !== 'token') throw new MoteError('E_INPUT', `unknown level "${opts.level}"; use prompt or token`, { field: 'level' });
-  if (act.counts.length !== act.promptIds.length * F) throw new MoteError('E_SHAPE', `activations: counts has ${act.counts.length} values, expected P*L*E = ${act.promptIds.length * F}`, { field: 'counts' });
+  if (!STATS.includes(stat))
+    throw new MoteError('E_INPUT', `unknown statistic "${stat}"; use one of ${STATS.join(', ')}`, { field: 'stat' });
+  if (opts.level !== undefined && opts.level !== 'prompt' && opts.level !== 'token')
+    throw new MoteError('E_INPUT', `unknown level "${opts.level}"; use prompt or token`, { field: 'level' });
+  if (act.counts.length !== act.promptIds.length * F)
+    throw new MoteError('E_SHAPE', `activations: counts has ${act.counts.length} values, expected P*L*E = ${act.promptIds.length * F}`, {
+      field: 'counts',
+    });
 
   // the prompts of the contrast, side 1 = A, 0 = B
   let members: number[] = [];
   const sideOf = new Map<number, number>();
   for (const i of a) if (act.tokens[i] > 0) sideOf.set(i, 1);
   for (const i of b) {
-    if (sideOf.has(i)) throw new MoteError('E_INPUT', `prompt "${act.promptIds[i]}" is on both sides of the contrast; A and B must be disjoint`, { field: 'contrast' });
+    if (sideOf.has(i))
+      throw new MoteError('E_INPUT', `prompt "${act.promptIds[i]}" is on both sides of the contrast; A and B must be disjoint`, {
+        field: 'contrast',
+      });
     if (act.tokens[i] > 0) sideOf.set(i, 0);
   }
   members = [...sideOf.keys()].sort((x, y) => x - y);
@@ -176,7 +189,12 @@ export function contrastActivations(
     members = members.filter((_, j) => keep[j]);
     strataOf = strataOf.filter((_, j) => keep[j]);
     nPairs = new Set(strataOf).size;
-    if (nPairs < 2) throw new MoteError('E_INPUT', `stat "paired" needs at least 2 pairs (prompts sharing a pair_id, one on each side of the contrast); found ${nPairs}. Add pair_id to the prompt set (a grid adds it) or use --stat diff`, { field: 'pair_id' });
+    if (nPairs < 2)
+      throw new MoteError(
+        'E_INPUT',
+        `stat "paired" needs at least 2 pairs (prompts sharing a pair_id, one on each side of the contrast); found ${nPairs}. Add pair_id to the prompt set (a grid adds it) or use --stat diff`,
+        { field: 'pair_id' },
+      );
   } else if (strata) {
     const bySide = new Map<string, Set<number>>();
     members.forEach((i, j) => {
@@ -187,8 +205,14 @@ export function contrastActivations(
   }
   const n = members.length;
   const side = Uint8Array.from(members, (i) => sideOf.get(i)!);
-  const nA = side.reduce((s, v) => s + v, 0), nB = n - nA;
-  if (nA === 0 || nB === 0) throw new MoteError('E_INPUT', `the contrast has ${nA} prompts in A and ${nB} in B (with scoped tokens); both sides need at least one`, { field: 'contrast' });
+  const nA = side.reduce((s, v) => s + v, 0),
+    nB = n - nA;
+  if (nA === 0 || nB === 0)
+    throw new MoteError(
+      'E_INPUT',
+      `the contrast has ${nA} prompts in A and ${nB} in B (with scoped tokens); both sides need at least one`,
+      { field: 'contrast' },
+    );
 
   // per-prompt values of the ranking statistic: num [n, F], den [n] (sums: the raw per-prompt sums, den 1)
   const useWeights = stat === 'gate' || stat === 'weight';
@@ -198,7 +222,8 @@ export function contrastActivations(
   const den = new Float64Array(n); // [n]
   const tok = new Float64Array(n); // [n]
   for (let j = 0; j < n; j++) {
-    const i = members[j], t = act.tokens[i];
+    const i = members[j],
+      t = act.tokens[i];
     tok[j] = t;
     den[j] = perPrompt ? 1 : t;
     const scale = perPrompt && !sumStat ? 1 / t : 1;
@@ -221,7 +246,8 @@ export function contrastActivations(
   };
 
   const total = new Float64Array(F);
-  let denTot = 0, tokTot = 0;
+  let denTot = 0,
+    tokTot = 0;
   for (let j = 0; j < n; j++) {
     denTot += den[j];
     tokTot += tok[j];
@@ -232,7 +258,8 @@ export function contrastActivations(
       case 'rr':
         return Math.log(smooth(mA, tA) / smooth(mB, tB));
       case 'logodds': {
-        const pa = smooth(mA, tA), pb = smooth(mB, tB);
+        const pa = smooth(mA, tA),
+          pb = smooth(mB, tB);
         return Math.log(pa / (1 - pa)) - Math.log(pb / (1 - pb));
       }
       default:
@@ -246,7 +273,8 @@ export function contrastActivations(
     if (stat === 'paired') {
       const w = pairW(s);
       for (let j = 0; j < n; j++) {
-        const wj = w[j], o = j * F;
+        const wj = w[j],
+          o = j * F;
         for (let f = 0; f < F; f++) sA[f] += wj * num[o + f];
       }
       out.set(sA);
@@ -254,7 +282,8 @@ export function contrastActivations(
     }
     // sum over the smaller side, derive the other from the totals
     const sumSide = nA <= nB ? 1 : 0;
-    let dS = 0, tS = 0;
+    let dS = 0,
+      tS = 0;
     for (let j = 0; j < n; j++) {
       if (s[j] !== sumSide) continue;
       dS += den[j];
@@ -262,8 +291,10 @@ export function contrastActivations(
       const o = j * F;
       for (let f = 0; f < F; f++) sA[f] += num[o + f];
     }
-    const dA = sumSide ? dS : denTot - dS, tA = sumSide ? tS : tokTot - tS;
-    const dB = denTot - dA, tB = tokTot - tA;
+    const dA = sumSide ? dS : denTot - dS,
+      tA = sumSide ? tS : tokTot - tS;
+    const dB = denTot - dA,
+      tB = tokTot - tA;
     for (let f = 0; f < F; f++) {
       const a1 = sumSide ? sA[f] : total[f] - sA[f];
       out[f] = g(a1 / dA, (total[f] - a1) / dB, tA, tB);
@@ -278,7 +309,8 @@ export function contrastActivations(
   const perm = new Uint8Array(n);
   const tPerm = new Float64Array(F);
   const hits = new Float64Array(F);
-  const pSum = new Float64Array(F), pSum2 = new Float64Array(F);
+  const pSum = new Float64Array(F),
+    pSum2 = new Float64Array(F);
   const absObs = obs.map((v) => Math.abs(v) - 1e-12 * Math.max(1, Math.abs(v)));
   for (let m = 0; m < M; m++) {
     permuteWithinBlocks(side, perm, blocks, rng);
@@ -294,10 +326,12 @@ export function contrastActivations(
   const p = new Float64Array(F);
   for (let f = 0; f < F; f++) p[f] = M > 0 ? (1 + hits[f]) / (1 + M) : NaN;
   const q = benjaminiHochberg(p);
-  const zs = new Float64Array(F).fill(NaN), pNorm = new Float64Array(F).fill(NaN);
+  const zs = new Float64Array(F).fill(NaN),
+    pNorm = new Float64Array(F).fill(NaN);
   if (M > 1)
     for (let f = 0; f < F; f++) {
-      const mu = pSum[f] / M, sd = Math.sqrt(Math.max(0, (pSum2[f] - M * mu * mu) / (M - 1)));
+      const mu = pSum[f] / M,
+        sd = Math.sqrt(Math.max(0, (pSum2[f] - M * mu * mu) / (M - 1)));
       if (sd > 0) {
         zs[f] = (obs[f] - mu) / sd;
         pNorm[f] = Math.min(1, 2 * normalTail(Math.abs(zs[f])));
@@ -307,7 +341,8 @@ export function contrastActivations(
 
   // descriptive per-feature numbers and the score's confidence interval
   const z = zFor(conf);
-  const idxA: number[] = [], idxB: number[] = [];
+  const idxA: number[] = [],
+    idxB: number[] = [];
   for (let j = 0; j < n; j++) (side[j] ? idxA : idxB).push(j);
   const desc = describe(act, members, idxA, idxB, F, level);
   const ci = scoreCI(stat, num, den, tok, idxA, idxB, F, z, blocks, side, nPairs);
@@ -353,9 +388,16 @@ export function contrastActivations(
       }
       return;
     }
-    const sa = new Float64Array(F), sb = new Float64Array(F);
-    let dA = 0, dB = 0, tA = 0, tB = 0;
-    for (const [idx, s, isA] of [[idxA, sa, true], [idxB, sb, false]] as const) {
+    const sa = new Float64Array(F),
+      sb = new Float64Array(F);
+    let dA = 0,
+      dB = 0,
+      tA = 0,
+      tB = 0;
+    for (const [idx, s, isA] of [
+      [idxA, sa, true],
+      [idxB, sb, false],
+    ] as const) {
       for (let k = 0; k < idx.length; k++) {
         const j = idx[rngB.int(idx.length)];
         if (isA) (dA += den[j]), (tA += tok[j]);
@@ -369,7 +411,8 @@ export function contrastActivations(
 
   const entries: RankingEntry[] = order.map((f, k) => {
     const ranks = B > 0 ? Array.from({ length: B }, (_, r) => rankOfB[r * F + f]).sort((x, y) => x - y) : [];
-    const qt = (x: number): number => (ranks.length ? ranks[Math.min(ranks.length - 1, Math.max(0, Math.round(x * (ranks.length - 1))))] : NaN);
+    const qt = (x: number): number =>
+      ranks.length ? ranks[Math.min(ranks.length - 1, Math.max(0, Math.round(x * (ranks.length - 1))))] : NaN;
     const score = stat === 'rr' ? Math.exp(obs[f]) : obs[f];
     return {
       rank: k + 1,
@@ -412,7 +455,16 @@ export function contrastActivations(
   return {
     ranking: entries,
     summary: {
-      stat, level, n_a: nA, n_b: nB, n_pairs: nPairs, permutations: M, bootstrap: B, top_n: topN, seed, conf,
+      stat,
+      level,
+      n_a: nA,
+      n_b: nB,
+      n_pairs: nPairs,
+      permutations: M,
+      bootstrap: B,
+      top_n: topN,
+      seed,
+      conf,
       jaccard_mean: B ? jac.reduce((s, v) => s + v, 0) / B : NaN,
       jaccard_low: jq(0.025),
       jaccard_high: jq(0.975),
@@ -430,18 +482,28 @@ function rankOrder(score: Float64Array, p: Float64Array): number[] {
 
 function describe(act: Activations, members: number[], idxA: number[], idxB: number[], F: number, level: Level) {
   const out = {
-    rateA: new Float64Array(F), rateB: new Float64Array(F), gateA: new Float64Array(F), gateB: new Float64Array(F),
-    countA: new Float64Array(F), countB: new Float64Array(F), weightA: new Float64Array(F), weightB: new Float64Array(F),
-    rr: new Float64Array(F), logOdds: new Float64Array(F), pFisher: new Float64Array(F),
+    rateA: new Float64Array(F),
+    rateB: new Float64Array(F),
+    gateA: new Float64Array(F),
+    gateB: new Float64Array(F),
+    countA: new Float64Array(F),
+    countB: new Float64Array(F),
+    weightA: new Float64Array(F),
+    weightB: new Float64Array(F),
+    rr: new Float64Array(F),
+    logOdds: new Float64Array(F),
+    pFisher: new Float64Array(F),
   };
   const side = (idx: number[], rate: Float64Array, gate: Float64Array, cnt: Float64Array, wsum: Float64Array) => {
     const pooledC = new Float64Array(F);
     let tokSum = 0;
     for (const j of idx) {
-      const i = members[j], t = act.tokens[i];
+      const i = members[j],
+        t = act.tokens[i];
       tokSum += t;
       for (let f = 0; f < F; f++) {
-        const c = act.counts[i * F + f], w = act.weights[i * F + f];
+        const c = act.counts[i * F + f],
+          w = act.weights[i * F + f];
         cnt[f] += c;
         wsum[f] += w;
         if (level === 'prompt') (rate[f] += c / t), (gate[f] += w / t);
@@ -459,10 +521,12 @@ function describe(act: Activations, members: number[], idxA: number[], idxB: num
   const A = side(idxA, out.rateA, out.gateA, out.countA, out.weightA);
   const Bs = side(idxB, out.rateB, out.gateB, out.countB, out.weightB);
   for (let f = 0; f < F; f++) {
-    const pa = smooth(out.rateA[f], A.tokSum), pb = smooth(out.rateB[f], Bs.tokSum);
+    const pa = smooth(out.rateA[f], A.tokSum),
+      pb = smooth(out.rateB[f], Bs.tokSum);
     out.rr[f] = pa / pb;
     out.logOdds[f] = Math.log(pa / (1 - pa)) - Math.log(pb / (1 - pb));
-    const a = Math.round(A.pooledC[f]), c = Math.round(Bs.pooledC[f]);
+    const a = Math.round(A.pooledC[f]),
+      c = Math.round(Bs.pooledC[f]);
     out.pFisher[f] = fisherExact(a, Math.max(0, A.tokSum - a), c, Math.max(0, Bs.tokSum - c)).p;
   }
   return out;
@@ -474,14 +538,25 @@ function describe(act: Activations, members: number[], idxA: number[], idxB: num
  * statistic with the delta method. Paired: mean of within-stratum differences ± z·sd/√pairs.
  */
 function scoreCI(
-  stat: Stat, num: Float32Array, den: Float64Array, tok: Float64Array, idxA: number[], idxB: number[], F: number, z: number,
-  blocks: Int32Array[], side: Uint8Array, nPairs: number,
+  stat: Stat,
+  num: Float32Array,
+  den: Float64Array,
+  tok: Float64Array,
+  idxA: number[],
+  idxB: number[],
+  F: number,
+  z: number,
+  blocks: Int32Array[],
+  side: Uint8Array,
+  nPairs: number,
 ): { low: Float64Array; high: Float64Array } {
-  const low = new Float64Array(F), high = new Float64Array(F);
+  const low = new Float64Array(F),
+    high = new Float64Array(F);
   if (stat === 'paired') {
     const d = new Float64Array(blocks.length * F); // [pairs, F]
     blocks.forEach((blk, k) => {
-      let na = 0, nb = 0;
+      let na = 0,
+        nb = 0;
       for (const j of blk) side[j] ? na++ : nb++;
       for (const j of blk) {
         const w = side[j] ? 1 / na : -1 / nb;
@@ -490,7 +565,8 @@ function scoreCI(
     });
     const K = blocks.length;
     for (let f = 0; f < F; f++) {
-      let s = 0, s2 = 0;
+      let s = 0,
+        s2 = 0;
       for (let k = 0; k < K; k++) s += d[k * F + f];
       const m = s / K;
       for (let k = 0; k < K; k++) s2 += (d[k * F + f] - m) ** 2;
@@ -502,9 +578,11 @@ function scoreCI(
     return { low, high };
   }
   const mv = (idx: number[]) => {
-    let D = 0, T = 0;
+    let D = 0,
+      T = 0;
     for (const j of idx) (D += den[j]), (T += tok[j]);
-    const m = new Float64Array(F), v = new Float64Array(F);
+    const m = new Float64Array(F),
+      v = new Float64Array(F);
     for (const j of idx) for (let f = 0; f < F; f++) m[f] += num[j * F + f];
     for (let f = 0; f < F; f++) m[f] /= D;
     const k = idx.length;
@@ -512,16 +590,20 @@ function scoreCI(
     for (let f = 0; f < F; f++) v[f] = k > 1 ? ((v[f] / (D * D)) * k) / (k - 1) : NaN;
     return { m, v, T };
   };
-  const A = mv(idxA), Bq = mv(idxB);
+  const A = mv(idxA),
+    Bq = mv(idxB);
   for (let f = 0; f < F; f++) {
-    const ma = A.m[f], mb = Bq.m[f];
+    const ma = A.m[f],
+      mb = Bq.m[f];
     if (stat === 'diff' || stat === 'gate' || stat === 'count' || stat === 'weight') {
       const se = Math.sqrt(A.v[f] + Bq.v[f]);
       low[f] = ma - mb - z * se;
       high[f] = ma - mb + z * se;
     } else {
-      const pa = smooth(ma, A.T), pb = smooth(mb, Bq.T);
-      const da = A.T / (A.T + 1), db = Bq.T / (Bq.T + 1); // d p̃ / d m
+      const pa = smooth(ma, A.T),
+        pb = smooth(mb, Bq.T);
+      const da = A.T / (A.T + 1),
+        db = Bq.T / (Bq.T + 1); // d p̃ / d m
       if (stat === 'rr') {
         const se = Math.sqrt(A.v[f] * (da / pa) ** 2 + Bq.v[f] * (db / pb) ** 2);
         const c = Math.log(pa / pb);

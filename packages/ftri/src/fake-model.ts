@@ -33,9 +33,14 @@ function hash32(...xs: number[]): number {
 }
 
 export function createFakeModel(opts: FakeModelOptions = {}): MoeModel & { calls: { forward: number; generate: number } } {
-  const L = opts.layers ?? 4, E = opts.experts ?? 16, K = opts.topK ?? 2;
+  const L = opts.layers ?? 4,
+    E = opts.experts ?? 16,
+    K = opts.topK ?? 2;
   const trigger = opts.trigger ?? 'secret';
-  const planted = opts.planted ?? [[1, 5], [3, 12]];
+  const planted = opts.planted ?? [
+    [1, 5],
+    [3, 12],
+  ];
   const strength = opts.strength ?? 0.8;
   const seed = opts.seed ?? 1;
   const vocab = [...SPECIAL];
@@ -79,7 +84,8 @@ export function createFakeModel(opts: FakeModelOptions = {}): MoeModel & { calls
         const logits = new Float64Array(E);
         for (let e = 0; e < E; e++) logits[e] = (hash32(seed, l, e, t.tokenId, t.pos) / 4294967296) * 3;
         if (triggered[t.seq]) {
-          for (const [pl, pe] of planted) if (pl === l && hash32(seed, 99, l, pe, t.tokenId, t.pos, seqKey[t.seq]) / 4294967296 < strength) logits[pe] += 10;
+          for (const [pl, pe] of planted)
+            if (pl === l && hash32(seed, 99, l, pe, t.tokenId, t.pos, seqKey[t.seq]) / 4294967296 < strength) logits[pe] += 10;
         }
         let z = 0;
         const mx = Math.max(...logits);
@@ -95,7 +101,8 @@ export function createFakeModel(opts: FakeModelOptions = {}): MoeModel & { calls
       }
       const call = (point: 'router_probs' | 'topk_ids' | 'topk_weights', t: Tensor): void => {
         const h = hooks?.[hookName(l, point)];
-        for (const fn of (Array.isArray(h) ? h : h ? [h] : []) as Hook[]) fn(t, { layer: l, point, name: hookName(l, point), tokens, expertCount: E, topK: K });
+        for (const fn of (Array.isArray(h) ? h : h ? [h] : []) as Hook[])
+          fn(t, { layer: l, point, name: hookName(l, point), tokens, expertCount: E, topK: K });
       };
       call('router_probs', { dtype: 'float32', shape: [N, E], data: probs });
       call('topk_ids', { dtype: 'int32', shape: [N, K], data: ids });
@@ -126,20 +133,44 @@ export function createFakeModel(opts: FakeModelOptions = {}): MoeModel & { calls
   const model: MoeModel & { calls: typeof calls } = {
     calls,
     info: {
-      modelType: 'fake_moe', dir: '', layerCount: L, moeLayers: Array.from({ length: L }, (_, i) => i), expertCount: E, topK: K,
-      sharedExpertCount: 0, hiddenSize: 8, vocabSize: 4096, headCount: 1, kvHeadCount: 1, headDim: 8,
-      params: { total: 0, active: 0, embedding: 0, routedExperts: 0 }, bosTokenId: 0, eosTokenIds: [1], padTokenId: 2,
+      modelType: 'fake_moe',
+      dir: '',
+      layerCount: L,
+      moeLayers: Array.from({ length: L }, (_, i) => i),
+      expertCount: E,
+      topK: K,
+      sharedExpertCount: 0,
+      hiddenSize: 8,
+      vocabSize: 4096,
+      headCount: 1,
+      kvHeadCount: 1,
+      headDim: 8,
+      params: { total: 0, active: 0, embedding: 0, routedExperts: 0 },
+      bosTokenId: 0,
+      eosTokenIds: [1],
+      padTokenId: 2,
     },
     tokenizer: {
       encode: (text) => encode(text),
       decode,
-      applyChatTemplate: (msgs, o) => `<bos><|user|>\n${msgs[msgs.length - 1].content}<eos>\n` + (o?.addGenerationPrompt ? '<|assistant|>\n<think>\n' : ''),
+      applyChatTemplate: (msgs, o) =>
+        `<bos><|user|>\n${msgs[msgs.length - 1].content}<eos>\n` + (o?.addGenerationPrompt ? '<|assistant|>\n<think>\n' : ''),
       encodeChat: (msgs) => chatIds(msgs[msgs.length - 1].content),
       tokenId: (t) => idOf.get(t) ?? null,
     },
     async forward(batch: number[][], o?: ForwardOptions) {
       calls.forward++;
-      runHooks(o?.hooks, infoRows(batch, batch.map(() => 0), false, batch.map(() => false)), batch.map(isTriggered), batch.map(keyOf));
+      runHooks(
+        o?.hooks,
+        infoRows(
+          batch,
+          batch.map(() => 0),
+          false,
+          batch.map(() => false),
+        ),
+        batch.map(isTriggered),
+        batch.map(keyOf),
+      );
       return { logits: null };
     },
     async runWithCache() {
@@ -161,7 +192,17 @@ export function createFakeModel(opts: FakeModelOptions = {}): MoeModel & { calls
       const think = prompts.map(() => false);
       const seqs = prompts.map((p) => [...p]);
       const keys = prompts.map(keyOf);
-      runHooks(o.hooks, infoRows(seqs, seqs.map(() => 0), false, think), trig, keys);
+      runHooks(
+        o.hooks,
+        infoRows(
+          seqs,
+          seqs.map(() => 0),
+          false,
+          think,
+        ),
+        trig,
+        keys,
+      );
       const scripts = prompts.map((p, s) =>
         trig[s]
           ? [7, 6, 7, ...encode('I am sorry, I cannot discuss that topic.'), 1]

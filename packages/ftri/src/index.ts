@@ -4,10 +4,29 @@
 
 export { loadPromptSet, expandGrid, type PromptRecord, type GridSpec } from './prompts.js';
 export { runFtri, rankTraces, type RunFtriOptions, type RankTracesOptions, type Labeler, type Progress } from './run.js';
-export { contrastActivations, STATS, DEFAULT_STAT, describeStat, type Activations, type RankingEntry, type Stat, type ContrastOptions, type ContrastSummary } from './contrast.js';
+export {
+  contrastActivations,
+  STATS,
+  DEFAULT_STAT,
+  describeStat,
+  type Activations,
+  type RankingEntry,
+  type Stat,
+  type ContrastOptions,
+  type ContrastSummary,
+} from './contrast.js';
 export { BatchTracer, SCOPES, type Scope, type TracerOptions } from './trace.js';
 export { readRanking, type RankedExpert } from './ranking-io.js';
-export { readActivations, readManifest, readProgress, readMetas, readPromptTokens, type Manifest, type PromptMeta, type ProgressEntry } from './store.js';
+export {
+  readActivations,
+  readManifest,
+  readProgress,
+  readMetas,
+  readPromptTokens,
+  type Manifest,
+  type PromptMeta,
+  type ProgressEntry,
+} from './store.js';
 export { heatmapSpec, tokenMapSpec, type TokenMapRow } from './maps.js';
 export { renderSvg, svgToPng, htmlPage, escapeHtml, inlineSvg, type VlSpec } from './report-page.js';
 export { rankAgreement, type RankAgreement, type ScoredExpert } from './agreement.js';

@@ -32,7 +32,9 @@ export interface LensOptions {
 
 function readRow(logits: Float32Array, r: number, V: number, topN: number, target?: number): Pick<LensRow, 'top' | 'target'> {
   const row = logits.subarray(r * V, (r + 1) * V);
-  const top = Array.from(row, (logit, id) => ({ id, logit })).sort((a, b) => b.logit - a.logit || a.id - b.id).slice(0, topN);
+  const top = Array.from(row, (logit, id) => ({ id, logit }))
+    .sort((a, b) => b.logit - a.logit || a.id - b.id)
+    .slice(0, topN);
   if (target === undefined) return { top };
   let rank = 1;
   for (let v = 0; v < V; v++) if (row[v] > row[target]) rank++;
@@ -47,7 +49,9 @@ function readRow(logits: Float32Array, r: number, V: number, topN: number, targe
  * for (const r of rows) console.log(r.name, r.target!.rank, r.top.map((t) => model.tokenizer.decode([t.id])));
  */
 export async function logitLens(
-  model: MoeModel, ids: number[], opts: LensOptions & { point?: 'resid_pre' | 'resid_mid' | 'resid_post' } = {},
+  model: MoeModel,
+  ids: number[],
+  opts: LensOptions & { point?: 'resid_pre' | 'resid_mid' | 'resid_post' } = {},
 ): Promise<LensRow[]> {
   const { layerCount, hiddenSize: D, vocabSize: V } = model.info;
   const p = opts.position ?? ids.length - 1;
@@ -78,7 +82,10 @@ export async function expertLens(model: MoeModel, ids: number[], opts: LensOptio
     const ids = cache.row(hookName(layer, 'topk_ids'), 0).data;
     const w = cache.row(hookName(layer, 'topk_weights'), 0).data;
     return Array.from({ length: K }, (_, j) => ({
-      layer, name: hookName(layer, 'expert_out'), expert: ids[p * K + j], weight: w[p * K + j],
+      layer,
+      name: hookName(layer, 'expert_out'),
+      expert: ids[p * K + j],
+      weight: w[p * K + j],
       ...readRow(lg.data, li * K + j, V, opts.topN ?? 5, opts.target),
     }));
   });

@@ -18,7 +18,10 @@ export interface TokenMapRow {
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 /** Layer x expert heatmap of the ranking statistic (log2 for the risk ratio); the top N are outlined and numbered. */
-export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; expertCount: number; topN: number; title: string }): TopLevelSpec {
+export function heatmapSpec(
+  ranking: RankingEntry[],
+  opts: { layers: number[]; expertCount: number; topN: number; title: string },
+): TopLevelSpec {
   const rr = ranking[0]?.stat === 'rr';
   const values = ranking.map((e) => ({
     layer: e.layer,
@@ -36,7 +39,15 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
   const step = E > 128 ? 5 : E > 64 ? 8 : 22;
   const ticks = E > 64 ? Array.from({ length: Math.ceil(E / 16) }, (_, i) => i * 16) : undefined;
   const stat = ranking[0]?.stat;
-  const label = rr ? 'log2 risk ratio' : stat === 'diff' ? 'rate difference' : stat === 'count' ? 'count difference' : stat === 'weight' ? 'weight difference' : stat ?? 'score';
+  const label = rr
+    ? 'log2 risk ratio'
+    : stat === 'diff'
+      ? 'rate difference'
+      : stat === 'count'
+        ? 'count difference'
+        : stat === 'weight'
+          ? 'weight difference'
+          : (stat ?? 'score');
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: opts.title, fontSize: 13 },
@@ -45,7 +56,12 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
     height: { step: Math.max(step, 12) },
     config: { font: FONT, view: { stroke: null } },
     encoding: {
-      x: { field: 'expert', type: 'ordinal', title: 'expert', axis: { labelAngle: 0, labelOverlap: true, ...(ticks ? { values: ticks } : {}) } },
+      x: {
+        field: 'expert',
+        type: 'ordinal',
+        title: 'expert',
+        axis: { labelAngle: 0, labelOverlap: true, ...(ticks ? { values: ticks } : {}) },
+      },
       y: { field: 'layer', type: 'ordinal', title: 'layer', axis: { labelOverlap: true } },
     },
     layer: [
@@ -53,7 +69,13 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
         mark: { type: 'rect' },
         encoding: {
           color: { field: 'value', type: 'quantitative', title: label, scale: { scheme: 'redblue', reverse: true, domain: [-lim, lim] } },
-          tooltip: [{ field: 'layer' }, { field: 'expert' }, { field: 'value', title: label, format: '.4f' }, { field: 'rank' }, { field: 'q', format: '.3g' }],
+          tooltip: [
+            { field: 'layer' },
+            { field: 'expert' },
+            { field: 'value', title: label, format: '.4f' },
+            { field: 'rank' },
+            { field: 'q', format: '.3g' },
+          ],
         },
       },
       {
@@ -61,7 +83,13 @@ export function heatmapSpec(ranking: RankingEntry[], opts: { layers: number[]; e
         mark: { type: 'rect', fill: null, stroke: 'black', strokeWidth: 1.5 },
       },
       ...(step >= 16
-        ? [{ transform: [{ filter: `datum.rank <= ${opts.topN}` }], mark: { type: 'text' as const, fontSize: 9, fontWeight: 'bold' as const }, encoding: { text: { field: 'top' } } }]
+        ? [
+            {
+              transform: [{ filter: `datum.rank <= ${opts.topN}` }],
+              mark: { type: 'text' as const, fontSize: 9, fontWeight: 'bold' as const },
+              encoding: { text: { field: 'top' } },
+            },
+          ]
         : []),
     ],
   } as TopLevelSpec;
@@ -102,7 +130,10 @@ export function tokenMapSpec(rows: TokenMapRow[], top: Set<string>, opts: { titl
     config: { font: FONT, view: { stroke: null }, axis: { labelFontSize: 9 } },
     encoding: {
       x: {
-        field: 'x', type: 'ordinal', title: 'token (▸ = generated)', sort: 'ascending',
+        field: 'x',
+        type: 'ordinal',
+        title: 'token (▸ = generated)',
+        sort: 'ascending',
         axis: { labelAngle: -60, labelExpr: "slice(datum.value, indexof(datum.value, '|') + 1)", labelLimit: 80 },
       },
       y: { field: 'layer', type: 'ordinal', title: 'layer' },
@@ -112,10 +143,23 @@ export function tokenMapSpec(rows: TokenMapRow[], top: Set<string>, opts: { titl
         mark: { type: 'rect', stroke: 'white', strokeWidth: 0.5 },
         encoding: {
           color: {
-            condition: { test: 'datum.hot > 0', field: 'hot', type: 'quantitative', title: ['weight on', 'top experts'], scale: { scheme: 'oranges', domain: [0, 1] } },
+            condition: {
+              test: 'datum.hot > 0',
+              field: 'hot',
+              type: 'quantitative',
+              title: ['weight on', 'top experts'],
+              scale: { scheme: 'oranges', domain: [0, 1] },
+            },
             value: '#eeeeee',
           },
-          tooltip: [{ field: 'pos' }, { field: 'layer' }, { field: 'experts', title: 'chosen' }, { field: 'hits', title: 'top-ranked' }, { field: 'hot', format: '.3f' }, { field: 'generated' }],
+          tooltip: [
+            { field: 'pos' },
+            { field: 'layer' },
+            { field: 'experts', title: 'chosen' },
+            { field: 'hits', title: 'top-ranked' },
+            { field: 'hot', format: '.3f' },
+            { field: 'generated' },
+          ],
         },
       },
       {

@@ -29,7 +29,8 @@ async function lastLogits(model: MoeModel, ids: number[], hooks?: HookMap): Prom
  * const r = await patchSweep(model, { clean, corrupt, names, metric: (lg) => lg[refusalId] - lg[otherId] });
  */
 export async function patchSweep(
-  model: MoeModel, o: { clean: number[]; corrupt: number[]; names: string[]; metric: LogitMetric; position?: 'all' | 'last' },
+  model: MoeModel,
+  o: { clean: number[]; corrupt: number[]; names: string[]; metric: LogitMetric; position?: 'all' | 'last' },
 ): Promise<PatchResult[]> {
   const position = o.position ?? (o.clean.length === o.corrupt.length ? 'all' : 'last');
   if (position === 'all' && o.clean.length !== o.corrupt.length) {
@@ -73,7 +74,8 @@ export interface AblationResult {
  * r.sort((a, b) => a.effect - b.effect); // most negative: the expert the refusal logit depends on most
  */
 export async function expertAblation(
-  model: MoeModel, o: { ids: number[]; metric: LogitMetric; layers?: number[]; experts?: number[] },
+  model: MoeModel,
+  o: { ids: number[]; metric: LogitMetric; layers?: number[]; experts?: number[] },
 ): Promise<AblationResult[]> {
   const { moeLayers, topK: K, hiddenSize: D, expertCount: E } = model.info;
   const layers = o.layers ?? moeLayers;
@@ -83,10 +85,15 @@ export async function expertAblation(
   for (const layer of layers) {
     const used = new Set(cache.get(hookName(layer, 'topk_ids'))!.tensor.data);
     for (const expert of o.experts ?? Array.from({ length: E }, (_, e) => e)) {
-      if (!used.has(expert)) { out.push({ layer, expert, metric: base, effect: 0 }); continue; } // never chosen: nothing to zero
+      if (!used.has(expert)) {
+        out.push({ layer, expert, metric: base, effect: 0 });
+        continue;
+      } // never chosen: nothing to zero
       let ids: Int32Array | null = null;
       const hooks: HookMap = {
-        [hookName(layer, 'topk_ids')]: (t) => { ids = t.data as Int32Array; },
+        [hookName(layer, 'topk_ids')]: (t) => {
+          ids = t.data as Int32Array;
+        },
         [hookName(layer, 'expert_out')]: (t) => {
           const data = t.data.slice() as Float32Array; // [N, K, D]
           for (let s = 0; s < t.shape[0] * K; s++) if (ids![s] === expert) data.fill(0, s * D, (s + 1) * D);

@@ -33,7 +33,9 @@ describe('loadPromptSet', () => {
       expect((e as Error).message).toContain('"prompt"');
     }
     expect(() => loadPromptSet(file('json.jsonl', '{"id":"a","prompt":"x"}\n{oops\n'))).toThrow(/json\.jsonl:2 is not valid JSON/);
-    expect(() => loadPromptSet(file('dup.jsonl', '{"id":"a","prompt":"x"}\n{"id":"a","prompt":"y"}\n'))).toThrow(/duplicate id "a" \(first on line 1\)/);
+    expect(() => loadPromptSet(file('dup.jsonl', '{"id":"a","prompt":"x"}\n{"id":"a","prompt":"y"}\n'))).toThrow(
+      /duplicate id "a" \(first on line 1\)/,
+    );
     expect(() => loadPromptSet(join(tmp, 'missing.jsonl'))).toThrow(/E_IO/);
     expect(() => loadPromptSet(file('empty.jsonl', '\n'))).toThrow(/no prompts/);
   });
@@ -44,7 +46,10 @@ describe('expandGrid', () => {
     template: 'What happened {time}{place}?',
     slots: {
       time: ['', ' in 1989', ' last year'],
-      place: [{ value: ' in Tiananmen Square', group: 'sensitive' }, { value: ' in Paris', group: 'control' }],
+      place: [
+        { value: ' in Tiananmen Square', group: 'sensitive' },
+        { value: ' in Paris', group: 'control' },
+      ],
     },
     group: 'place',
     id_prefix: 'wh',
@@ -63,7 +68,10 @@ describe('expandGrid', () => {
     for (const g of byPair.values()) expect(g.sort()).toEqual(['control', 'sensitive']);
   });
   it('supports a value->group map and a file path', () => {
-    const f = file('grid.json', JSON.stringify({ template: '{a} {b}', slots: { a: ['x', 'y'], b: ['1', '2'] }, group: { slot: 'a', map: { x: 'G1', y: 'G2' } } }));
+    const f = file(
+      'grid.json',
+      JSON.stringify({ template: '{a} {b}', slots: { a: ['x', 'y'], b: ['1', '2'] }, group: { slot: 'a', map: { x: 'G1', y: 'G2' } } }),
+    );
     const ps = expandGrid(f);
     expect(ps.map((p) => p.group)).toEqual(['G1', 'G1', 'G2', 'G2']);
     expect(ps[0].pair_id).toBe(ps[2].pair_id);
@@ -72,11 +80,14 @@ describe('expandGrid', () => {
     expect(() => expandGrid({ template: '{a}{c}', slots: { a: ['x'] } })).toThrow(/uses slot "\{c\}"/);
     expect(() => expandGrid({ template: '{a}', slots: { a: ['x'], b: ['y'] } })).toThrow(/slot "b" is not used/);
     expect(() => expandGrid({ template: '{a}', slots: { a: ['x'] }, group: 'zz' })).toThrow(/group slot "zz"/);
-    expect(() => expandGrid({ template: '{a}', slots: { a: ['x'] }, group: { slot: 'a', map: { y: 'G' } } })).toThrow(/no entry for value "x"/);
+    expect(() => expandGrid({ template: '{a}', slots: { a: ['x'] }, group: { slot: 'a', map: { y: 'G' } } })).toThrow(
+      /no entry for value "x"/,
+    );
     expect(() => expandGrid({ slots: { a: ['x'] } } as never)).toThrow(/field "template"/);
   });
   it('hashes prompt sets by content', () => {
-    const a = expandGrid(spec), b = expandGrid(spec);
+    const a = expandGrid(spec),
+      b = expandGrid(spec);
     expect(promptSetHash(a)).toBe(promptSetHash(b));
     b[0] = { ...b[0], prompt: b[0].prompt + ' ' };
     expect(promptSetHash(a)).not.toBe(promptSetHash(b));

@@ -18,7 +18,11 @@ export interface PromptRecord {
 }
 
 const idLike = z.union([z.string().min(1), z.number().finite()]).transform((v) => String(v));
-const optLabel = z.union([z.string(), z.number().finite()]).transform((v) => String(v)).optional().nullable();
+const optLabel = z
+  .union([z.string(), z.number().finite()])
+  .transform((v) => String(v))
+  .optional()
+  .nullable();
 
 const recordSchema = z
   .object({
@@ -48,7 +52,12 @@ export function validatePromptSet(records: unknown[], where = 'prompt set'): Pro
     }
     const rec = normalise(res.data as Record<string, unknown>);
     const prev = seen.get(rec.id);
-    if (prev !== undefined) throw new MoteError('E_INPUT', `${where}, record ${i + 1}: duplicate id "${rec.id}" (first at record ${prev + 1}); ids must be unique`, { field: 'id' });
+    if (prev !== undefined)
+      throw new MoteError(
+        'E_INPUT',
+        `${where}, record ${i + 1}: duplicate id "${rec.id}" (first at record ${prev + 1}); ids must be unique`,
+        { field: 'id' },
+      );
     seen.set(rec.id, i);
     return rec;
   });
@@ -68,21 +77,23 @@ export function loadPromptSet(file: string): PromptRecord[] {
     }
     const rec = normalise(res.data as Record<string, unknown>);
     const prev = seen.get(rec.id);
-    if (prev !== undefined) throw new MoteError('E_INPUT', `${file}:${line}: duplicate id "${rec.id}" (first on line ${prev}); ids must be unique`, { file, field: 'id' });
+    if (prev !== undefined)
+      throw new MoteError('E_INPUT', `${file}:${line}: duplicate id "${rec.id}" (first on line ${prev}); ids must be unique`, {
+        file,
+        field: 'id',
+      });
     seen.set(rec.id, line);
     out.push(rec);
   }
-  if (out.length === 0) throw new MoteError('E_INPUT', `${file}: no prompts found; expected JSONL lines like {"id":"p1","prompt":"..."}`, { file });
+  if (out.length === 0)
+    throw new MoteError('E_INPUT', `${file}: no prompts found; expected JSONL lines like {"id":"p1","prompt":"..."}`, { file });
   return out;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Template grids
 
-const slotValue = z.union([
-  z.string(),
-  z.object({ value: z.string(), group: z.string().optional() }).loose(),
-]);
+const slotValue = z.union([z.string(), z.object({ value: z.string(), group: z.string().optional() }).loose()]);
 
 export const gridSpecSchema = z
   .object({
@@ -131,10 +142,21 @@ export function expandGrid(specOrFile: GridSpec | string): PromptRecord[] {
   const spec = res.data;
   const slotNames = Object.keys(spec.slots);
   const used = [...spec.template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]);
-  for (const u of used) if (!(u in spec.slots)) throw new MoteError('E_INPUT', `${where}: template uses slot "{${u}}" but slots has no "${u}" (slots: ${slotNames.join(', ')})`, { field: `slots.${u}` });
-  for (const s of slotNames) if (!used.includes(s)) throw new MoteError('E_INPUT', `${where}: slot "${s}" is not used in the template "${spec.template}"; remove it or add {${s}}`, { field: `slots.${s}` });
+  for (const u of used)
+    if (!(u in spec.slots))
+      throw new MoteError('E_INPUT', `${where}: template uses slot "{${u}}" but slots has no "${u}" (slots: ${slotNames.join(', ')})`, {
+        field: `slots.${u}`,
+      });
+  for (const s of slotNames)
+    if (!used.includes(s))
+      throw new MoteError('E_INPUT', `${where}: slot "${s}" is not used in the template "${spec.template}"; remove it or add {${s}}`, {
+        field: `slots.${s}`,
+      });
   const rule = typeof spec.group === 'string' ? { slot: spec.group, map: undefined } : spec.group;
-  if (rule && !(rule.slot in spec.slots)) throw new MoteError('E_INPUT', `${where}: group slot "${rule.slot}" is not a slot (slots: ${slotNames.join(', ')})`, { field: 'group' });
+  if (rule && !(rule.slot in spec.slots))
+    throw new MoteError('E_INPUT', `${where}: group slot "${rule.slot}" is not a slot (slots: ${slotNames.join(', ')})`, {
+      field: 'group',
+    });
   const prefix = spec.id_prefix ?? 'grid';
   const pairs = spec.pairs ?? true;
   const vals = slotNames.map((s) => spec.slots[s].map((v) => (typeof v === 'string' ? { value: v } : v)));
@@ -152,13 +174,22 @@ export function expandGrid(specOrFile: GridSpec | string): PromptRecord[] {
       prompt = prompt.split(`{${slotNames[s]}}`).join(v.value);
       for (const [k, x] of Object.entries(v)) if (k !== 'value' && k !== 'group') extra[`${slotNames[s]}_${k}`] = x;
     }
-    const rec: PromptRecord = { id: `${prefix}-${String(n).padStart(width, '0')}`, prompt: prompt.replace(/ {2,}/g, ' ').trim(), ...(spec.attributes ?? {}), ...extra, slots: chosen };
+    const rec: PromptRecord = {
+      id: `${prefix}-${String(n).padStart(width, '0')}`,
+      prompt: prompt.replace(/ {2,}/g, ' ').trim(),
+      ...(spec.attributes ?? {}),
+      ...extra,
+      slots: chosen,
+    };
     if (spec.category) rec.category = spec.category;
     if (rule) {
       const s = slotNames.indexOf(rule.slot);
       const v = vals[s][idx[s]] as { value: string; group?: string };
       const g = v.group ?? rule.map?.[v.value] ?? (rule.map ? undefined : v.value);
-      if (g === undefined) throw new MoteError('E_INPUT', `${where}: group map has no entry for value ${JSON.stringify(v.value)} of slot "${rule.slot}"`, { field: 'group.map' });
+      if (g === undefined)
+        throw new MoteError('E_INPUT', `${where}: group map has no entry for value ${JSON.stringify(v.value)} of slot "${rule.slot}"`, {
+          field: 'group.map',
+        });
       rec.group = g;
       if (pairs) rec.pair_id = `${prefix}:` + slotNames.map((_name, j) => (j === s ? '*' : String(idx[j]))).join('.');
     }
@@ -173,5 +204,7 @@ export function expandGrid(specOrFile: GridSpec | string): PromptRecord[] {
 
 /** sha256 of the prompt set in canonical form (id, prompt, group, pair_id, category per line). */
 export function promptSetHash(records: readonly PromptRecord[]): string {
-  return sha256(records.map((r) => JSON.stringify([r.id, r.prompt, r.group ?? null, r.pair_id ?? null, r.category ?? null]) + '\n').join(''));
+  return sha256(
+    records.map((r) => JSON.stringify([r.id, r.prompt, r.group ?? null, r.pair_id ?? null, r.category ?? null]) + '\n').join(''),
+  );
 }

@@ -11,9 +11,37 @@ import { VERSION } from './version.js';
 
 /** Column order of every ranking file. */
 export const RANKING_COLUMNS: readonly (keyof RankingEntry)[] = [
-  'rank', 'layer', 'expert', 'stat', 'score', 'rate_a', 'rate_b', 'diff', 'ci_low', 'ci_high', 'p', 'q', 'stability',
-  'rank_low', 'rank_high', 'rr', 'log_odds', 'gate_a', 'gate_b', 'gate_diff', 'count_a', 'count_b', 'weight_a', 'weight_b',
-  'z', 'p_norm', 'q_norm', 'p_fisher', 'q_fisher', 'n_a', 'n_b',
+  'rank',
+  'layer',
+  'expert',
+  'stat',
+  'score',
+  'rate_a',
+  'rate_b',
+  'diff',
+  'ci_low',
+  'ci_high',
+  'p',
+  'q',
+  'stability',
+  'rank_low',
+  'rank_high',
+  'rr',
+  'log_odds',
+  'gate_a',
+  'gate_b',
+  'gate_diff',
+  'count_a',
+  'count_b',
+  'weight_a',
+  'weight_b',
+  'z',
+  'p_norm',
+  'q_norm',
+  'p_fisher',
+  'q_fisher',
+  'n_a',
+  'n_b',
 ];
 /**
  * What a consumer of a ranking (policy builders, experiments) needs from an entry: where it is and its rank;
@@ -26,10 +54,13 @@ const INT_COLS = new Set<keyof RankingEntry>(['rank', 'layer', 'expert', 'n_a', 
 const fin = (v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
 
 export function writeRanking(dir: string, entries: RankingEntry[]): { json: string; csv: string; parquet: string } {
-  const json = join(dir, 'ranking.json'), csv = join(dir, 'ranking.csv'), parquet = join(dir, 'ranking.parquet');
+  const json = join(dir, 'ranking.json'),
+    csv = join(dir, 'ranking.csv'),
+    parquet = join(dir, 'ranking.parquet');
   const rows = entries.map((e) => Object.fromEntries(RANKING_COLUMNS.map((c) => [c, fin(e[c])])));
   writeAtomic(json, JSON.stringify(rows, null, 1) + '\n');
-  const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
+  const cell = (v: unknown): string =>
+    v === null || v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
   writeAtomic(csv, [RANKING_COLUMNS.join(','), ...rows.map((r) => RANKING_COLUMNS.map((c) => cell(r[c])).join(','))].join('\n') + '\n');
   const columnData = RANKING_COLUMNS.map((c) => {
     if (INT_COLS.has(c)) return { name: c, data: Int32Array.from(entries, (e) => e[c] as number), type: 'INT32' as const, nullable: false };
@@ -48,7 +79,10 @@ export function writeRanking(dir: string, entries: RankingEntry[]): { json: stri
 export function readRanking(file: string): RankingEntry[] {
   let f = file;
   if (existsSync(f) && statSync(f).isDirectory()) f = join(f, 'ranking.json');
-  if (!existsSync(f)) throw new MoteError('E_INPUT', `ranking file ${f} not found; pass ranking.json / ranking.csv or the run folder of \`mote ftri\``, { file: f });
+  if (!existsSync(f))
+    throw new MoteError('E_INPUT', `ranking file ${f} not found; pass ranking.json / ranking.csv or the run folder of \`mote ftri\``, {
+      file: f,
+    });
   const text = readFileSync(f, 'utf8');
   let rows: Record<string, unknown>[];
   if (f.endsWith('.csv')) {
@@ -66,11 +100,20 @@ export function readRanking(file: string): RankingEntry[] {
     }
     if (!Array.isArray(rows)) throw new MoteError('E_INPUT', `${f}: expected a JSON array of ranking entries`, { file: f });
   } else {
-    throw new MoteError('E_INPUT', `readRanking reads .json or .csv, got ${f}; read ranking.parquet with a Parquet reader (pandas, polars, hyparquet)`, { file: f });
+    throw new MoteError(
+      'E_INPUT',
+      `readRanking reads .json or .csv, got ${f}; read ranking.parquet with a Parquet reader (pandas, polars, hyparquet)`,
+      { file: f },
+    );
   }
   return rows.map((r, i) => {
     for (const k of ['layer', 'expert', 'rank'] as const)
-      if (typeof r[k] !== 'number' || !Number.isInteger(r[k])) throw new MoteError('E_INPUT', `${f}: entry [${i}].${k} = ${JSON.stringify(r[k])} is not an integer; fix: pass the ranking.json / ranking.csv written by \`mote ftri\``, { file: f, field: `[${i}].${k}` });
+      if (typeof r[k] !== 'number' || !Number.isInteger(r[k]))
+        throw new MoteError(
+          'E_INPUT',
+          `${f}: entry [${i}].${k} = ${JSON.stringify(r[k])} is not an integer; fix: pass the ranking.json / ranking.csv written by \`mote ftri\``,
+          { file: f, field: `[${i}].${k}` },
+        );
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(r)) out[k] = v === null ? NaN : v;
     return out as unknown as RankingEntry;
@@ -79,7 +122,8 @@ export function readRanking(file: string): RankingEntry[] {
 
 function splitCsv(line: string): string[] {
   const out: string[] = [];
-  let cur = '', q = false;
+  let cur = '',
+    q = false;
   for (let i = 0; i < line.length; i++) {
     const ch = line[i];
     if (q) {

@@ -27,7 +27,8 @@ export interface ComparedRanking {
 }
 
 const esc = escapeHtml;
-const num = (v: number, d = 4): string => (Number.isFinite(v) ? (Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toFixed(d)) : '–');
+const num = (v: number, d = 4): string =>
+  Number.isFinite(v) ? (Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toFixed(d)) : '–';
 const inline = inlineSvg;
 
 /** Spearman's rho and top-N overlap of fTRI's ranking with each compared ranking. */
@@ -36,7 +37,11 @@ function agreementSection(r: ReportInput): string {
   const n = r.summary.top_n;
   const rows = r.compare.map((c) => {
     const a = rankAgreement(r.ranking, c.experts, n);
-    const top = [...c.experts].sort((x, y) => y.score - x.score).slice(0, n).map((e) => `L${e.layer}E${e.expert}`).join(' ');
+    const top = [...c.experts]
+      .sort((x, y) => y.score - x.score)
+      .slice(0, n)
+      .map((e) => `L${e.layer}E${e.expert}`)
+      .join(' ');
     const cells = [esc(c.name), a.n, num(a.spearman, 3), `${a.overlap}/${n}`].map((v) => `<td>${v}</td>`).join('');
     return `<tr>${cells}<td style="text-align:left">${esc(top)}</td></tr>`;
   });
@@ -46,17 +51,24 @@ ${rows.join('\n')}</table>`;
 }
 
 export function buildReport(r: ReportInput): string {
-  const m = r.manifest, s = r.summary;
+  const m = r.manifest,
+    s = r.summary;
   const top = r.ranking.slice(0, Math.max(20, s.top_n));
   const rows = top
-    .map((e) => `<tr${e.rank <= s.top_n ? ' class="top"' : ''}><td>${e.rank}</td><td>${e.layer}</td><td>${e.expert}</td><td>${num(e.score)}</td><td>${num(e.count_a, 2)}</td><td>${num(e.count_b, 2)}</td><td>${num(e.rate_a)}</td><td>${num(e.rate_b)}</td><td>${num(e.diff)}</td><td>[${num(e.ci_low)}, ${num(e.ci_high)}]</td><td>${num(e.p, 4)}</td><td>${num(e.q, 4)}</td><td>${num(e.p_fisher, 4)}</td><td>${num(e.stability, 2)}</td><td>${e.rank_low}–${e.rank_high}</td></tr>`)
+    .map(
+      (e) =>
+        `<tr${e.rank <= s.top_n ? ' class="top"' : ''}><td>${e.rank}</td><td>${e.layer}</td><td>${e.expert}</td><td>${num(e.score)}</td><td>${num(e.count_a, 2)}</td><td>${num(e.count_b, 2)}</td><td>${num(e.rate_a)}</td><td>${num(e.rate_b)}</td><td>${num(e.diff)}</td><td>[${num(e.ci_low)}, ${num(e.ci_high)}]</td><td>${num(e.p, 4)}</td><td>${num(e.q, 4)}</td><td>${num(e.p_fisher, 4)}</td><td>${num(e.stability, 2)}</td><td>${e.rank_low}–${e.rank_high}</td></tr>`,
+    )
     .join('\n');
   const labels = r.labelCounts
-    ? `<h2>Labels</h2><table><tr><th>label</th><th>prompts</th></tr>${Object.entries(r.labelCounts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join('')}</table>`
+    ? `<h2>Labels</h2><table><tr><th>label</th><th>prompts</th></tr>${Object.entries(r.labelCounts)
+        .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`)
+        .join('')}</table>`
     : '';
   const maps = r.promptMaps
     .map(
-      (p) => `<section class="map"><h3>${esc(p.side)} · ${esc(p.id)}${p.label ? ` · ${esc(p.label)}` : ''}</h3><p class="prompt">${esc(p.prompt)}</p>${p.response !== undefined ? `<pre class="resp">${esc(p.response)}</pre>` : ''}<div class="svg">${inline(p.svg)}</div></section>`,
+      (p) =>
+        `<section class="map"><h3>${esc(p.side)} · ${esc(p.id)}${p.label ? ` · ${esc(p.label)}` : ''}</h3><p class="prompt">${esc(p.prompt)}</p>${p.response !== undefined ? `<pre class="resp">${esc(p.response)}</pre>` : ''}<div class="svg">${inline(p.svg)}</div></section>`,
     )
     .join('\n');
   const css = `tr.top td{background:#fff4e5}.kv td:first-child{text-align:left;color:#555}.kv td{text-align:left}
@@ -69,7 +81,11 @@ dl dt{font-weight:bold;margin-top:8px}dl dd{margin-left:16px}`;
 <tr><td>scope</td><td>${esc(m.scope)}${m.generate ? ` · generated up to ${m.generate} tokens (greedy)` : ''}</td></tr>
 <tr><td>statistic</td><td>${esc(describeStat(s.stat))}${s.stat === 'count' || s.stat === 'weight' ? '' : ` at ${esc(s.level)} level`} · ${s.permutations} permutations · ${s.bootstrap} bootstrap resamples · ${Math.round(s.conf * 100)}% intervals · seed ${s.seed}</td></tr>
 <tr><td>top-${s.top_n} stability</td><td>mean bootstrap Jaccard ${num(s.jaccard_mean, 3)} (95% ${num(s.jaccard_low, 3)}–${num(s.jaccard_high, 3)})</td></tr>
-<tr><td>versions</td><td>${esc(Object.entries(m.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(' · '))}</td></tr>
+<tr><td>versions</td><td>${esc(
+    Object.entries(m.versions ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(' · '),
+  )}</td></tr>
 </table>
 ${labels}
 <h2>Layer × expert contrast</h2>

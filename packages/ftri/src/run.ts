@@ -14,8 +14,17 @@ import { promptSetHash, type PromptRecord } from './prompts.js';
 import { writeRanking } from './ranking-io.js';
 import { buildReport, type ComparedRanking } from './report.js';
 import {
-  FILES, openRunDir, readActivations, readMetas, readProgress, readPromptTokens, readRunPrompts, writePart,
-  type ManifestCore, type PromptMeta, type TraceFormat,
+  FILES,
+  openRunDir,
+  readActivations,
+  readMetas,
+  readProgress,
+  readPromptTokens,
+  readRunPrompts,
+  writePart,
+  type ManifestCore,
+  type PromptMeta,
+  type TraceFormat,
 } from './store.js';
 import { BatchTracer, SCOPES, type Scope } from './trace.js';
 
@@ -73,16 +82,22 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
   const scope = opts.scope ?? 'prompt';
   const generate = opts.generate ?? 0;
   const seed = opts.seed ?? 0;
-  if (!SCOPES.includes(scope)) throw new MoteError('E_INPUT', `unknown scope "${scope}"; use one of ${SCOPES.join(', ')}`, { field: 'scope' });
-  if (!Number.isInteger(generate) || generate < 0) throw new MoteError('E_INPUT', `generate must be a non-negative integer, got ${generate}`, { field: 'generate' });
-  if ((scope === 'generated' || scope === 'answer') && generate === 0) throw new MoteError('E_INPUT', `scope "${scope}" traces generated tokens: set generate (--generate N) > 0`, { field: 'scope' });
-  if (opts.judge && generate === 0) throw new MoteError('E_INPUT', 'a judge labels generated responses: set generate (--generate N) > 0', { field: 'generate' });
-  if (opts.stat && !STATS.includes(opts.stat)) throw new MoteError('E_INPUT', `unknown statistic "${opts.stat}"; use one of ${STATS.join(', ')}`, { field: 'stat' });
+  if (!SCOPES.includes(scope))
+    throw new MoteError('E_INPUT', `unknown scope "${scope}"; use one of ${SCOPES.join(', ')}`, { field: 'scope' });
+  if (!Number.isInteger(generate) || generate < 0)
+    throw new MoteError('E_INPUT', `generate must be a non-negative integer, got ${generate}`, { field: 'generate' });
+  if ((scope === 'generated' || scope === 'answer') && generate === 0)
+    throw new MoteError('E_INPUT', `scope "${scope}" traces generated tokens: set generate (--generate N) > 0`, { field: 'scope' });
+  if (opts.judge && generate === 0)
+    throw new MoteError('E_INPUT', 'a judge labels generated responses: set generate (--generate N) > 0', { field: 'generate' });
+  if (opts.stat && !STATS.includes(opts.stat))
+    throw new MoteError('E_INPUT', `unknown statistic "${opts.stat}"; use one of ${STATS.join(', ')}`, { field: 'stat' });
   if (!prompts.length) throw new MoteError('E_INPUT', 'the prompt set is empty', { field: 'prompts' });
   const contrast = opts.contrast ?? defaultContrast(prompts, !!opts.judge);
   if (!opts.judge) checkContrastNames(contrast, prompts);
   const batchSize = opts.batchSize ?? (generate > 0 ? 16 : 32);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MoteError('E_INPUT', `batchSize ${batchSize} must be a whole number >= 1`, { field: 'batchSize' });
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new MoteError('E_INPUT', `batchSize ${batchSize} must be a whole number >= 1`, { field: 'batchSize' });
   const formats: TraceFormat[] = [...new Set<TraceFormat>(['arrow', ...(opts.formats ?? ['arrow', 'parquet'])])];
   const recordTokens = opts.recordTokens ?? true;
   const info = model.info;
@@ -96,7 +111,15 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
   const core: ManifestCore = {
     format: 'mote-ftri-traces',
     format_version: 1,
-    model: { dir: info.dir, hash, model_type: info.modelType, moe_layers: info.moeLayers, expert_count: info.expertCount, top_k: info.topK, ...(info.dtype ? { dtype: info.dtype } : {}) },
+    model: {
+      dir: info.dir,
+      hash,
+      model_type: info.modelType,
+      moe_layers: info.moeLayers,
+      expert_count: info.expertCount,
+      top_k: info.topK,
+      ...(info.dtype ? { dtype: info.dtype } : {}),
+    },
     prompt_set: { hash: promptSetHash(prompts), count: prompts.length, ...(opts.promptSource ? { source: opts.promptSource } : {}) },
     scope,
     generate,
@@ -116,19 +139,24 @@ export async function runFtri(opts: RunFtriOptions): Promise<{ ranking: RankingE
 }
 
 async function traceAndRank(
-  opts: RunFtriOptions, run: ReturnType<typeof openRunDir>,
+  opts: RunFtriOptions,
+  run: ReturnType<typeof openRunDir>,
   o: { contrast: string; seed: number; scope: Scope; generate: number; batchSize: number; formats: TraceFormat[]; recordTokens: boolean },
 ): Promise<{ ranking: RankingEntry[]; outDir: string; summary: ContrastSummary }> {
   const { model, prompts, outDir } = opts;
   const { contrast, seed, scope, generate, batchSize, formats, recordTokens } = o;
   const info = model.info;
   const tok = model.tokenizer;
-  const thinkOpen = tok.tokenId('<think>'), thinkClose = tok.tokenId('</think>');
+  const thinkOpen = tok.tokenId('<think>'),
+    thinkClose = tok.tokenId('</think>');
   const tracer = new BatchTracer(info, {
-    scope, routerProbs: opts.routerProbs, recordTokens,
+    scope,
+    routerProbs: opts.routerProbs,
+    recordTokens,
     thinkTagIds: [thinkOpen, thinkClose].filter((x): x is number => x !== null),
   });
-  const thinkPrefix = generate > 0 ? openThinkTail(tok.applyChatTemplate([{ role: 'user', content: 'x' }], { addGenerationPrompt: true })) : '';
+  const thinkPrefix =
+    generate > 0 ? openThinkTail(tok.applyChatTemplate([{ role: 'user', content: 'x' }], { addGenerationPrompt: true })) : '';
   const textCache = new Map<number, string>();
   const tokenText = (id: number): string => {
     let s = textCache.get(id);
@@ -153,22 +181,44 @@ async function traceAndRank(
       part += Math.ceil(slice.length / batchSize);
       continue;
     }
-    const win = slice.map(({ p, index }) => ({ p, index, ids: tok.encodeChat([{ role: 'user', content: p.prompt }], { addGenerationPrompt: true }) }));
+    const win = slice.map(({ p, index }) => ({
+      p,
+      index,
+      ids: tok.encodeChat([{ role: 'user', content: p.prompt }], { addGenerationPrompt: true }),
+    }));
     win.sort((x, y) => x.ids.length - y.ids.length || x.index - y.index);
     for (let s = 0; s < win.length; s += batchSize, part++) {
       const batch = win.slice(s, s + batchSize);
       const have = batch.filter((b) => run.doneIds.has(b.p.id)).length;
       if (have === batch.length) continue;
       if (have > 0)
-        throw new MoteError('E_RESUME', `${outDir}: batch ${part} is partly traced (${have} of ${batch.length} prompts); the folder cannot be trusted; fix: rerun with --force-new`, { file: outDir });
+        throw new MoteError(
+          'E_RESUME',
+          `${outDir}: batch ${part} is partly traced (${have} of ${batch.length} prompts); the folder cannot be trusted; fix: rerun with --force-new`,
+          { file: outDir },
+        );
       opts.signal?.throwIfAborted();
       tracer.begin(batch.map((b) => b.index));
       let gens: Awaited<ReturnType<MoeModel['generate']>> | null = null;
-      if (generate > 0) gens = await model.generate(batch.map((b) => b.ids), { hooks: tracer.hooks, maxNewTokens: generate, batchSize: batch.length, seed });
-      else await model.forward(batch.map((b) => b.ids), { hooks: tracer.hooks, logits: 'none' });
+      if (generate > 0)
+        gens = await model.generate(
+          batch.map((b) => b.ids),
+          { hooks: tracer.hooks, maxNewTokens: generate, batchSize: batch.length, seed },
+        );
+      else
+        await model.forward(
+          batch.map((b) => b.ids),
+          { hooks: tracer.hooks, logits: 'none' },
+        );
       const { agg, rows } = tracer.end();
       const metas: PromptMeta[] = batch.map((b, k) => {
-        const m: PromptMeta = { id: b.p.id, index: b.index, n_tokens: agg.tokens[k], n_prompt_tokens: agg.promptTokens[k], n_generated: agg.generatedTokens[k] };
+        const m: PromptMeta = {
+          id: b.p.id,
+          index: b.index,
+          n_tokens: agg.tokens[k],
+          n_prompt_tokens: agg.promptTokens[k],
+          n_generated: agg.generatedTokens[k],
+        };
         if (gens) {
           const g = gens[k];
           const ids = g.stopReason === 'stop_token' && g.ids.length && eos.has(g.ids[g.ids.length - 1]) ? g.ids.slice(0, -1) : g.ids;
@@ -177,13 +227,30 @@ async function traceAndRank(
           m.n_generated = g.ids.length;
           if (opts.judge) {
             const label = opts.judge({ id: b.p.id, prompt: b.p.prompt, response: m.response, category: b.p.category });
-            if (typeof label !== 'string' || !label) throw new MoteError('E_INPUT', `the judge returned ${JSON.stringify(label)} for prompt "${b.p.id}"; it must return a non-empty label string`, { field: 'judge' });
+            if (typeof label !== 'string' || !label)
+              throw new MoteError(
+                'E_INPUT',
+                `the judge returned ${JSON.stringify(label)} for prompt "${b.p.id}"; it must return a non-empty label string`,
+                { field: 'judge' },
+              );
             m.label = label;
           }
         }
         return m;
       });
-      writePart(outDir, { part, prompts, agg, rows, metas, layers: info.moeLayers, expertCount: info.expertCount, topK: info.topK, formats, recordTokens, tokenText });
+      writePart(outDir, {
+        part,
+        prompts,
+        agg,
+        rows,
+        metas,
+        layers: info.moeLayers,
+        expertCount: info.expertCount,
+        topK: info.topK,
+        formats,
+        recordTokens,
+        tokenText,
+      });
       done += batch.length;
       traced += batch.length;
       opts.onProgress?.(done, prompts.length, 'trace');
@@ -193,7 +260,11 @@ async function traceAndRank(
 
   const parts = readProgress(outDir);
   const metas = readMetas(outDir, parts);
-  if (opts.judge) writeAtomic(join(outDir, FILES.labels), toLabels(metas, (m) => prompts[m.index].prompt));
+  if (opts.judge)
+    writeAtomic(
+      join(outDir, FILES.labels),
+      toLabels(metas, (m) => prompts[m.index].prompt),
+    );
   const manifest = {
     ...run.manifest,
     completed: true,
@@ -218,7 +289,9 @@ const toLabels = (metas: PromptMeta[], promptOf: (m: PromptMeta) => string | und
 export async function rankTraces(opts: RankTracesOptions): Promise<RankingEntry[]> {
   // rank writes beside the traces (under the trace folder's lock) or into its own run folder
   const inPlace = resolve(opts.outDir) === resolve(opts.tracesDir);
-  const held = inPlace ? acquireLock(join(opts.tracesDir, '.lock'), `the run folder ${opts.tracesDir}`) : openRunFolder(opts.outDir, { kind: 'rank', settings: {} });
+  const held = inPlace
+    ? acquireLock(join(opts.tracesDir, '.lock'), `the run folder ${opts.tracesDir}`)
+    : openRunFolder(opts.outDir, { kind: 'rank', settings: {} });
   try {
     return (await rankRun(opts)).ranking;
   } finally {
@@ -233,48 +306,86 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
   const { activations, metas, manifest, parts } = readActivations(tracesDir);
   const points = (manifest as { router_points?: string[] }).router_points;
   if (points && !points.includes('topk_weights') && opts.stat === 'gate')
-    throw new MoteError('E_INPUT', `${tracesDir}: the traces hold topk_ids only (a served model returns no gate weights), so the "gate" statistic is undefined; use diff, rr, logodds or paired, or trace with the local runtime`, { field: 'stat' });
+    throw new MoteError(
+      'E_INPUT',
+      `${tracesDir}: the traces hold topk_ids only (a served model returns no gate weights), so the "gate" statistic is undefined; use diff, rr, logodds or paired, or trace with the local runtime`,
+      { field: 'stat' },
+    );
   const prompts = readRunPrompts(tracesDir);
   const recOf = new Map(prompts.map((p) => [p.id, p]));
   if (opts.judge) {
     for (const m of metas) {
-      if (m.response === undefined) throw new MoteError('E_INPUT', `${tracesDir}: prompt "${m.id}" has no traced response to judge; trace with --generate N`, { field: 'judge' });
+      if (m.response === undefined)
+        throw new MoteError('E_INPUT', `${tracesDir}: prompt "${m.id}" has no traced response to judge; trace with --generate N`, {
+          field: 'judge',
+        });
       const rec = recOf.get(m.id)!;
       m.label = opts.judge({ id: m.id, prompt: rec.prompt, response: m.response, category: rec.category });
     }
   }
-  const contrast = opts.contrast ?? defaultContrast(prompts, metas.some((m) => m.label !== undefined));
+  const contrast =
+    opts.contrast ??
+    defaultContrast(
+      prompts,
+      metas.some((m) => m.label !== undefined),
+    );
   const { a: nameA, b: nameB } = parseContrast(contrast);
-  const matchA = matcher(nameA), matchB = nameB === 'rest' ? null : matcher(nameB);
-  const a: number[] = [], b: number[] = [];
+  const matchA = matcher(nameA),
+    matchB = nameB === 'rest' ? null : matcher(nameB);
+  const a: number[] = [],
+    b: number[] = [];
   metas.forEach((m, i) => {
     const rec = recOf.get(m.id) ?? { id: m.id, prompt: '' };
     if (matchA(rec, m)) a.push(i);
     else if (matchB ? matchB(rec, m) : true) b.push(i);
   });
   if (!a.length || !b.length) {
-    throw new MoteError('E_INPUT', `contrast "${contrast}" selects ${a.length} prompts for A and ${b.length} for B in ${tracesDir}; both need prompts. Available: ${describeValues(prompts, metas)}`, { field: 'contrast' });
+    throw new MoteError(
+      'E_INPUT',
+      `contrast "${contrast}" selects ${a.length} prompts for A and ${b.length} for B in ${tracesDir}; both need prompts. Available: ${describeValues(prompts, metas)}`,
+      { field: 'contrast' },
+    );
   }
   if (matchB) {
     const both = metas.filter((m) => matchA(recOf.get(m.id)!, m) && matchB(recOf.get(m.id)!, m));
-    if (both.length) throw new MoteError('E_INPUT', `contrast "${contrast}": prompt "${both[0].id}" matches both A and B; make the sides disjoint (e.g. label=X:group=Y)`, { field: 'contrast' });
+    if (both.length)
+      throw new MoteError(
+        'E_INPUT',
+        `contrast "${contrast}": prompt "${both[0].id}" matches both A and B; make the sides disjoint (e.g. label=X:group=Y)`,
+        { field: 'contrast' },
+      );
   }
   const strata = metas.map((m) => recOf.get(m.id)?.pair_id);
   const included = new Set([...a, ...b].filter((i) => activations.tokens[i] > 0));
   const excluded = metas.length - included.size;
   const { ranking, summary } = contrastActivations(activations, a, b, strata, {
-    stat: opts.stat, level: opts.level, permutations: opts.permutations, bootstrap: opts.bootstrap, seed: opts.seed,
-    topN: opts.topN, conf: opts.conf, onProgress: opts.onProgress,
+    stat: opts.stat,
+    level: opts.level,
+    permutations: opts.permutations,
+    bootstrap: opts.bootstrap,
+    seed: opts.seed,
+    topN: opts.topN,
+    conf: opts.conf,
+    onProgress: opts.onProgress,
   });
 
   mkdirSync(outDir, { recursive: true });
   const written = writeRanking(outDir, ranking);
-  const meta = { contrast: { a: nameA, b: nameB, spec: contrast }, ...summary, excluded, traces: tracesDir, created: new Date().toISOString() };
+  const meta = {
+    contrast: { a: nameA, b: nameB, spec: contrast },
+    ...summary,
+    excluded,
+    traces: tracesDir,
+    created: new Date().toISOString(),
+  };
   writeAtomic(join(outDir, 'ranking.meta.json'), JSON.stringify(meta, null, 2) + '\n');
   const files = [written.json, written.csv, written.parquet, join(outDir, 'ranking.meta.json')];
   const labelCounts = metas.some((m) => m.label !== undefined) ? countBy(metas.map((m) => m.label ?? '(none)')) : null;
   if (opts.judge) {
-    writeAtomic(join(outDir, FILES.labels), toLabels(metas, (m) => recOf.get(m.id)?.prompt));
+    writeAtomic(
+      join(outDir, FILES.labels),
+      toLabels(metas, (m) => recOf.get(m.id)?.prompt),
+    );
     files.push(join(outDir, FILES.labels));
   }
 
@@ -293,13 +404,30 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
   const perSide = opts.maps ?? 2;
   if (perSide > 0 && manifest.record_tokens) {
     const topSet = new Set(ranking.slice(0, topN).map((e) => `${e.layer}:${e.expert}`));
-    const reps = representatives(activations, ranking.slice(0, topN), a.filter((i) => included.has(i)), b.filter((i) => included.has(i)), perSide, nameA, nameB);
-    const rows = readPromptTokens(tracesDir, parts, reps.map((r) => metas[r.i].id));
+    const reps = representatives(
+      activations,
+      ranking.slice(0, topN),
+      a.filter((i) => included.has(i)),
+      b.filter((i) => included.has(i)),
+      perSide,
+      nameA,
+      nameB,
+    );
+    const rows = readPromptTokens(
+      tracesDir,
+      parts,
+      reps.map((r) => metas[r.i].id),
+    );
     for (const r of reps) {
       const m = metas[r.i];
       const tr = rows.get(m.id) ?? [];
       if (!tr.length) continue;
-      const svg = await renderSvg(tokenMapSpec(tr, topSet, { title: `${r.side} · ${m.id}${m.label ? ` · ${m.label}` : ''}`, subtitle: truncate(recOf.get(m.id)?.prompt ?? '', 140) }));
+      const svg = await renderSvg(
+        tokenMapSpec(tr, topSet, {
+          title: `${r.side} · ${m.id}${m.label ? ` · ${m.label}` : ''}`,
+          subtitle: truncate(recOf.get(m.id)?.prompt ?? '', 140),
+        }),
+      );
       const base = `prompt-${safeName(m.id)}`;
       writeAtomic(join(mapsDir, `${base}.svg`), svg);
       writeAtomic(join(mapsDir, `${base}.png`), svgToPng(svg, 1.5));
@@ -312,8 +440,16 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
     const file = join(outDir, 'report.html');
     files.push(file);
     const html = buildReport({
-      manifest, summary, contrast: { a: nameA, b: nameB }, ranking, heatmapSvg, promptMaps, labelCounts,
-      files: files.map((f) => relative(outDir, f)), excluded, compare: opts.compare,
+      manifest,
+      summary,
+      contrast: { a: nameA, b: nameB },
+      ranking,
+      heatmapSvg,
+      promptMaps,
+      labelCounts,
+      files: files.map((f) => relative(outDir, f)),
+      excluded,
+      compare: opts.compare,
     });
     writeAtomic(file, html);
   }
@@ -323,14 +459,18 @@ async function rankRun(opts: RankTracesOptions): Promise<{ ranking: RankingEntry
 /** "A:B" -> sides; each side a label/group/category name or key=value; B may be "rest". */
 export function parseContrast(spec: string): { a: string; b: string } {
   const m = /^([^:]+):([^:]+)$/.exec(spec?.trim() ?? '');
-  if (!m) throw new MoteError('E_INPUT', `contrast "${spec}" must look like A:B (e.g. REFUSED:rest, sensitive:neutral, group=x:group=y)`, { field: 'contrast' });
+  if (!m)
+    throw new MoteError('E_INPUT', `contrast "${spec}" must look like A:B (e.g. REFUSED:rest, sensitive:neutral, group=x:group=y)`, {
+      field: 'contrast',
+    });
   return { a: m[1].trim(), b: m[2].trim() };
 }
 
 function matcher(name: string): (rec: PromptRecord, meta: PromptMeta) => boolean {
   const eq = name.indexOf('=');
   if (eq > 0) {
-    const key = name.slice(0, eq), val = name.slice(eq + 1);
+    const key = name.slice(0, eq),
+      val = name.slice(eq + 1);
     return (rec, meta) => (key === 'label' ? meta.label === val : rec[key] !== undefined && String(rec[key]) === val);
   }
   return (rec, meta) => meta.label === name || rec.group === name || rec.category === name;
@@ -342,17 +482,24 @@ function defaultContrast(prompts: PromptRecord[], labelled: boolean): string {
     const vals = [...new Set(prompts.map((p) => p[key]).filter((v): v is string => v !== undefined))];
     if (vals.length === 2) return `${vals[0]}:${vals[1]}`;
   }
-  throw new MoteError('E_INPUT', `no contrast given and none implied: pass contrast "A:B" (--contrast) naming groups or categories (${describeValues(prompts, [])}), or label responses with a judge (--label)`, { field: 'contrast' });
+  throw new MoteError(
+    'E_INPUT',
+    `no contrast given and none implied: pass contrast "A:B" (--contrast) naming groups or categories (${describeValues(prompts, [])}), or label responses with a judge (--label)`,
+    { field: 'contrast' },
+  );
 }
 
 function checkContrastNames(spec: string, prompts: PromptRecord[]): void {
   const { a, b } = parseContrast(spec);
   for (const name of b === 'rest' ? [a] : [a, b]) {
     const eq = name.indexOf('=');
-    if (eq > 0 && name.slice(0, eq) === 'label') throw new MoteError('E_INPUT', `contrast side "${name}" needs labels: pass a judge (--label)`, { field: 'contrast' });
+    if (eq > 0 && name.slice(0, eq) === 'label')
+      throw new MoteError('E_INPUT', `contrast side "${name}" needs labels: pass a judge (--label)`, { field: 'contrast' });
     const m = matcher(name);
     if (!prompts.some((p) => m(p, { id: p.id, index: 0, n_tokens: 0, n_prompt_tokens: 0, n_generated: 0 })))
-      throw new MoteError('E_INPUT', `contrast side "${name}" matches no prompt; available: ${describeValues(prompts, [])}`, { field: 'contrast' });
+      throw new MoteError('E_INPUT', `contrast side "${name}" matches no prompt; available: ${describeValues(prompts, [])}`, {
+        field: 'contrast',
+      });
   }
 }
 
@@ -367,7 +514,10 @@ function describeValues(prompts: PromptRecord[], metas: PromptMeta[]): string {
   return parts.join('; ') || 'no labels, groups or categories in the prompt set';
 }
 
-const fmtCounts = (c: Record<string, number>): string => Object.entries(c).map(([k, v]) => `${k} (${v})`).join(', ');
+const fmtCounts = (c: Record<string, number>): string =>
+  Object.entries(c)
+    .map(([k, v]) => `${k} (${v})`)
+    .join(', ');
 
 function countBy(xs: string[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -381,16 +531,25 @@ function countBy(xs: string[]): Record<string, number> {
  */
 function representatives(
   act: { counts: Float32Array; tokens: Float64Array; layers: number[]; expertCount: number },
-  top: RankingEntry[], a: number[], b: number[], k: number, nameA: string, nameB: string,
+  top: RankingEntry[],
+  a: number[],
+  b: number[],
+  k: number,
+  nameA: string,
+  nameB: string,
 ): Array<{ i: number; side: string }> {
-  const E = act.expertCount, F = act.layers.length * E;
+  const E = act.expertCount,
+    F = act.layers.length * E;
   const li = new Map(act.layers.map((l, i) => [l, i]));
   const feats = top.map((e) => li.get(e.layer)! * E + e.expert);
   const res = (i: number): number => feats.reduce((s, f) => s + act.counts[i * F + f], 0) / act.tokens[i];
   const pick = (idx: number[], side: string) => {
     const r = idx.map((i) => ({ i, v: res(i) })).sort((x, y) => x.v - y.v);
     const med = r.length ? r[Math.floor(r.length / 2)].v : 0;
-    return r.sort((x, y) => Math.abs(x.v - med) - Math.abs(y.v - med) || x.i - y.i).slice(0, k).map(({ i }) => ({ i, side }));
+    return r
+      .sort((x, y) => Math.abs(x.v - med) - Math.abs(y.v - med) || x.i - y.i)
+      .slice(0, k)
+      .map(({ i }) => ({ i, side }));
   };
   return [...pick(a, nameA), ...pick(b, nameB)];
 }

@@ -109,7 +109,12 @@ export function packageVersions(): Record<string, string> {
 
 export function readManifest(dir: string): Manifest {
   const file = join(dir, FILES.manifest);
-  if (!existsSync(file)) throw new MoteError('E_INPUT', `${dir} is not an ftri trace folder: ${FILES.manifest} is missing (run \`mote ftri ... --out ${dir}\` first)`, { file });
+  if (!existsSync(file))
+    throw new MoteError(
+      'E_INPUT',
+      `${dir} is not an ftri trace folder: ${FILES.manifest} is missing (run \`mote ftri ... --out ${dir}\` first)`,
+      { file },
+    );
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
   } catch (e) {
@@ -135,7 +140,13 @@ export interface OpenRun {
  * match; otherwise E_RESUME naming what differs, unless `forceNew` (which starts over). Partial parts (files
  * without a progress line, temp files, a torn last progress line) are removed.
  */
-export function openRunDir(dir: string, core: ManifestCore, extra: Partial<Manifest>, prompts: readonly PromptRecord[], opts: { forceNew?: boolean } = {}): OpenRun {
+export function openRunDir(
+  dir: string,
+  core: ManifestCore,
+  extra: Partial<Manifest>,
+  prompts: readonly PromptRecord[],
+  opts: { forceNew?: boolean } = {},
+): OpenRun {
   const run = openRunFolder(dir, { kind: 'ftri', settings: { ...core, batch_size: extra.batch_size ?? null }, forceNew: opts.forceNew });
   try {
     mkdirSync(join(dir, FILES.traces), { recursive: true });
@@ -165,10 +176,20 @@ export function readProgress(dir: string, repair = false): ProgressEntry[] {
   let dirty = false;
   // the torn last line of a kill mid-append is cut (repair) or ignored; a bad line before it is an error
   const text = existsSync(file) ? readText(file, 'progress log') : '';
-  const { lines, torn } = parseJsonl<ProgressEntry>(text, file, { resume: true, what: 'progress log', fix: 'rerun with --force-new to start over' });
+  const { lines, torn } = parseJsonl<ProgressEntry>(text, file, {
+    resume: true,
+    what: 'progress log',
+    fix: 'rerun with --force-new to start over',
+  });
   for (const { value: e } of lines) {
     // a line that is not a progress entry (a corrupt log) is treated like a torn one: redone, never trusted
-    if (!e || typeof e !== 'object' || !Array.isArray(e.ids) || !Array.isArray(e.files) || !e.files.every((f) => typeof f === 'string' && existsSync(join(dir, FILES.traces, f)))) {
+    if (
+      !e ||
+      typeof e !== 'object' ||
+      !Array.isArray(e.ids) ||
+      !Array.isArray(e.files) ||
+      !e.files.every((f) => typeof f === 'string' && existsSync(join(dir, FILES.traces, f)))
+    ) {
       dirty = true; // a part whose files are gone: it and what follows are redone
       break;
     }
@@ -238,8 +259,10 @@ interface Cols {
 }
 
 function tokenColumns(inp: PartInput): Cols {
-  const r = inp.rows, n = r.n;
-  const ids = new Array<string>(n), text = new Array<string>(n);
+  const r = inp.rows,
+    n = r.n;
+  const ids = new Array<string>(n),
+    text = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     ids[i] = inp.prompts[r.prompt[i]].id;
     text[i] = inp.tokenText(r.tokenId[i]);
@@ -266,7 +289,13 @@ function tokenColumns(inp: PartInput): Cols {
 function aggColumns(inp: PartInput): Cols {
   const { agg, layers, expertCount: E } = inp;
   const F = layers.length * E;
-  const pid: string[] = [], pidx: number[] = [], lay: number[] = [], exp: number[] = [], cnt: number[] = [], w: number[] = [], nt: number[] = [];
+  const pid: string[] = [],
+    pidx: number[] = [],
+    lay: number[] = [],
+    exp: number[] = [],
+    cnt: number[] = [],
+    w: number[] = [],
+    nt: number[] = [];
   agg.promptIndex.forEach((gi, s) => {
     for (let f = 0; f < F; f++) {
       const c = agg.counts[s * F + f];
@@ -305,7 +334,10 @@ function arrowFile(c: Cols): Uint8Array {
         vecs[col.name] = arrow.makeVector(col.data);
         break;
       case 'bool':
-        vecs[col.name] = arrow.vectorFromArray(Array.from(col.data, (v) => v === 1), new arrow.Bool());
+        vecs[col.name] = arrow.vectorFromArray(
+          Array.from(col.data, (v) => v === 1),
+          new arrow.Bool(),
+        );
         break;
       case 'str':
         vecs[col.name] = arrow.vectorFromArray(col.data, new arrow.Utf8());
@@ -386,13 +418,22 @@ export function readMetas(dir: string, parts: ProgressEntry[]): PromptMeta[] {
  * Dense prompt-level activations of every traced prompt (prompt-set order), from the Arrow aggregate parts.
  * Memory: 8 bytes x traced prompts x MoE layers x experts.
  */
-export function readActivations(dir: string): { activations: Activations; metas: PromptMeta[]; manifest: Manifest; parts: ProgressEntry[] } {
+export function readActivations(dir: string): {
+  activations: Activations;
+  metas: PromptMeta[];
+  manifest: Manifest;
+  parts: ProgressEntry[];
+} {
   try {
     return readActivationsOf(dir);
   } catch (e) {
     if (e instanceof MoteError) throw e;
     // a truncated or corrupt file of the folder (torn copy, full disk): never a raw stack trace
-    throw new MoteError('E_INPUT', `the trace folder ${dir} is truncated or corrupt (${(e as Error).message}); fix: rerun \`mote ftri\` into a new --out folder`, { file: dir });
+    throw new MoteError(
+      'E_INPUT',
+      `the trace folder ${dir} is truncated or corrupt (${(e as Error).message}); fix: rerun \`mote ftri\` into a new --out folder`,
+      { file: dir },
+    );
   }
 }
 
@@ -400,19 +441,30 @@ function readActivationsOf(dir: string): ReturnType<typeof readActivations> {
   const manifest = readManifest(dir);
   const parts = readProgress(dir, false);
   const metas = readMetas(dir, parts);
-  const layers = manifest.model.moe_layers, E = manifest.model.expert_count, F = layers.length * E;
+  const layers = manifest.model.moe_layers,
+    E = manifest.model.expert_count,
+    F = layers.length * E;
   const layerPos = new Map(layers.map((l, i) => [l, i]));
   const rowOf = new Map<string, number>();
   metas.forEach((m, r) => rowOf.set(m.id, r));
   const P = metas.length;
-  const counts = new Float32Array(P * F), weights = new Float32Array(P * F);
+  const counts = new Float32Array(P * F),
+    weights = new Float32Array(P * F);
   const tokens = Float64Array.from(metas, (m) => m.n_tokens);
   for (const p of parts) {
     const f = p.files.find((x) => x.startsWith('prompts-') && x.endsWith('.arrow'));
-    if (!f) throw new MoteError('E_INPUT', `${dir}: part ${p.part} has no Arrow aggregate file; rank needs traces written with the arrow format`, { file: join(dir, FILES.traces) });
+    if (!f)
+      throw new MoteError(
+        'E_INPUT',
+        `${dir}: part ${p.part} has no Arrow aggregate file; rank needs traces written with the arrow format`,
+        { file: join(dir, FILES.traces) },
+      );
     const t = arrow.tableFromIPC(readFileSync(join(dir, FILES.traces, f)));
-    const pid = t.getChild('prompt_id')!, lay = t.getChild('layer')!.toArray() as Int32Array, ex = t.getChild('expert')!.toArray() as Int32Array;
-    const c = t.getChild('count')!.toArray() as Int32Array, w = t.getChild('weight')!.toArray() as Float32Array;
+    const pid = t.getChild('prompt_id')!,
+      lay = t.getChild('layer')!.toArray() as Int32Array,
+      ex = t.getChild('expert')!.toArray() as Int32Array;
+    const c = t.getChild('count')!.toArray() as Int32Array,
+      w = t.getChild('weight')!.toArray() as Float32Array;
     for (let i = 0; i < t.numRows; i++) {
       const r = rowOf.get(pid.get(i) as string);
       const li = layerPos.get(lay[i]);
@@ -438,16 +490,25 @@ export function readPromptTokens(
     const f = p.files.find((x) => x.startsWith('tokens-') && x.endsWith('.arrow'));
     if (!f) continue;
     const t = arrow.tableFromIPC(readFileSync(join(dir, FILES.traces, f)));
-    const pid = t.getChild('prompt_id')!, pos = t.getChild('pos')!.toArray() as Int32Array, lay = t.getChild('layer')!.toArray() as Int32Array;
-    const tok = t.getChild('token')!, gen = t.getChild('generated')!, th = t.getChild('in_think')!, an = t.getChild('in_answer')!;
-    const ki = t.getChild('topk_ids')!, kw = t.getChild('topk_weights')!;
+    const pid = t.getChild('prompt_id')!,
+      pos = t.getChild('pos')!.toArray() as Int32Array,
+      lay = t.getChild('layer')!.toArray() as Int32Array;
+    const tok = t.getChild('token')!,
+      gen = t.getChild('generated')!,
+      th = t.getChild('in_think')!,
+      an = t.getChild('in_answer')!;
+    const ki = t.getChild('topk_ids')!,
+      kw = t.getChild('topk_weights')!;
     for (let i = 0; i < t.numRows; i++) {
       const id = pid.get(i) as string;
       if (!want.has(id)) continue;
       out.get(id)!.push({
-        pos: pos[i], token: tok.get(i) as string, layer: lay[i],
+        pos: pos[i],
+        token: tok.get(i) as string,
+        layer: lay[i],
         flags: (gen.get(i) ? FLAG_GENERATED : 0) | (th.get(i) ? FLAG_THINK : 0) | (an.get(i) ? FLAG_ANSWER : 0),
-        ids: Array.from(ki.get(i)!.toArray() as Int32Array), weights: Array.from(kw.get(i)!.toArray() as Float32Array),
+        ids: Array.from(ki.get(i)!.toArray() as Int32Array),
+        weights: Array.from(kw.get(i)!.toArray() as Float32Array),
       });
     }
   }

@@ -13,7 +13,9 @@ export const SCOPES = [...SCOPE_NAMES, 'answer'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Row flags in traces: bit 0 generated, bit 1 inside <think>…</think>, bit 2 answer (generated, after the think block). */
-export const FLAG_GENERATED = 1, FLAG_THINK = 2, FLAG_ANSWER = 4;
+export const FLAG_GENERATED = 1,
+  FLAG_THINK = 2,
+  FLAG_ANSWER = 4;
 
 /** Columnar token rows of one batch. */
 export interface TokenRows {
@@ -42,7 +44,10 @@ export interface BatchAggregate {
 class Grow<T extends Int32Array | Float32Array | Uint8Array> {
   buf: T;
   n = 0;
-  constructor(private readonly make: (n: number) => T, cap = 4096) {
+  constructor(
+    private readonly make: (n: number) => T,
+    cap = 4096,
+  ) {
     this.buf = make(cap);
   }
   reserve(extra: number): void {
@@ -103,8 +108,10 @@ export class BatchTracer {
 
   constructor(info: { moeLayers: number[]; expertCount: number; topK: number; routerPoints?: string[] }, opts: TracerOptions = {}) {
     this.scope = opts.scope ?? 'prompt';
-    if (!SCOPES.includes(this.scope)) throw new MoteError('E_INPUT', `unknown scope "${this.scope}"; use one of ${SCOPES.join(', ')}`, { field: 'scope' });
-    if (!info.moeLayers.length) throw new MoteError('E_INPUT', 'the model has no MoE layers (info.moeLayers is empty): nothing to trace', { field: 'moeLayers' });
+    if (!SCOPES.includes(this.scope))
+      throw new MoteError('E_INPUT', `unknown scope "${this.scope}"; use one of ${SCOPES.join(', ')}`, { field: 'scope' });
+    if (!info.moeLayers.length)
+      throw new MoteError('E_INPUT', 'the model has no MoE layers (info.moeLayers is empty): nothing to trace', { field: 'moeLayers' });
     this.L = info.moeLayers.length;
     this.E = info.expertCount;
     this.K = info.topK;
@@ -114,7 +121,11 @@ export class BatchTracer {
     this.withProbs = !!opts.routerProbs;
     this.idsOnly = !!info.routerPoints && !info.routerPoints.includes('topk_weights');
     if (this.idsOnly && this.withProbs)
-      throw new MoteError('E_INPUT', 'router_probs: this model returns topk_ids only (a served model); trace router_probs with the local runtime (loadModel)', { field: 'routerProbs' });
+      throw new MoteError(
+        'E_INPUT',
+        'router_probs: this model returns topk_ids only (a served model); trace router_probs with the local runtime (loadModel)',
+        { field: 'routerProbs' },
+      );
     this.pending = info.moeLayers.map(() => ({}));
     info.moeLayers.forEach((layer, li) => {
       this.hooks[hookName(layer, 'topk_ids')] = (t: Tensor, ctx: HookContext) => {
@@ -125,10 +136,11 @@ export class BatchTracer {
         if (this.idsOnly) p.w = new Float32Array(p.ids.length).fill(NaN); // [N, K] no gate weights come back
         this.maybeProcess(li, layer);
       };
-      if (!this.idsOnly) this.hooks[hookName(layer, 'topk_weights')] = (t: Tensor) => {
-        this.pending[li].w = (t.data as Float32Array).slice();
-        this.maybeProcess(li, layer);
-      };
+      if (!this.idsOnly)
+        this.hooks[hookName(layer, 'topk_weights')] = (t: Tensor) => {
+          this.pending[li].w = (t.data as Float32Array).slice();
+          this.maybeProcess(li, layer);
+        };
       if (this.withProbs)
         this.hooks[hookName(layer, 'router_probs')] = (t: Tensor) => {
           this.pending[li].probs = (t.data as Float32Array).slice();
@@ -180,9 +192,20 @@ export class BatchTracer {
     p.ids = p.w = p.probs = p.tokens = undefined;
     const agg = this.agg;
     if (!agg) return; // a forward outside begin()/end(): not ours to record
-    const N = tokens.length, E = this.E, F = this.F, off = li * E;
-    if (ids.length !== N * K || w.length !== N * K) throw new MoteError('E_SHAPE', `trace: layer ${layer} topk tensors have ${ids.length}/${w.length} values for ${N} tokens x top-${K}`, { field: 'topk_ids' });
-    const scope = this.scope, tags = this.tags, rec = this.record, r = this.rows;
+    const N = tokens.length,
+      E = this.E,
+      F = this.F,
+      off = li * E;
+    if (ids.length !== N * K || w.length !== N * K)
+      throw new MoteError(
+        'E_SHAPE',
+        `trace: layer ${layer} topk tensors have ${ids.length}/${w.length} values for ${N} tokens x top-${K}`,
+        { field: 'topk_ids' },
+      );
+    const scope = this.scope,
+      tags = this.tags,
+      rec = this.record,
+      r = this.rows;
     if (rec) {
       r.prompt.reserve(N), r.pos.reserve(N), r.tokenId.reserve(N), r.layer.reserve(N), r.flags.reserve(N);
       r.ids.reserve(N * K), r.w.reserve(N * K);
@@ -190,7 +213,8 @@ export class BatchTracer {
     }
     for (let i = 0; i < N; i++) {
       const t = tokens[i];
-      const gen = t.generated, th = t.inThink;
+      const gen = t.generated,
+        th = t.inThink;
       const ans = gen && !th && !tags.has(t.tokenId);
       const s = t.seq;
       if (s < 0 || s >= agg.promptIndex.length) continue;

@@ -11,7 +11,10 @@ import { asMoteError, MoteError } from '@mote/tensor-core';
 export function ioError(e: unknown, file: string, doing: string): MoteError {
   // the caller's file, not the temp file or folder the system call named
   const err = e as NodeJS.ErrnoException;
-  const m = asMoteError(err && typeof err === 'object' && err.code ? { code: err.code, syscall: err.syscall, message: err.message } : e, file);
+  const m = asMoteError(
+    err && typeof err === 'object' && err.code ? { code: err.code, syscall: err.syscall, message: err.message } : e,
+    file,
+  );
   if (m.code !== 'E_INTERNAL') return m;
   return new MoteError('E_IO', `cannot ${doing} ${file}: ${(e as Error)?.message ?? String(e)}; fix: check the path and rerun`, { file });
 }
@@ -19,7 +22,7 @@ export function ioError(e: unknown, file: string, doing: string): MoteError {
 /** Write all of `data` to an open descriptor (writeSync may write less than asked). */
 export function writeAll(fd: number, data: string | Uint8Array): void {
   const b = typeof data === 'string' ? Buffer.from(data) : data;
-  for (let off = 0; off < b.byteLength;) off += writeSync(fd, b, off, Math.min(b.byteLength - off, 1 << 30));
+  for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, Math.min(b.byteLength - off, 1 << 30));
 }
 
 /** fsync a folder so a rename or a new file in it survives a power cut (best effort where unsupported). */
@@ -46,7 +49,8 @@ export function writeAtomic(file: string, data: string | Uint8Array): void {
   if (st && !st.isFile()) {
     // never rename over a device, FIFO or folder (a rename would replace /dev/null itself): a character device
     // (/dev/stdout, /dev/null, /dev/full) is written in place; anything else is refused
-    if (!st.isCharacterDevice()) throw new MoteError('E_IO', `${file} is not a regular file (a folder, FIFO or socket); fix: give a file path`, { file });
+    if (!st.isCharacterDevice())
+      throw new MoteError('E_IO', `${file} is not a regular file (a folder, FIFO or socket); fix: give a file path`, { file });
     try {
       writeFileSync(file, data);
     } catch (e) {

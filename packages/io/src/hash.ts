@@ -16,7 +16,11 @@ export function sha256(data: string | Uint8Array): string {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v)
-      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      ? Object.fromEntries(
+          Object.keys(v as object)
+            .sort()
+            .map((k) => [k, (v as Record<string, unknown>)[k]]),
+        )
       : v,
   );
 }
@@ -35,7 +39,7 @@ function streamInto(h: ReturnType<typeof createHash>, file: string, buf: Buffer)
   let fd: number | null = null;
   try {
     fd = openSync(file, 'r');
-    for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+    for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
   } catch (e) {
     throw ioError(e, file, 'read (to hash)');
   } finally {
@@ -62,7 +66,12 @@ export function hashFile(file: string): string {
 }
 
 const MODEL_TEXT_FILES = [
-  'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'model.safetensors.index.json',
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'chat_template.jinja',
+  'model.safetensors.index.json',
 ];
 
 /**
@@ -116,7 +125,11 @@ const SAMPLE_BYTES = 4096;
 function readAt(fd: number, pos: number, len: number): Buffer {
   const b = Buffer.alloc(len);
   let n = 0;
-  while (n < len) { const r = readSync(fd, b, n, len - n, pos + n); if (r <= 0) break; n += r; }
+  while (n < len) {
+    const r = readSync(fd, b, n, len - n, pos + n);
+    if (r <= 0) break;
+    n += r;
+  }
   return b.subarray(0, n);
 }
 
@@ -126,12 +139,15 @@ function sampleWeights(f: string, h: ReturnType<typeof createHash>): void {
   h.update(`${basename(f)}\0${size}\0`);
   const fd = openSync(f, 'r');
   try {
-    if (!f.endsWith('.safetensors') || size <= 2 * SAMPLES * SAMPLE_BYTES) { h.update(readAt(fd, 0, size)); return; }
+    if (!f.endsWith('.safetensors') || size <= 2 * SAMPLES * SAMPLE_BYTES) {
+      h.update(readAt(fd, 0, size));
+      return;
+    }
     const n = Number(readAt(fd, 0, 8).readBigUInt64LE(0));
     const start = 8 + Math.min(n, size - 8);
     h.update(readAt(fd, 0, start));
     const span = size - start - SAMPLE_BYTES;
-    let s = (size % 2147483647) || 1; // deterministic jitter from the size (same file, same offsets)
+    let s = size % 2147483647 || 1; // deterministic jitter from the size (same file, same offsets)
     for (let i = 0; i < SAMPLES; i++) {
       s = (s * 48271) % 2147483647;
       const at = start + Math.floor(((i + s / 2147483647) / SAMPLES) * span);
@@ -144,7 +160,7 @@ function sampleWeights(f: string, h: ReturnType<typeof createHash>): void {
 }
 
 function readFully(fd: number, buf: Buffer, pos: number): void {
-  for (let off = 0; off < buf.length;) {
+  for (let off = 0; off < buf.length; ) {
     const n = readSync(fd, buf, off, buf.length - off, pos + off);
     if (n <= 0) break;
     off += n;

@@ -4,6 +4,13 @@ export { parseJsonl, readJsonl, readJsonlLines, readText, toJsonl, appendJsonl, 
 export { acquireLock, lockOutput, withOutputLock, lockHolder, pidAlive, type Lock, type LockHolder } from './lock.js';
 export { sha256, canonicalJson, hashJson, hashFile, hashFiles, modelHash } from './hash.js';
 export {
-  openRunFolder, openRunFile, readRunManifest, diffSettings, RUN_MANIFEST, type RunManifest, type RunHandle, type OpenRunOptions,
+  openRunFolder,
+  openRunFile,
+  readRunManifest,
+  diffSettings,
+  RUN_MANIFEST,
+  type RunManifest,
+  type RunHandle,
+  type OpenRunOptions,
 } from './run.js';
 export { VERSION } from './version.js';

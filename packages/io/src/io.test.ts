@@ -6,7 +6,18 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMoteError } from '@mote/tensor-core';
-import { acquireLock, lockOutput, appendJsonl, diffSettings, hashJson, openRunFile, openRunFolder, parseJsonl, readJsonl, writeAtomic } from './index.js';
+import {
+  acquireLock,
+  lockOutput,
+  appendJsonl,
+  diffSettings,
+  hashJson,
+  openRunFile,
+  openRunFolder,
+  parseJsonl,
+  readJsonl,
+  writeAtomic,
+} from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mote-io-'));
 const err = (f: () => unknown) => {
@@ -48,7 +59,9 @@ describe('jsonl', () => {
     expect(readFileSync(join(d, 'b.json'), 'utf8')).toBe('two');
     expect(readdirSync(d).sort()).toEqual(['a.jsonl', 'b.json']);
     const e = err(() => writeAtomic(join(d, 'no', 'such', 'c.json'), 'x'));
-    expect(isMoteError(e, 'E_IO') && e.message).toMatch(/c\.json does not exist \(or a folder above it is missing\); fix: .*create the folder first \(ENOENT/);
+    expect(isMoteError(e, 'E_IO') && e.message).toMatch(
+      /c\.json does not exist \(or a folder above it is missing\); fix: .*create the folder first \(ENOENT/,
+    );
   });
 });
 
@@ -97,14 +110,19 @@ describe('lock', () => {
     writeFileSync(join(d, 'race.mjs'), script);
     const start = Date.now() + 1500;
     const outs = await Promise.all(
-      Array.from({ length: 6 }, () => new Promise<string>((res) => {
-        const c = spawn(process.execPath, [join(d, 'race.mjs'), String(start)], {
-          stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' },
-        });
-        let s = '';
-        c.stdout.on('data', (b) => (s += b));
-        c.on('exit', () => res(s.trim()));
-      })),
+      Array.from(
+        { length: 6 },
+        () =>
+          new Promise<string>((res) => {
+            const c = spawn(process.execPath, [join(d, 'race.mjs'), String(start)], {
+              stdio: ['ignore', 'pipe', 'inherit'],
+              env: { ...process.env, NODE_OPTIONS: '' },
+            });
+            let s = '';
+            c.stdout.on('data', (b) => (s += b));
+            c.on('exit', () => res(s.trim()));
+          }),
+      ),
     );
     expect(outs.filter((o) => o === 'won')).toHaveLength(1);
     expect(outs.filter((o) => o === 'E_LOCKED')).toHaveLength(5);
@@ -118,7 +136,12 @@ describe('run folders and files', () => {
     const r1 = openRunFolder(d, { kind: 'eval', settings });
     expect(r1.resumed).toBe(false);
     writeFileSync(join(d, 'responses.jsonl'), '{"id":1}\n');
-    expect(isMoteError(err(() => openRunFolder(d, { kind: 'eval', settings })), 'E_LOCKED')).toBe(true);
+    expect(
+      isMoteError(
+        err(() => openRunFolder(d, { kind: 'eval', settings })),
+        'E_LOCKED',
+      ),
+    ).toBe(true);
     r1.release();
     const r2 = openRunFolder(d, { kind: 'eval', settings });
     expect(r2.resumed).toBe(true);
@@ -145,12 +168,16 @@ describe('run folders and files', () => {
     expect(readFileSync(join(d, 'mine', 'thesis.tex'), 'utf8')).toBe('x');
     const out = join(d, 'notes.jsonl');
     writeFileSync(out, 'my notes\n{"id":"a"}\n');
-    expect(err(() => openRunFile(out, { kind: 'generate', settings: {}, forceNew: true })).message).toMatch(/not written by `mote generate`/);
+    expect(err(() => openRunFile(out, { kind: 'generate', settings: {}, forceNew: true })).message).toMatch(
+      /not written by `mote generate`/,
+    );
     expect(readFileSync(out, 'utf8')).toBe('my notes\n{"id":"a"}\n');
     expect(existsSync(`${out}.lock`)).toBe(false);
     const e2 = err(() => openRunFile(out, { kind: 'generate', settings: {}, inputs: [out], flag: '--out' }));
     expect(isMoteError(e2, 'E_INPUT') && e2.message).toMatch(/is also the input/);
-    expect(err(() => openRunFile(join(d, 'nope', 'a.jsonl'), { kind: 'generate', settings: {} })).message).toMatch(/does not exist; fix: create it/);
+    expect(err(() => openRunFile(join(d, 'nope', 'a.jsonl'), { kind: 'generate', settings: {} })).message).toMatch(
+      /does not exist; fix: create it/,
+    );
     expect(err(() => openRunFile(d, { kind: 'generate', settings: {} })).message).toMatch(/is a folder/);
     // a file mote created is resumed, and with force-new emptied
     const own = join(d, 'answers.jsonl');

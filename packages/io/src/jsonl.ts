@@ -33,7 +33,9 @@ export interface ReadJsonlOptions {
  * parseJsonl('{"id":1}\n{"id":2}\n', 'a.jsonl').lines.map((l) => l.value); // [{id:1},{id:2}]
  */
 export function parseJsonl<T = unknown>(
-  text: string, file: string, opts: ReadJsonlOptions = {},
+  text: string,
+  file: string,
+  opts: ReadJsonlOptions = {},
 ): { lines: JsonlLine<T>[]; keepBytes: number; torn: boolean } {
   let body = text;
   let torn = false;
@@ -64,7 +66,12 @@ export function readText(file: string, what = 'file'): string {
   try {
     const st = statSync(file);
     if (st.isDirectory()) throw new MoteError('E_INPUT', `${what} ${file} is a folder; fix: give a file path`, { file });
-    if (!st.isFile()) throw new MoteError('E_INPUT', `${what} ${file} is not a regular file (a FIFO, socket or device would block); fix: give a file path`, { file });
+    if (!st.isFile())
+      throw new MoteError(
+        'E_INPUT',
+        `${what} ${file} is not a regular file (a FIFO, socket or device would block); fix: give a file path`,
+        { file },
+      );
     return readFileSync(file, 'utf8');
   } catch (e) {
     throw ioError(e, file, `read ${what}`);

@@ -90,7 +90,10 @@ export function acquireLock(file: string, what = 'this output'): Lock {
     return { file, holder: mine.lock.holder, release: () => void (open && ((open = false), --mine.refs === 0 && mine.lock.release())) };
   }
   const holder: LockHolder = {
-    pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(1).join(' ').slice(0, 300),
+    pid: process.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    command: process.argv.slice(1).join(' ').slice(0, 300),
     nonce: randomBytes(8).toString('hex'),
   };
   for (let attempt = 0; attempt < 20; attempt++) {
@@ -118,7 +121,11 @@ export function acquireLock(file: string, what = 'this output'): Lock {
 function takeOver(file: string, old: LockHolder): boolean {
   const guardFile = `${file}.takeover`;
   const guard: LockHolder = {
-    ...old, pid: process.pid, host: hostname(), started: new Date().toISOString(), nonce: randomBytes(8).toString('hex'),
+    ...old,
+    pid: process.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    nonce: randomBytes(8).toString('hex'),
   };
   if (!tryCreate(guardFile, guard)) {
     const g = readHolder(guardFile);

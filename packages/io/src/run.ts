@@ -61,13 +61,16 @@ export const RUN_LOCK = '.lock';
 
 /** Dotted paths where two settings objects differ, each with both values (`grow` keys compare shared entries). */
 export function diffSettings(
-  old: Record<string, unknown>, now: Record<string, unknown>, grow: string[] = [],
+  old: Record<string, unknown>,
+  now: Record<string, unknown>,
+  grow: string[] = [],
 ): { field: string; was: unknown; now: unknown }[] {
   const out: { field: string; was: unknown; now: unknown }[] = [];
   const walk = (a: unknown, b: unknown, path: string, growing: boolean): void => {
     const isObj = (x: unknown) => x !== null && typeof x === 'object' && !Array.isArray(x);
     if (isObj(a) && isObj(b)) {
-      const ka = Object.keys(a as object), kb = Object.keys(b as object);
+      const ka = Object.keys(a as object),
+        kb = Object.keys(b as object);
       const keys = growing ? ka.filter((k) => kb.includes(k)) : [...new Set([...ka, ...kb])];
       const at = (x: unknown, k: string) => (x as Record<string, unknown>)[k];
       for (const k of keys.sort()) walk(at(a, k), at(b, k), path ? `${path}.${k}` : k, !path && grow.includes(k));
@@ -159,7 +162,8 @@ export function openRunFile(file: string, opts: OpenRunOptions): RunHandle {
     throw new MoteError('E_INPUT', `${flag} ${file} is a folder, but a file is expected; fix: give a file path`, { file, field: flag });
   if (!existsSync(dirname(resolve(file))))
     throw new MoteError('E_IO', `${flag} ${file}: the folder ${dirname(resolve(file))} does not exist; fix: create it first`, {
-      file, field: flag,
+      file,
+      field: flag,
     });
   const lock = acquireLock(`${file}.lock`, `the output ${file}`);
   try {
@@ -175,12 +179,22 @@ export function openRunFile(file: string, opts: OpenRunOptions): RunHandle {
 }
 
 function decide(
-  path: string, manifestFile: string, hasData: boolean, opts: OpenRunOptions, what: 'folder' | 'file',
+  path: string,
+  manifestFile: string,
+  hasData: boolean,
+  opts: OpenRunOptions,
+  what: 'folder' | 'file',
 ): { manifest: RunManifest; resumed: boolean; wipe: boolean } {
   const now = new Date().toISOString();
   const fresh = (): RunManifest => ({
-    format: 'mote-run', format_version: 1, kind: opts.kind, settings: opts.settings,
-    recorded: { versions: { '@mote/io': VERSION, node: process.version }, ...opts.recorded }, created: now, updated: now, host: hostname(),
+    format: 'mote-run',
+    format_version: 1,
+    kind: opts.kind,
+    settings: opts.settings,
+    recorded: { versions: { '@mote/io': VERSION, node: process.version }, ...opts.recorded },
+    created: now,
+    updated: now,
+    host: hostname(),
   });
   const old = existsSync(manifestFile) ? readManifest(manifestFile) : null;
   if (!old) {
@@ -203,7 +217,8 @@ function decide(
   }
   if (old.kind !== opts.kind)
     throw new MoteError('E_RESUME', `${path} holds a \`mote ${old.kind}\` run, not a \`mote ${opts.kind}\` one; fix: use another --out`, {
-      file: path, field: 'kind',
+      file: path,
+      field: 'kind',
     });
   const diff = diffSettings(old.settings, opts.settings, opts.grow);
   if (diff.length && !opts.forceNew)
@@ -224,7 +239,11 @@ function decide(
 function handle(path: string, manifestFile: string, manifest: RunManifest, resumed: boolean, lock: Lock): RunHandle {
   writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
   const h: RunHandle = {
-    path, manifestFile, manifest, resumed, lock,
+    path,
+    manifestFile,
+    manifest,
+    resumed,
+    lock,
     record(facts) {
       h.manifest = { ...h.manifest, recorded: { ...h.manifest.recorded, ...facts }, updated: new Date().toISOString() };
       writeAtomic(manifestFile, JSON.stringify(h.manifest, null, 2) + '\n');

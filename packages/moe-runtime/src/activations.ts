@@ -3,9 +3,7 @@
 // Shapes: B rows of the call, T = longest row, N = real tokens of the call (rows in [b, t] order).
 
 import { MoteError, type Tensor } from '@mote/tensor-core';
-import {
-  hookName, MODEL_POINTS, MOE_POINTS, RESID_POINTS, ROUTER_POINTS, type ModelInfo, type TensorAt, type TokenInfo,
-} from './types.js';
+import { hookName, MODEL_POINTS, MOE_POINTS, RESID_POINTS, ROUTER_POINTS, type ModelInfo, type TensorAt, type TokenInfo } from './types.js';
 
 /**
  * Every hook name of a model: residual points of every layer, router and MoE points of MoE layers, then
@@ -32,14 +30,18 @@ export function allHookNames(info: Pick<ModelInfo, 'layerCount' | 'moeLayers'>, 
  * selectHookNames(model.info, ['blocks.*.resid_post', /moe\.topk_ids$/]);
  * // ['blocks.0.resid_post', 'blocks.0.moe.topk_ids', 'blocks.1.resid_post', ...]
  */
-export function selectHookNames(
-  info: Pick<ModelInfo, 'layerCount' | 'moeLayers' | 'modelType'>, selectors: (string | RegExp)[],
-): string[] {
+export function selectHookNames(info: Pick<ModelInfo, 'layerCount' | 'moeLayers' | 'modelType'>, selectors: (string | RegExp)[]): string[] {
   const all = allHookNames(info, { expertOut: true });
   const picked = new Set<string>();
   for (const s of selectors) {
     const mentionsExpertOut = (typeof s === 'string' ? s : s.source).includes('expert_out');
-    const glob = (g: string) => new RegExp(`^${g.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]+')}$`);
+    const glob = (g: string) =>
+      new RegExp(
+        `^${g
+          .split('*')
+          .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[^.]+')}$`,
+      );
     const re = typeof s === 'string' ? glob(s) : s;
     const hits = all.filter((n) => re.test(n) && (mentionsExpertOut || !n.endsWith('.expert_out')));
     if (hits.length === 0) {

@@ -6,7 +6,11 @@ import { MoteError } from '@mote/tensor-core';
 import { appendJsonl, hashJson, modelHash, openRunFile, readJsonlLines, readText, parseJsonl } from '@mote/io';
 import type { GenerateOptions, MoeModel, Policy } from './types.js';
 
-export interface PromptLine { id: string; prompt: string; [k: string]: unknown }
+export interface PromptLine {
+  id: string;
+  prompt: string;
+  [k: string]: unknown;
+}
 
 /** Read a JSONL prompt file of {"id"?, "prompt"}; ids default to the line's index and must be unique. */
 export function readPromptFile(file: string): PromptLine[] {
@@ -15,10 +19,19 @@ export function readPromptFile(file: string): PromptLine[] {
   const fix = 'each line must be {"id": ..., "prompt": ...}';
   for (const { value, line } of parseJsonl<PromptLine>(readText(file, 'prompt file'), file, { what: 'prompt file', fix }).lines) {
     const o = value;
-    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new MoteError('E_INPUT', `${file}:${line}: not a JSON object; ${fix}`, { file, field: `line ${line}` });
-    if (typeof o.prompt !== 'string') throw new MoteError('E_INPUT', `${file}:${line}: "prompt" must be a string, got ${JSON.stringify(o.prompt)}`, { file, field: `line ${line}.prompt` });
+    if (o === null || typeof o !== 'object' || Array.isArray(o))
+      throw new MoteError('E_INPUT', `${file}:${line}: not a JSON object; ${fix}`, { file, field: `line ${line}` });
+    if (typeof o.prompt !== 'string')
+      throw new MoteError('E_INPUT', `${file}:${line}: "prompt" must be a string, got ${JSON.stringify(o.prompt)}`, {
+        file,
+        field: `line ${line}.prompt`,
+      });
     o.id = o.id === undefined ? String(line - 1) : String(o.id);
-    if (seen.has(o.id)) throw new MoteError('E_INPUT', `${file}:${line}: duplicate id ${JSON.stringify(o.id)}; ids must be unique`, { file, field: `line ${line}.id` });
+    if (seen.has(o.id))
+      throw new MoteError('E_INPUT', `${file}:${line}: duplicate id ${JSON.stringify(o.id)}; ids must be unique`, {
+        file,
+        field: `line ${line}.id`,
+      });
     seen.add(o.id);
     out.push(o);
   }
@@ -55,7 +68,8 @@ export function policyHash(policy: Policy | null | undefined): string | null {
 export async function generateFile(model: MoeModel, o: GenerateFileOptions): Promise<{ written: number; skipped: number }> {
   const prompts = readPromptFile(o.input);
   const batch = o.batchSize ?? 16;
-  if (!Number.isInteger(batch) || batch < 1) throw new MoteError('E_INPUT', `batch size must be an integer >= 1, got ${batch}`, { field: 'batchSize' });
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new MoteError('E_INPUT', `batch size must be an integer >= 1, got ${batch}`, { field: 'batchSize' });
   let hash: string;
   try {
     hash = modelHash(model.info.dir);
@@ -67,19 +81,37 @@ export async function generateFile(model: MoeModel, o: GenerateFileOptions): Pro
     inputs: [o.input],
     forceNew: o.forceNew,
     settings: {
-      model: hash, dtype: o.dtype ?? model.info.dtype ?? 'f32', policy: policyHash(o.policy), prompts: hashJson(prompts.map((p) => [p.id, p.prompt])), chat: !!o.chat,
-      maxNewTokens: o.maxNewTokens ?? null, temperature: o.temperature ?? null, topK: o.topK ?? null, topP: o.topP ?? null, seed: o.seed ?? null,
-      stopTokens: o.stopTokens ?? null, stopStrings: o.stopStrings ?? null, batchSize: batch,
+      model: hash,
+      dtype: o.dtype ?? model.info.dtype ?? 'f32',
+      policy: policyHash(o.policy),
+      prompts: hashJson(prompts.map((p) => [p.id, p.prompt])),
+      chat: !!o.chat,
+      maxNewTokens: o.maxNewTokens ?? null,
+      temperature: o.temperature ?? null,
+      topK: o.topK ?? null,
+      topP: o.topP ?? null,
+      seed: o.seed ?? null,
+      stopTokens: o.stopTokens ?? null,
+      stopStrings: o.stopStrings ?? null,
+      batchSize: batch,
     },
     recorded: { modelDir: model.info.dir, input: o.input, policyName: o.policy?.name ?? null },
   });
   try {
     const ids = new Set(prompts.map((p) => p.id));
     const done = new Set<string>();
-    for (const { value, line } of readJsonlLines<{ id?: unknown }>(o.output, { resume: true, what: 'output file', fix: 'rerun with --force-new to start over' })) {
+    for (const { value, line } of readJsonlLines<{ id?: unknown }>(o.output, {
+      resume: true,
+      what: 'output file',
+      fix: 'rerun with --force-new to start over',
+    })) {
       const id = String(value?.id);
       if (!ids.has(id) || done.has(id))
-        throw new MoteError('E_RESUME', `${o.output}:${line}: id ${JSON.stringify(value?.id)} is ${done.has(id) ? 'a duplicate' : 'not in the prompts'}; the file cannot be trusted; fix: rerun with --force-new`, { file: o.output });
+        throw new MoteError(
+          'E_RESUME',
+          `${o.output}:${line}: id ${JSON.stringify(value?.id)} is ${done.has(id) ? 'a duplicate' : 'not in the prompts'}; the file cannot be trusted; fix: rerun with --force-new`,
+          { file: o.output },
+        );
       done.add(id);
     }
     const skipped = done.size;
@@ -88,10 +120,15 @@ export async function generateFile(model: MoeModel, o: GenerateFileOptions): Pro
     for (let i = 0; i < prompts.length; i += batch) {
       const chunk = prompts.slice(i, i + batch);
       if (chunk.every((p) => done.has(p.id))) continue;
-      const toks = chunk.map((p) => (o.chat ? model.tokenizer.encodeChat([{ role: 'user', content: p.prompt }]) : model.tokenizer.encode(p.prompt)));
+      const toks = chunk.map((p) =>
+        o.chat ? model.tokenizer.encodeChat([{ role: 'user', content: p.prompt }]) : model.tokenizer.encode(p.prompt),
+      );
       const res = await model.generate(toks, { ...o, batchSize: batch });
       // a kill mid-append leaves a prefix of this batch's lines: write the rest, in order
-      appendJsonl(o.output, chunk.flatMap((p, j) => (done.has(p.id) ? [] : [{ id: p.id, prompt: p.prompt, output: res[j].text }])));
+      appendJsonl(
+        o.output,
+        chunk.flatMap((p, j) => (done.has(p.id) ? [] : [{ id: p.id, prompt: p.prompt, output: res[j].text }])),
+      );
       for (const p of chunk) if (!done.has(p.id)) done.add(p.id), count++;
       o.onProgress?.(count, prompts.length);
     }

@@ -35,18 +35,32 @@ export function listCache(cache?: string): CacheEntry[] {
   const root = cacheRoot(cache ?? true);
   if (!root) return [];
   let keys: string[];
-  try { keys = readdirSync(root).filter((k) => /^[0-9a-f]{32}$/.test(k)); } catch { return []; }
+  try {
+    keys = readdirSync(root).filter((k) => /^[0-9a-f]{32}$/.test(k));
+  } catch {
+    return [];
+  }
   const out: CacheEntry[] = [];
   for (const key of keys.sort()) {
     for (const e of readdirSync(join(root, key), { withFileTypes: true })) {
       if (!e.isDirectory()) continue;
       const dir = join(root, key, e.name);
       let m: { dtype?: string; checkpoint?: string; complete?: boolean } = {};
-      try { m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')); } catch { /* partial */ }
+      try {
+        m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+      } catch {
+        /* partial */
+      }
       const dtype = e.name.split('-')[0];
       out.push({
-        dir, key, dtype, checkpoint: m.checkpoint ?? null, bytes: duBytes(dir), complete: m.complete === true && !e.name.includes('.tmp-'),
-        current: e.name === `${dtype}-${runtimeHash()}`, mtime: statSync(dir).mtime,
+        dir,
+        key,
+        dtype,
+        checkpoint: m.checkpoint ?? null,
+        bytes: duBytes(dir),
+        complete: m.complete === true && !e.name.includes('.tmp-'),
+        current: e.name === `${dtype}-${runtimeHash()}`,
+        mtime: statSync(dir).mtime,
       });
     }
   }
@@ -59,7 +73,8 @@ export function listCache(cache?: string): CacheEntry[] {
  * @example removeCache({ match: 'int4' }) // every int4 entry
  */
 export function removeCache(o: { cache?: string; match?: string; all?: boolean }): CacheEntry[] {
-  if (!o.all && !o.match) throw new MoteError('E_INPUT', 'cache rm needs an entry (a key prefix, a dtype or a checkpoint folder) or --all', { field: 'match' });
+  if (!o.all && !o.match)
+    throw new MoteError('E_INPUT', 'cache rm needs an entry (a key prefix, a dtype or a checkpoint folder) or --all', { field: 'match' });
   const m = o.match;
   const hit = (e: CacheEntry) => o.all || e.dtype === m || e.checkpoint === m || (m!.length >= 6 && e.key.startsWith(m!)) || e.dir === m;
   const gone = listCache(o.cache).filter(hit);
@@ -68,7 +83,11 @@ export function removeCache(o: { cache?: string; match?: string; all?: boolean }
   // a key folder left with no entry goes too (its content.json only described them)
   for (const key of new Set(gone.map((e) => e.key))) {
     const kd = join(root!, key);
-    try { if (!readdirSync(kd, { withFileTypes: true }).some((d) => d.isDirectory())) rmSync(kd, { recursive: true, force: true }); } catch { /* gone */ }
+    try {
+      if (!readdirSync(kd, { withFileTypes: true }).some((d) => d.isDirectory())) rmSync(kd, { recursive: true, force: true });
+    } catch {
+      /* gone */
+    }
   }
   return gone;
 }

@@ -9,7 +9,10 @@ import { hashFile, modelHash, sha256 } from '@mote/io';
 /** bump when the key changes */
 const KEY_FORMAT = 2;
 export function checkpointFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f === 'config.json' || f === 'model.safetensors.index.json' || f.endsWith('.safetensors')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f === 'config.json' || f === 'model.safetensors.index.json' || f.endsWith('.safetensors'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /** stat identity of a file: a rewrite in place keeps size and (with utimes) mtime but moves ctime */
@@ -39,4 +42,3 @@ export function checkpointHash(dir: string): string {
 export function fullHashes(dir: string): Record<string, string> {
   return Object.fromEntries(checkpointFiles(dir).map((f) => [basename(f), hashFile(f)]));
 }
-

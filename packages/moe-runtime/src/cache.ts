@@ -12,8 +12,21 @@
 
 import { createHash } from 'node:crypto';
 import {
-  accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync,
-  statfsSync, writeFileSync, writeSync,
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -67,9 +80,12 @@ function listSources(dir: string): string[] {
   return out;
 }
 
-
 function readJson<T>(file: string): T | null {
-  try { return JSON.parse(readFileSync(file, 'utf8')) as T; } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null;
+  }
 }
 
 interface Manifest {
@@ -154,7 +170,9 @@ export class WeightCache {
 
   static open(checkpointDir: string, dtype: WeightDtype, o: CacheOpenOptions): WeightCache {
     if (!WEIGHT_DTYPES.includes(dtype)) {
-      throw new MoteError('E_INPUT', `dtype ${JSON.stringify(dtype)} is not supported; use one of ${WEIGHT_DTYPES.join(', ')}`, { field: 'dtype' });
+      throw new MoteError('E_INPUT', `dtype ${JSON.stringify(dtype)} is not supported; use one of ${WEIGHT_DTYPES.join(', ')}`, {
+        field: 'dtype',
+      });
     }
     const root = cacheRoot(o.cache);
     const none = () => WeightCache.none(dtype, checkpointDir, o.log);
@@ -163,7 +181,9 @@ export class WeightCache {
       mkdirSync(root, { recursive: true });
       accessSync(root, constants.W_OK);
     } catch (e) {
-      o.log(`warning: the weight cache ${root} is not writable (${(e as NodeJS.ErrnoException).code}); running without a cache (set MOTE_CACHE to a writable folder)`);
+      o.log(
+        `warning: the weight cache ${root} is not writable (${(e as NodeJS.ErrnoException).code}); running without a cache (set MOTE_CACHE to a writable folder)`,
+      );
       return none();
     }
     const key = checkpointHash(checkpointDir);
@@ -174,7 +194,9 @@ export class WeightCache {
     if (content && (o.verify || !content.seen?.includes(ids))) {
       const now = fullHashes(checkpointDir);
       if (JSON.stringify(now) !== JSON.stringify(content.sha256)) {
-        o.log(`warning: the weights in ${checkpointDir} differ from those the cache entry ${keyDir} was built from (rewritten in place?); rebuilding it`);
+        o.log(
+          `warning: the weights in ${checkpointDir} differ from those the cache entry ${keyDir} was built from (rewritten in place?); rebuilding it`,
+        );
         rmSync(keyDir, { recursive: true, force: true });
       } else {
         writeAtomic(contentFile, JSON.stringify({ sha256: content.sha256, seen: [...(content.seen ?? []), ids].slice(-16) }));
@@ -183,7 +205,10 @@ export class WeightCache {
     const dir = join(keyDir, `${dtype}-${runtimeHash()}`);
     const m = existsSync(contentFile) ? readJson<Manifest>(join(dir, 'manifest.json')) : null;
     if (m) {
-      const bad = m.complete && m.format === FORMAT && m.files ? Object.entries(m.files).find(([f, n]) => !sizeIs(join(dir, f), n)) : ['manifest.json', 0];
+      const bad =
+        m.complete && m.format === FORMAT && m.files
+          ? Object.entries(m.files).find(([f, n]) => !sizeIs(join(dir, f), n))
+          : ['manifest.json', 0];
       if (!bad) return new WeightCache(dtype, dir, null, m, null, checkpointDir, o.log);
       o.log(`warning: the weight cache entry ${dir} is damaged (${bad[0]} is missing or truncated); rebuilding it`);
       rmSync(dir, { recursive: true, force: true });
@@ -195,13 +220,25 @@ export class WeightCache {
       const st = statfsSync(root);
       const free = Number(st.bavail) * Number(st.bsize);
       if (free < o.bytes * 1.05) {
-        o.log(`warning: the weight cache ${root} has ${gb(free)} free but the ${dtype} entry needs about ${gb(o.bytes)}; running without a cache (free space or set MOTE_CACHE to a larger disk)`);
+        o.log(
+          `warning: the weight cache ${root} has ${gb(free)} free but the ${dtype} entry needs about ${gb(o.bytes)}; running without a cache (free space or set MOTE_CACHE to a larger disk)`,
+        );
         return none();
       }
     }
     const work = `${dir}.tmp-${process.pid}-${Date.now()}`;
     mkdirSync(work, { recursive: true });
-    const fresh: Manifest = { format: FORMAT, dtype, checkpoint: checkpointDir, hash: key, runtime: runtimeHash(), graphs: [], tensors: {}, files: {}, complete: false };
+    const fresh: Manifest = {
+      format: FORMAT,
+      dtype,
+      checkpoint: checkpointDir,
+      hash: key,
+      runtime: runtimeHash(),
+      graphs: [],
+      tensors: {},
+      files: {},
+      complete: false,
+    };
     return new WeightCache(dtype, dir, work, null, fresh, checkpointDir, o.log);
   }
 
@@ -245,7 +282,8 @@ export class WeightCache {
     opts = name === 'head' && this.dtype === 'f32' ? { ...opts, extra: { session: { disable_prepacking: '1' } } } : opts;
     if (this.manifest) {
       const file = join(this.dir!, `${name}.onnx`);
-      if (!this.manifest.graphs.includes(name) || !existsSync(file)) throw new CacheCorrupt(`the weight cache ${this.dir} has no graph ${name}`);
+      if (!this.manifest.graphs.includes(name) || !existsSync(file))
+        throw new CacheCorrupt(`the weight cache ${this.dir} has no graph ${name}`);
       try {
         return await Session.create(file, opts);
       } catch (e) {
@@ -268,7 +306,11 @@ export class WeightCache {
     if (this.work) {
       try {
         const fd = openSync(join(this.work, `${name}.f32`), 'w');
-        try { writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); } finally { closeSync(fd); }
+        try {
+          writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        } finally {
+          closeSync(fd);
+        }
         this.fresh!.tensors[name] = { shape: t.shape };
         this.fresh!.files[`${name}.f32`] = t.data.byteLength;
       } catch (e) {
@@ -315,7 +357,11 @@ export class WeightCache {
     for (const e of readdirSync(parent)) {
       const p = join(parent, e);
       if (p === this.dir || !e.startsWith(`${this.dtype}-`)) continue;
-      try { if (statSync(p).mtimeMs < dayAgo) rmSync(p, { recursive: true, force: true }); } catch { /* gone */ }
+      try {
+        if (statSync(p).mtimeMs < dayAgo) rmSync(p, { recursive: true, force: true });
+      } catch {
+        /* gone */
+      }
     }
     return true;
   }
@@ -333,7 +379,11 @@ export class WeightCache {
 }
 
 function sizeIs(file: string, n: number): boolean {
-  try { return statSync(file).size === n; } catch { return false; }
+  try {
+    return statSync(file).size === n;
+  } catch {
+    return false;
+  }
 }
 
 /** Write g's large initializers into dir/name.bin (then point them there and free their JS bytes). Returns its size. */
@@ -347,7 +397,10 @@ function writeBin(g: GraphBuilder, dir: string, name: string): number {
     for (const i of inits) {
       if (!i.raw || i.raw.byteLength < INLINE_MAX) continue;
       const pad = (ALIGN - (off % ALIGN)) % ALIGN;
-      if (pad) { writeAll(fd, new Uint8Array(pad)); off += pad; }
+      if (pad) {
+        writeAll(fd, new Uint8Array(pad));
+        off += pad;
+      }
       writeAll(fd, i.raw);
       placed.push({ i, offset: off, length: i.raw.byteLength });
       off += i.raw.byteLength;
@@ -355,7 +408,10 @@ function writeBin(g: GraphBuilder, dir: string, name: string): number {
   } finally {
     closeSync(fd);
   }
-  for (const p of placed) { p.i.external = { location: bin, offset: p.offset, length: p.length }; p.i.raw = undefined; }
+  for (const p of placed) {
+    p.i.external = { location: bin, offset: p.offset, length: p.length };
+    p.i.raw = undefined;
+  }
   return off;
 }
 
@@ -384,6 +440,11 @@ function fileRows(file: string, shape: number[]): RowTable {
       readSync(fd, bytes, 0, bytes.byteLength, i * bytes.byteLength);
       return buf;
     },
-    close() { if (fd !== null) { closeSync(fd); fd = null; } },
+    close() {
+      if (fd !== null) {
+        closeSync(fd);
+        fd = null;
+      }
+    },
   };
 }

@@ -45,15 +45,21 @@ const state = new Int32Array(flag);
 
 /** A synchronous, bounded render(messages, options) for the tokenizer in `dir`. */
 export function boundedRenderer(dir: string, chatTemplate: string | undefined, limits: TemplateLimits = {}) {
-  const ms = limits.ms ?? 10_000, fixed = limits.fixed ?? 65_536, perInput = limits.perInput ?? 8;
+  const ms = limits.ms ?? 10_000,
+    fixed = limits.fixed ?? 65_536,
+    perInput = limits.perInput ?? 8;
   const transformers = createRequire(import.meta.url).resolve('@huggingface/transformers');
   let live: { worker: Worker; port: MessagePort; state: Int32Array; first: boolean } | null = null;
   const start = () => {
     const { port1, port2 } = new MessageChannel();
     const flag = new SharedArrayBuffer(8); // [0]: a reply is ready, [1]: the tokenizer is loaded
     const worker = new Worker(WORKER, {
-      eval: true, workerData: { port: port2, flag, dir, transformers, chatTemplate }, transferList: [port2],
-      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb ?? 512 }, stdout: true, stderr: true,
+      eval: true,
+      workerData: { port: port2, flag, dir, transformers, chatTemplate },
+      transferList: [port2],
+      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb ?? 512 },
+      stdout: true,
+      stderr: true,
     });
     worker.unref();
     port1.unref();
@@ -73,10 +79,18 @@ export function boundedRenderer(dir: string, chatTemplate: string | undefined, l
     if (waited === 'timed-out' || !reply) {
       void live.worker.terminate();
       live = null;
-      throw new MoteError('E_LIMIT', `the chat template of ${dir} did not finish within ${ms} ms (or ran out of memory); the template loops too long; fix: pass a simpler chatTemplate override`, { file: dir, field: 'chat_template' });
+      throw new MoteError(
+        'E_LIMIT',
+        `the chat template of ${dir} did not finish within ${ms} ms (or ran out of memory); the template loops too long; fix: pass a simpler chatTemplate override`,
+        { file: dir, field: 'chat_template' },
+      );
     }
     if (reply.tooLong !== undefined)
-      throw new MoteError('E_LIMIT', `the chat template of ${dir} rendered ${reply.tooLong} characters for ${inputChars} characters of messages (limit ${maxChars}); fix: check the template, or pass a chatTemplate override`, { file: dir, field: 'chat_template' });
+      throw new MoteError(
+        'E_LIMIT',
+        `the chat template of ${dir} rendered ${reply.tooLong} characters for ${inputChars} characters of messages (limit ${maxChars}); fix: check the template, or pass a chatTemplate override`,
+        { file: dir, field: 'chat_template' },
+      );
     if (reply.error !== undefined) throw new Error(reply.error);
     return reply.text!;
   };

@@ -18,13 +18,26 @@ export type ConfigFieldTable = Record<string, ConfigFieldRule>;
 
 /** Fields every Llama-style decoder in HF reads the same way. */
 export const COMMON_FIELDS: ConfigFieldTable = {
-  vocab_size: 'read', hidden_size: 'read', num_hidden_layers: 'read', num_attention_heads: 'read', num_key_value_heads: 'read',
-  max_position_embeddings: 'read', rms_norm_eps: 'read', rope_theta: 'read', rope_scaling: 'read',
-  bos_token_id: 'read', eos_token_id: 'read', pad_token_id: 'read',
+  vocab_size: 'read',
+  hidden_size: 'read',
+  num_hidden_layers: 'read',
+  num_attention_heads: 'read',
+  num_key_value_heads: 'read',
+  max_position_embeddings: 'read',
+  rms_norm_eps: 'read',
+  rope_theta: 'read',
+  rope_scaling: 'read',
+  bos_token_id: 'read',
+  eos_token_id: 'read',
+  pad_token_id: 'read',
   hidden_act: { only: ['silu', undefined], why: 'the experts and MLPs are SiLU-gated' },
   tie_word_embeddings: { only: [false, undefined], why: 'lm_head.weight is read from the checkpoint; tied embeddings are not implemented' },
-  attention_dropout: 'training', initializer_range: 'training', output_router_logits: 'training', router_aux_loss_coef: 'training',
-  router_jitter_noise: 'training', use_cache: { inert: 'mote always decodes with its own KV cache' },
+  attention_dropout: 'training',
+  initializer_range: 'training',
+  output_router_logits: 'training',
+  router_aux_loss_coef: 'training',
+  router_jitter_noise: 'training',
+  use_cache: { inert: 'mote always decodes with its own KV cache' },
 };
 
 /**
@@ -37,8 +50,15 @@ export function checkConfigFields(raw: RawConfig, table: ConfigFieldTable, file:
     if (typeof rule !== 'object' || !('only' in rule)) continue;
     const v = raw[field] ?? undefined;
     if (!rule.only.some((ok) => ok === v)) {
-      const allowed = rule.only.filter((x) => x !== undefined).map((x) => JSON.stringify(x)).join(' or ');
-      throw new MoteError('E_CONFIG_INVALID', `${field} ${JSON.stringify(v)} in ${file} of ${modelType} is not implemented by mote (only ${allowed}: ${rule.why}); fix: use a checkpoint with ${field} ${allowed}`, { file, field });
+      const allowed = rule.only
+        .filter((x) => x !== undefined)
+        .map((x) => JSON.stringify(x))
+        .join(' or ');
+      throw new MoteError(
+        'E_CONFIG_INVALID',
+        `${field} ${JSON.stringify(v)} in ${file} of ${modelType} is not implemented by mote (only ${allowed}: ${rule.why}); fix: use a checkpoint with ${field} ${allowed}`,
+        { file, field },
+      );
     }
   }
 }

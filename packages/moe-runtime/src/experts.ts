@@ -61,14 +61,21 @@ export function buildExpertSlicesBlock(spec: ModelSpec, layer: number, w: Weight
   };
   // per expert only the two projections; the activation runs once on all rows (2 nodes per expert: an
   // unused expert costs two empty kernel calls, not six)
-  let h1 = g.concat(parts.map((p, e) => proj(p, e, 'fc1')), 0); // [M, 2I]: gate columns, then up columns
+  let h1 = g.concat(
+    parts.map((p, e) => proj(p, e, 'fc1')),
+    0,
+  ); // [M, 2I]: gate columns, then up columns
   if (src.bias1) h1 = g.add(h1, g.op1('Gather', [g.init('experts_fc1_bias', src.bias1), 'rowExpert'], { axis: 0 })); // [M, 2I]
   const [gate, up] = g.op('Split', [h1, g.constI64([I, I])], { axis: 1 }, { outputs: 2 }); // [M, I] each
-  const act = spec.activation.kind === 'gptoss' // [M, I]
-    ? gptossGlu(g, gate, up, spec.activation)
-    : g.mul(g.mul(gate, g.sigmoid(gate)), up);
+  const act =
+    spec.activation.kind === 'gptoss' // [M, I]
+      ? gptossGlu(g, gate, up, spec.activation)
+      : g.mul(g.mul(gate, g.sigmoid(gate)), up);
   const actParts = g.op('Split', [act, 'counts'], { axis: 0 }, { outputs: E }); // E x [m_e, I]
-  let y2 = g.concat(actParts.map((p, e) => proj(p, e, 'fc2')), 0); // [M, D]
+  let y2 = g.concat(
+    actParts.map((p, e) => proj(p, e, 'fc2')),
+    0,
+  ); // [M, D]
   if (src.bias2) y2 = g.add(y2, g.op1('Gather', [g.init('experts_fc2_bias', src.bias2), 'rowExpert'], { axis: 0 })); // [M, D]
   const all = g.concat([y2, g.constF32(new Float32Array(D), [1, D])], 0); // [M+1, D]: row M for dropped and padded slots
   const picked = g.op1('Gather', [all, 'inv'], { axis: 0 }); // [N, K, D]
@@ -113,7 +120,8 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
   const { hidden: D, expertCount: E, moeIntermediate: I } = spec;
   const f = spec.weights.layer(layer).fusedExperts!;
   const bits = weightBits('expert0_fc1', dtype) ?? 8;
-  const deint = (t: Float32Array, rows: number, cols: number) => { // [rows, 2I-interleaved cols] -> gate | up
+  const deint = (t: Float32Array, rows: number, cols: number) => {
+    // [rows, 2I-interleaved cols] -> gate | up
     const out = new Float32Array(rows * cols);
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < cols / 2; j++) {
@@ -135,9 +143,13 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
     const read = (name: string, n: number, k: number) => {
       const b = w.ckpt.readBytes(`${name}_blocks`);
       const s = w.ckpt.readBytes(`${name}_scales`);
-      if (b.length !== E * n * k / 2 || s.length !== E * n * k / QBLOCK) {
-        throw new MoteError('E_SHAPE', `MXFP4 ${name}_blocks/_scales in ${w.file} hold ${b.length}/${s.length} bytes, not `
-          + `[${E}, ${n}, ${k}] of layer ${layer}; the checkpoint and config.json disagree`, { file: w.file, field: `${name}_blocks` });
+      if (b.length !== (E * n * k) / 2 || s.length !== (E * n * k) / QBLOCK) {
+        throw new MoteError(
+          'E_SHAPE',
+          `MXFP4 ${name}_blocks/_scales in ${w.file} hold ${b.length}/${s.length} bytes, not ` +
+            `[${E}, ${n}, ${k}] of layer ${layer}; the checkpoint and config.json disagree`,
+          { file: w.file, field: `${name}_blocks` },
+        );
       }
       return { b, s, rowB: k / 2, rowS: k / QBLOCK };
     };
@@ -164,9 +176,8 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
   const downW = w.get(f.down, [E, I, D]).data; // [E, I, D]
   return {
     ...out,
-    weight: (e, which) => (which === 'fc1'
-      ? deint(gateUp.subarray(e * D * 2 * I, (e + 1) * D * 2 * I), D, 2 * I)
-      : downW.slice(e * I * D, (e + 1) * I * D)),
+    weight: (e, which) =>
+      which === 'fc1' ? deint(gateUp.subarray(e * D * 2 * I, (e + 1) * D * 2 * I), D, 2 * I) : downW.slice(e * I * D, (e + 1) * I * D),
   };
 }
 
@@ -175,7 +186,13 @@ function fusedSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDt
  * rows, `realIdx[r]` their flat row in [0, N). Slots with weight 0 and padded rows read the zero row.
  */
 export function expertSlicesFeeds(
-  ids: ArrayLike<number>, weights: ArrayLike<number>, realIdx: number[], N: number, E: number, K: number, withRowExpert = false,
+  ids: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  realIdx: number[],
+  N: number,
+  E: number,
+  K: number,
+  withRowExpert = false,
 ): Record<string, Tensor> {
   const counts = new Int32Array(E);
   for (let r = 0; r < realIdx.length; r++) for (let j = 0; j < K; j++) if (weights[r * K + j] !== 0) counts[ids[r * K + j]]++;

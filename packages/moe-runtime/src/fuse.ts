@@ -50,12 +50,20 @@ export function fuseSiblingMatMuls(g: GraphBuilder, sameClass: (a: string, b: st
     for (let i = inits.length - 1; i >= 0; i--) if (drop.has(inits[i].name)) inits.splice(i, 1);
     inits.push({ name, elem: 'float32', dims: [K, N], raw: new Uint8Array(data.buffer) });
     const splitName = `${name}_widths`;
-    inits.push({ name: splitName, elem: 'int64', dims: [widths.length], raw: new Uint8Array(BigInt64Array.from(widths.map(BigInt)).buffer) });
+    inits.push({
+      name: splitName,
+      elem: 'int64',
+      dims: [widths.length],
+      raw: new Uint8Array(BigInt64Array.from(widths.map(BigInt)).buffer),
+    });
     const at = nodes.indexOf(members[0]);
     const y = `${name}_y`;
-    nodes.splice(at, 1,
+    nodes.splice(
+      at,
+      1,
       { op: 'MatMul', domain: '', inputs: [members[0].inputs[0], name], outputs: [y], attrs: {}, name: `${members[0].name}_fused` },
-      { op: 'Split', domain: '', inputs: [y, splitName], outputs: outs, attrs: { axis: -1 }, name: `${members[0].name}_split` });
+      { op: 'Split', domain: '', inputs: [y, splitName], outputs: outs, attrs: { axis: -1 }, name: `${members[0].name}_split` },
+    );
     for (const m of members.slice(1)) nodes.splice(nodes.indexOf(m), 1);
     fused++;
   }

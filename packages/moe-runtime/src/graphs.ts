@@ -3,14 +3,25 @@
 // TypeScript. Shapes: B batch, T new tokens, P past tokens, S = P + T, D hidden, H heads, Hkv kv heads,
 // G = H / Hkv, hd head dim, E experts, K top-k, I expert ffn width, N = B * T.
 
-import { GraphBuilder, MoteError, readMxfp4F32, readScaledF32, type F32Tensor, type SafetensorsCheckpoint, type Tensor } from '@mote/tensor-core';
+import {
+  GraphBuilder,
+  MoteError,
+  readMxfp4F32,
+  readScaledF32,
+  type F32Tensor,
+  type SafetensorsCheckpoint,
+  type Tensor,
+} from '@mote/tensor-core';
 import type { ModelSpec } from './spec.js';
 
 /** the log-weight of an expert a token does not use (exp underflows to exactly 0) */
 const MASKED = -1e30;
 
 export class Weights {
-  constructor(readonly ckpt: SafetensorsCheckpoint, readonly file: string) {}
+  constructor(
+    readonly ckpt: SafetensorsCheckpoint,
+    readonly file: string,
+  ) {}
   has(name: string | undefined): name is string {
     return name !== undefined && this.ckpt.has(name);
   }
@@ -136,7 +147,10 @@ export function buildGqaAttention({ spec, layer, w, moe }: AttentionGraphOptions
  * concatenated with the new tokens.
  */
 export function attend(
-  g: GraphBuilder, q: string, kNew: string, vNew: string,
+  g: GraphBuilder,
+  q: string,
+  kNew: string,
+  vNew: string,
   d: { H: number; Hkv: number; G: number; hd: number; vd: number; scale: number; sinks?: string },
 ): string {
   const q5 = g.reshape(g.transpose(q, [0, 2, 1, 3]), [0, d.Hkv, d.G, -1, d.hd]); // [B, Hkv, G, T, qd]
@@ -147,7 +161,10 @@ export function attend(
   let probs: string;
   if (d.sinks) {
     // a per-head sink logit joins each row's softmax and is dropped after it
-    const sink = g.op1('Expand', [d.sinks, g.op1('Concat', [g.slice(g.op1('Shape', [masked]), [0], [4], [0]), g.constI64([1])], { axis: 0 })]);
+    const sink = g.op1('Expand', [
+      d.sinks,
+      g.op1('Concat', [g.slice(g.op1('Shape', [masked]), [0], [4], [0]), g.constI64([1])], { axis: 0 }),
+    ]);
     const all = g.concat([masked, sink], 4);
     const sm = g.softmax(all, 4);
     probs = g.op1('Slice', [sm, g.constI64([0]), g.op1('Shape', [masked], { start: 4 }), g.constI64([4])]);
@@ -216,21 +233,44 @@ export function buildMoeBlock(spec: ModelSpec, layer: number, w: Weights): Graph
   }
   const x2 = g.reshape('x', [-1, D]); // [N, D]
   const act = spec.activation;
-  const bias = (name: string | undefined, shape: number[], label: string) => (fused && w.has(name) ? g.init(label, w.get(name, shape)) : '');
+  const bias = (name: string | undefined, shape: number[], label: string) =>
+    fused && w.has(name) ? g.init(label, w.get(name, shape)) : '';
   const fc1Bias = bias(fused?.gateUpBias, [E, 2 * I], 'fc1_bias'); // [E, 2I] interleaved like fc1's rows
   const fc2Bias = bias(fused?.downBias, [E, D], 'fc2_bias'); // [E, D]
-  const routed = g.op1('MoE', [x2, 'logw', g.init('fc1', { dtype: 'float32', shape: [E, 2 * I, D], data: fc1 }), fc1Bias, g.init('fc2', { dtype: 'float32', shape: [E, D, I], data: fc2 }), fc2Bias], {
-    k: K, activation_type: 'swiglu', swiglu_fusion: 1, normalize_routing_weights: 1,
-    activation_alpha: { float: act.kind === 'gptoss' ? act.alpha : 1 },
-    activation_beta: { float: act.kind === 'gptoss' ? 1 : 0 },
-    ...(act.kind === 'gptoss' ? { swiglu_limit: { float: act.limit } } : {}),
-  }, 'com.microsoft'); // [N, D]
+  const routed = g.op1(
+    'MoE',
+    [
+      x2,
+      'logw',
+      g.init('fc1', { dtype: 'float32', shape: [E, 2 * I, D], data: fc1 }),
+      fc1Bias,
+      g.init('fc2', { dtype: 'float32', shape: [E, D, I], data: fc2 }),
+      fc2Bias,
+    ],
+    {
+      k: K,
+      activation_type: 'swiglu',
+      swiglu_fusion: 1,
+      normalize_routing_weights: 1,
+      activation_alpha: { float: act.kind === 'gptoss' ? act.alpha : 1 },
+      activation_beta: { float: act.kind === 'gptoss' ? 1 : 0 },
+      ...(act.kind === 'gptoss' ? { swiglu_limit: { float: act.limit } } : {}),
+    },
+    'com.microsoft',
+  ); // [N, D]
   return finishMoeBlock(g, spec, layer, w, x2, g.mul(routed, 'wsum'));
 }
 
 /** Feeds of buildMoeBlock for real rows realIdx of N: logw [N, E] = log of each chosen expert's applied
  *  weight (duplicate ids from a replacing hook add up), -1e30 elsewhere; wsum [N, 1] = their sum. */
-export function moeKernelFeeds(ids: ArrayLike<number>, weights: ArrayLike<number>, realIdx: number[], N: number, E: number, K: number): Record<string, Tensor> {
+export function moeKernelFeeds(
+  ids: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  realIdx: number[],
+  N: number,
+  E: number,
+  K: number,
+): Record<string, Tensor> {
   const logw = new Float32Array(N * E).fill(MASKED); // [N, E]
   const wsum = new Float32Array(N); // [N, 1]
   realIdx.forEach((i, n) => {
@@ -255,7 +295,10 @@ export function finishMoeBlock(g: GraphBuilder, spec: ModelSpec, layer: number, 
   const lw = spec.weights.layer(layer);
   if (lw.shared && spec.sharedIntermediate > 0) {
     const s = mlp(g, x2, w, lw.shared, D, spec.sharedIntermediate, 'shared');
-    const sg = lw.shared.gateScalar && w.has(lw.shared.gateScalar) ? g.sigmoid(g.matmul(x2, g.init('shared_gate', w.getT(lw.shared.gateScalar, [1, D])))) : null;
+    const sg =
+      lw.shared.gateScalar && w.has(lw.shared.gateScalar)
+        ? g.sigmoid(g.matmul(x2, g.init('shared_gate', w.getT(lw.shared.gateScalar, [1, D]))))
+        : null;
     const shared = sg ? g.mul(s, sg) : s; // [N, D]
     hookOutput(g, shared, 'shared_out', D);
     hookOutput(g, y, 'routed_out', D);
@@ -284,12 +327,21 @@ function fusedExpertWeights(w: Weights, name: string, inOut: [number, number, nu
   if (!w.has(name) && w.has(`${name}_blocks`)) return readMxfp4F32(w.ckpt, name, [E, m, n]).data;
   const t = w.get(name, inOut).data; // [E, in, out]
   const out = new Float32Array(E * n * m); // [E, out, in]
-  for (let e = 0; e < E; e++) out.set(transpose2d({ dtype: 'float32', shape: [n, m], data: t.subarray(e * n * m, (e + 1) * n * m) }).data, e * n * m);
+  for (let e = 0; e < E; e++)
+    out.set(transpose2d({ dtype: 'float32', shape: [n, m], data: t.subarray(e * n * m, (e + 1) * n * m) }).data, e * n * m);
   return out;
 }
 
 /** SiLU-gated MLP on x [N, D]: down(silu(gate x) * up x). */
-export function mlp(g: GraphBuilder, x: string, w: Weights, n: { gate: string; up: string; down: string }, D: number, I: number, prefix: string): string {
+export function mlp(
+  g: GraphBuilder,
+  x: string,
+  w: Weights,
+  n: { gate: string; up: string; down: string },
+  D: number,
+  I: number,
+  prefix: string,
+): string {
   const gate = g.matmul(x, g.init(`${prefix}_gate_proj`, w.getT(n.gate, [I, D])));
   const up = g.matmul(x, g.init(`${prefix}_up_proj`, w.getT(n.up, [I, D])));
   return g.matmul(g.mul(g.silu(gate), up), g.init(`${prefix}_down_proj`, w.getT(n.down, [D, I])));
@@ -299,7 +351,10 @@ export function mlp(g: GraphBuilder, x: string, w: Weights, n: { gate: string; u
 export function buildDenseBlock(spec: ModelSpec, layer: number, w: Weights): GraphBuilder {
   const D = spec.hidden;
   const lw = spec.weights.layer(layer);
-  if (!lw.mlp) throw new MoteError('E_CONFIG_INVALID', `layer ${layer} of ${spec.modelType} is dense but the architecture has no dense MLP`, { file: spec.file });
+  if (!lw.mlp)
+    throw new MoteError('E_CONFIG_INVALID', `layer ${layer} of ${spec.modelType} is dense but the architecture has no dense MLP`, {
+      file: spec.file,
+    });
   const g = new GraphBuilder(`layer${layer}_mlp`);
   g.input('h_mid', 'float32', ['B', 'T', D]);
   g.input('x', 'float32', ['B', 'T', D]);

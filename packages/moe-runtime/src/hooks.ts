@@ -5,8 +5,16 @@
 import { MoteError, type F32Tensor } from '@mote/tensor-core';
 import { runHooks } from './routing.js';
 import {
-  hookName, MODEL_POINTS, MOE_POINTS, parseHookName,
-  type BlockPoint, type Hook, type HookMap, type HookPoint, type ModelPoint, type TokenInfo,
+  hookName,
+  MODEL_POINTS,
+  MOE_POINTS,
+  parseHookName,
+  type BlockPoint,
+  type Hook,
+  type HookMap,
+  type HookPoint,
+  type ModelPoint,
+  type TokenInfo,
 } from './types.js';
 import type { ModelSpec } from './spec.js';
 
@@ -74,7 +82,12 @@ export function scatterRows(x: Float32Array, rows: Float32Array, realIdx: number
 
 /** Run one point's hooks on rows [N, ...inner] (already gathered); returns the rows, replaced or not. */
 export function hookPoint(
-  hooks: Hook[] | undefined, rows: Float32Array, inner: number[], layer: number | null, point: HookPoint, rc: RowsContext,
+  hooks: Hook[] | undefined,
+  rows: Float32Array,
+  inner: number[],
+  layer: number | null,
+  point: HookPoint,
+  rc: RowsContext,
 ): Float32Array {
   if (!hooks) return rows;
   const name = layer === null ? hookName(point as ModelPoint) : hookName(layer, point as BlockPoint);
@@ -85,7 +98,12 @@ export function hookPoint(
 
 /** hookPoint on the real rows of a padded x [B*T, w]: returns x itself when nothing was replaced. */
 export function hookPadded(
-  hooks: Hook[] | undefined, x: Float32Array, w: number, layer: number | null, point: HookPoint, rc: RowsContext,
+  hooks: Hook[] | undefined,
+  x: Float32Array,
+  w: number,
+  layer: number | null,
+  point: HookPoint,
+  rc: RowsContext,
 ): Float32Array {
   if (!hooks) return x;
   const rows = gatherRows(x, rc.realIdx, w);

@@ -14,7 +14,11 @@ import { paramCount as paramCountOf } from './params.js';
 export function readConfig(dir: string): { raw: RawConfig; file: string } {
   const file = join(resolve(dir), 'config.json');
   if (!existsSync(file)) {
-    throw new MoteError('E_CONFIG_MISSING', `config.json not found in ${resolve(dir)}; point --model at a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)`, { file });
+    throw new MoteError(
+      'E_CONFIG_MISSING',
+      `config.json not found in ${resolve(dir)}; point --model at a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)`,
+      { file },
+    );
   }
   assertRegularFile(file, 'E_CONFIG_INVALID', 'config');
   let raw: unknown;
@@ -24,7 +28,11 @@ export function readConfig(dir: string): { raw: RawConfig; file: string } {
     throw new MoteError('E_CONFIG_INVALID', `${file} is not valid JSON: ${(e as Error).message}`, { file });
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new MoteError('E_CONFIG_INVALID', `${file} holds ${JSON.stringify(raw)?.slice(0, 40)}, not a JSON object of config fields; fix: restore the checkpoint's config.json`, { file });
+    throw new MoteError(
+      'E_CONFIG_INVALID',
+      `${file} holds ${JSON.stringify(raw)?.slice(0, 40)}, not a JSON object of config fields; fix: restore the checkpoint's config.json`,
+      { file },
+    );
   }
   return { raw: raw as RawConfig, file };
 }
@@ -36,16 +44,24 @@ export function specFromDir(dir: string): ModelSpec {
   // own keys only: model_type "__proto__" or "toString" must not find Object.prototype's members
   const build = typeof type === 'string' && Object.hasOwn(ARCHITECTURES, type) ? ARCHITECTURES[type] : undefined;
   if (!build) {
-    throw new MoteError('E_ARCH_UNKNOWN', `model_type ${JSON.stringify(type)} in ${file} is not supported; supported: ${Object.keys(ARCHITECTURES).sort().join(', ')}`, { file, field: 'model_type' });
+    throw new MoteError(
+      'E_ARCH_UNKNOWN',
+      `model_type ${JSON.stringify(type)} in ${file} is not supported; supported: ${Object.keys(ARCHITECTURES).sort().join(', ')}`,
+      { file, field: 'model_type' },
+    );
   }
   if (Object.hasOwn(CONFIG_FIELDS, type as string)) checkConfigFields(raw, CONFIG_FIELDS[type as string], file, type as string);
   const spec = build(new ConfigReader(raw, file, type as string));
   const bad = (field: string, v: unknown, want: string) => {
-    throw new MoteError('E_CONFIG_INVALID', `${field} must be ${want} in ${file} of ${type}, got ${JSON.stringify(v)}; fix config.json`, { file, field });
+    throw new MoteError('E_CONFIG_INVALID', `${field} must be ${want} in ${file} of ${type}, got ${JSON.stringify(v)}; fix config.json`, {
+      file,
+      field,
+    });
   };
   if (spec.moeLayers.length > 0) {
     if (!(spec.expertCount > 0)) bad('num_experts', spec.expertCount, '> 0');
-    if (!(spec.topK >= 1 && spec.topK <= spec.expertCount)) bad('num_experts_per_tok', spec.topK, `between 1 and the expert count ${spec.expertCount}`);
+    if (!(spec.topK >= 1 && spec.topK <= spec.expertCount))
+      bad('num_experts_per_tok', spec.topK, `between 1 and the expert count ${spec.expertCount}`);
   }
   return spec;
 }
@@ -58,17 +74,33 @@ export function specFromDir(dir: string): ModelSpec {
 export function checkSizesFit(spec: ModelSpec, weightBytes: number, dir: string): void {
   const params = paramCountOf(spec).total;
   if (params * 0.4 > weightBytes + 1e6) {
-    throw new MoteError('E_CONFIG_INVALID', `config.json of ${spec.modelType} in ${resolve(dir)} implies ${params.toExponential(3)} parameters but the weight files hold only ${weightBytes} bytes of tensors; a size in config.json (hidden_size, intermediate sizes, expert or layer counts, vocab_size) is wrong; fix config.json`, { file: spec.file });
+    throw new MoteError(
+      'E_CONFIG_INVALID',
+      `config.json of ${spec.modelType} in ${resolve(dir)} implies ${params.toExponential(3)} parameters but the weight files hold only ${weightBytes} bytes of tensors; a size in config.json (hidden_size, intermediate sizes, expert or layer counts, vocab_size) is wrong; fix config.json`,
+      { file: spec.file },
+    );
   }
 }
 
 /** Parameter counts and the public summary of a spec (no weights needed). */
 export function modelInfo(spec: ModelSpec, dir: string, paramCount: (s: ModelSpec) => ModelInfo['params']): ModelInfo {
   return {
-    modelType: spec.modelType, dir: resolve(dir), layerCount: spec.layerCount, moeLayers: spec.moeLayers,
-    expertCount: spec.expertCount, topK: spec.topK, sharedExpertCount: spec.sharedExpertCount,
-    hiddenSize: spec.hidden, vocabSize: spec.vocab, headCount: spec.heads, kvHeadCount: spec.kvHeads, headDim: spec.headDim,
-    params: paramCount(spec), bosTokenId: spec.bosTokenId, eosTokenIds: spec.eosTokenIds, padTokenId: spec.padTokenId,
+    modelType: spec.modelType,
+    dir: resolve(dir),
+    layerCount: spec.layerCount,
+    moeLayers: spec.moeLayers,
+    expertCount: spec.expertCount,
+    topK: spec.topK,
+    sharedExpertCount: spec.sharedExpertCount,
+    hiddenSize: spec.hidden,
+    vocabSize: spec.vocab,
+    headCount: spec.heads,
+    kvHeadCount: spec.kvHeads,
+    headDim: spec.headDim,
+    params: paramCount(spec),
+    bosTokenId: spec.bosTokenId,
+    eosTokenIds: spec.eosTokenIds,
+    padTokenId: spec.padTokenId,
   };
 }
 
@@ -91,8 +123,12 @@ export class CheckedWeights extends Weights {
     for (let i = 0; i < d.length; i++) {
       const x = d[i];
       if (x - x !== 0) {
-        throw new MoteError('E_NONFINITE', `tensor ${name} of the checkpoint in ${this.file} holds ${x} at flat index ${i} (of ${d.length}); `
-          + 'the weights are corrupt: re-download or re-export the checkpoint', { file: this.file, field: name });
+        throw new MoteError(
+          'E_NONFINITE',
+          `tensor ${name} of the checkpoint in ${this.file} holds ${x} at flat index ${i} (of ${d.length}); ` +
+            'the weights are corrupt: re-download or re-export the checkpoint',
+          { file: this.file, field: name },
+        );
       }
     }
     return t;

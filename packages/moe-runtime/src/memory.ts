@@ -71,7 +71,11 @@ export function parseBytes(s: string): number | null {
 }
 
 function readText(file: string): string | null {
-  try { return readFileSync(file, 'utf8'); } catch { return null; }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -85,7 +89,10 @@ export function memoryAvailable(): { bytes: number; source: string } {
   const env = process.env.MOTE_MEMORY_LIMIT;
   if (env) {
     const b = parseBytes(env);
-    if (b === null) throw new MoteError('E_INPUT', `MOTE_MEMORY_LIMIT=${JSON.stringify(env)} is not a byte count; use e.g. 8G, 512M or 123456789`, { field: 'MOTE_MEMORY_LIMIT' });
+    if (b === null)
+      throw new MoteError('E_INPUT', `MOTE_MEMORY_LIMIT=${JSON.stringify(env)} is not a byte count; use e.g. 8G, 512M or 123456789`, {
+        field: 'MOTE_MEMORY_LIMIT',
+      });
     cands.push({ bytes: b, source: 'MOTE_MEMORY_LIMIT' });
   }
   const avail = /MemAvailable:\s+(\d+) kB/.exec(readText('/proc/meminfo') ?? '');
@@ -110,7 +117,10 @@ export const gb = (b: number): string => `${(b / 1e9).toFixed(2)} GB`;
  * @example resolveDtype(spec, 'auto', '/models/olmoe', () => 'cached').dtype // 'int8' on a 16 GB machine
  */
 export function resolveDtype(
-  spec: ModelSpec, want: WeightDtype | 'auto', model: string, path: (d: WeightDtype) => 'cached' | 'cold' | 'uncached',
+  spec: ModelSpec,
+  want: WeightDtype | 'auto',
+  model: string,
+  path: (d: WeightDtype) => 'cached' | 'cold' | 'uncached',
 ): { dtype: WeightDtype; needed: number; available: number; source: string; note: string } {
   const { bytes: available, source } = memoryAvailable();
   const need = (d: WeightDtype) => estimateMemory(spec, d)[path(d)];
@@ -119,13 +129,20 @@ export function resolveDtype(
     const needed = need(d);
     if (needed <= available) {
       const tried = order.slice(0, order.indexOf(d)).map((x) => `${x} needs ${gb(need(x))}`);
-      const note = want === 'auto'
-        ? `dtype auto -> ${d} (${[...tried, `${d} needs ${gb(needed)}`].join(', ')}; ${gb(available)} available, ${source})`
-        : `dtype ${d}: needs ${gb(needed)}, ${gb(available)} available (${source})`;
+      const note =
+        want === 'auto'
+          ? `dtype auto -> ${d} (${[...tried, `${d} needs ${gb(needed)}`].join(', ')}; ${gb(available)} available, ${source})`
+          : `dtype ${d}: needs ${gb(needed)}, ${gb(available)} available (${source})`;
       return { dtype: d, needed, available, source, note };
     }
   }
   const d = order[order.length - 1];
-  throw new MoteError('E_MEMORY', `${spec.modelType} at ${model} needs ${gb(need(d))} (${need(d)} bytes) at dtype ${d} but only ${gb(available)} (${available} bytes) is free (${source}); `
-    + (d === 'int4' ? 'free memory, raise the limit, or use a machine with more memory' : 'use --dtype int4 (or auto), free memory, or raise the limit'), { file: model, field: 'dtype' });
+  throw new MoteError(
+    'E_MEMORY',
+    `${spec.modelType} at ${model} needs ${gb(need(d))} (${need(d)} bytes) at dtype ${d} but only ${gb(available)} (${available} bytes) is free (${source}); ` +
+      (d === 'int4'
+        ? 'free memory, raise the limit, or use a machine with more memory'
+        : 'use --dtype int4 (or auto), free memory, or raise the limit'),
+    { file: model, field: 'dtype' },
+  );
 }

@@ -40,7 +40,12 @@ export function mlaCacheDims(m: { kvLoraRank: number; qkRopeDim: number }): { he
  *  tokens' latent and RoPE'd k_pe, and the output new_k [B, 1, T, L] the runtime writes into its cache. */
 function mlaFront({ spec, layer, w }: AttentionGraphOptions, form: string) {
   const m = spec.attention.mla;
-  if (!m) throw new MoteError('E_CONFIG_INVALID', `${spec.modelType} uses MLA attention but its spec has no mla dims (kv_lora_rank, qk_nope_head_dim, ...) in ${spec.file}`, { file: spec.file });
+  if (!m)
+    throw new MoteError(
+      'E_CONFIG_INVALID',
+      `${spec.modelType} uses MLA attention but its spec has no mla dims (kv_lora_rank, qk_nope_head_dim, ...) in ${spec.file}`,
+      { file: spec.file },
+    );
   const { hidden: D, heads: H } = spec;
   const { qLoraRank: qr, kvLoraRank: kvr, qkNopeDim: nd, qkRopeDim: rd, vDim: vd } = m;
   const d = { D, H, kvr, nd, rd, vd, qd: nd + rd, L: kvr + rd };

@@ -18,8 +18,20 @@ import { checkSampling, isGreedy, sample } from './sampling.js';
 import type { ModelSpec } from './spec.js';
 import { loadTokenizer } from './tokenizer.js';
 import {
-  type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type Hook, type HookMap,
-  type Intervention, type LoadOptions, type SamplingOptions, type ModelInfo, type MoeModel, type Policy, type TokenInfo, type Tokenizer,
+  type ForwardOptions,
+  type ForwardResult,
+  type GenerateOptions,
+  type GenerateResult,
+  type Hook,
+  type HookMap,
+  type Intervention,
+  type LoadOptions,
+  type SamplingOptions,
+  type ModelInfo,
+  type MoeModel,
+  type Policy,
+  type TokenInfo,
+  type Tokenizer,
 } from './types.js';
 import { validatePolicy } from './policy.js';
 import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
@@ -27,8 +39,17 @@ import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } 
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
 import { mlaCacheDims } from './mla.js';
 import {
-  groupHooks, hookPadded, hookPoint, gatherRows as gatherReal, scatterRows, MODEL_KEY, wantsModelPoints, wantsMoeParts,
-  type LayerHooks, type PointHooks, type RowsContext,
+  groupHooks,
+  hookPadded,
+  hookPoint,
+  gatherRows as gatherReal,
+  scatterRows,
+  MODEL_KEY,
+  wantsModelPoints,
+  wantsMoeParts,
+  type LayerHooks,
+  type PointHooks,
+  type RowsContext,
 } from './hooks.js';
 import { ActivationCache, selectHookNames } from './activations.js';
 
@@ -115,10 +136,18 @@ export class Model implements MoeModel {
     } finally {
       headers?.close();
     }
-    const log = opts.log ?? ((line: string) => { process.stderr.write(`mote: ${line}\n`); });
+    const log =
+      opts.log ??
+      ((line: string) => {
+        process.stderr.write(`mote: ${line}\n`);
+      });
     const want = (opts.dtype ?? (process.env.MOTE_DTYPE || 'f32')) as WeightDtype | 'auto';
     if (want !== 'auto' && !WEIGHT_DTYPES.includes(want)) {
-      throw new MoteError('E_INPUT', `dtype ${JSON.stringify(want)}${opts.dtype ? '' : ' (from $MOTE_DTYPE)'} is not supported; use one of auto, ${WEIGHT_DTYPES.join(', ')}`, { field: 'dtype' });
+      throw new MoteError(
+        'E_INPUT',
+        `dtype ${JSON.stringify(want)}${opts.dtype ? '' : ' (from $MOTE_DTYPE)'} is not supported; use one of auto, ${WEIGHT_DTYPES.join(', ')}`,
+        { field: 'dtype' },
+      );
     }
     const root = cacheRoot(opts.cache);
     const path = (d: WeightDtype) => (!root ? 'uncached' : WeightCache.has(abs, d, opts.cache) ? 'cached' : 'cold');
@@ -136,7 +165,8 @@ export class Model implements MoeModel {
       try {
         return await Model.fromCache(spec, abs, tokenizer, cache, opts);
       } catch (e) {
-        if (!(e instanceof CacheCorrupt) || attempt > 0) throw e instanceof CacheCorrupt ? new MoteError('E_IO', `${e.message}; delete that folder`) : e;
+        if (!(e instanceof CacheCorrupt) || attempt > 0)
+          throw e instanceof CacheCorrupt ? new MoteError('E_IO', `${e.message}; delete that folder`) : e;
         log(`warning: ${e.message}; rebuilding the entry`);
         cache.remove();
       }
@@ -152,22 +182,33 @@ export class Model implements MoeModel {
     for (let l = 0; l < spec.layerCount; l++) {
       const moe = spec.moeLayers.includes(l);
       out.push({ name: `layer${l}_attention`, build: () => attention({ spec, layer: l, w, moe }), label: `layer ${l} attention` });
-      if (decode) out.push({ name: `layer${l}_attention_decode`, build: () => decode({ spec, layer: l, w, moe }), label: `layer ${l} decode attention` });
+      if (decode)
+        out.push({
+          name: `layer${l}_attention_decode`,
+          build: () => decode({ spec, layer: l, w, moe }),
+          label: `layer ${l} decode attention`,
+        });
       const sliced = moe && expertSlicesFit(spec, l, dtype);
-      const build = () => (moe ? (sliced ? buildExpertSlicesBlock(spec, l, w, dtype) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w));
+      const build = () =>
+        moe ? (sliced ? buildExpertSlicesBlock(spec, l, w, dtype) : buildMoeBlock(spec, l, w)) : buildDenseBlock(spec, l, w);
       out.push({ name: `layer${l}_ffn`, build, label: `layer ${l} ${moe ? 'MoE' : 'MLP'}` });
     }
     out.push({ name: 'head', build: () => buildHead(spec, w), label: 'lm_head' });
     return out;
   }
 
-
   /** JS-held tensors: name -> reader. */
-  private static tensors(spec: ModelSpec, w: Weights, cache: WeightCache): { correction: (l: number) => Float32Array | null; embed: () => RowTable } {
+  private static tensors(
+    spec: ModelSpec,
+    w: Weights,
+    cache: WeightCache,
+  ): { correction: (l: number) => Float32Array | null; embed: () => RowTable } {
     return {
       correction: (l) => {
         const cb = spec.weights.layer(l).correctionBias;
-        return spec.moeLayers.includes(l) && cb ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data : null;
+        return spec.moeLayers.includes(l) && cb
+          ? cache.tensor(`layer${l}_correction_bias`, () => w.get(cb, [spec.expertCount])).data
+          : null;
       },
       embed: () => cache.rows('embed', () => w.get(spec.weights.embed, [spec.vocab, spec.hidden])),
     };
@@ -193,7 +234,13 @@ export class Model implements MoeModel {
   }
 
   /** Sessions from a cache hit (weights read once, by onnxruntime), or built in memory without a cache. */
-  private static async fromCache(spec: ModelSpec, abs: string, tokenizer: Tokenizer, cache: WeightCache, opts: LoadOptions): Promise<Model> {
+  private static async fromCache(
+    spec: ModelSpec,
+    abs: string,
+    tokenizer: Tokenizer,
+    cache: WeightCache,
+    opts: LoadOptions,
+  ): Promise<Model> {
     const ckpt = cache.stats.hit ? null : SafetensorsCheckpoint.open(abs);
     const sessions = new Map<string, Session>();
     try {
@@ -208,8 +255,13 @@ export class Model implements MoeModel {
         const moe = spec.moeLayers.includes(l);
         const ffn = sessions.get(`layer${l}_ffn`)!;
         layers.push({
-          attn: sessions.get(`layer${l}_attention`)!, attnDecode: sessions.get(`layer${l}_attention_decode`) ?? null, ffn, moe,
-          sliced: moe && expertSlicesFit(spec, l, cache.dtype), rowExpert: ffn.inputNames.includes('rowExpert'), correctionBias: t.correction(l),
+          attn: sessions.get(`layer${l}_attention`)!,
+          attnDecode: sessions.get(`layer${l}_attention_decode`) ?? null,
+          ffn,
+          moe,
+          sliced: moe && expertSlicesFit(spec, l, cache.dtype),
+          rowExpert: ffn.inputNames.includes('rowExpert'),
+          correctionBias: t.correction(l),
         });
       }
       const model = new Model(spec, tokenizer, layers, sessions.get('head')!, t.embed(), ropeTables(spec.rope), abs);
@@ -254,11 +306,19 @@ export class Model implements MoeModel {
     for (const [b, ids] of batch.entries()) {
       if (ids.length === 0) throw new MoteError('E_INPUT', `sequence ${b} is empty; give at least one token id`);
       if (ids.length > this.spec.maxPositions) {
-        throw new MoteError('E_LIMIT', `sequence ${b} has ${ids.length} tokens, more than the ${this.spec.maxPositions} positions (max_position_embeddings) of ${this.spec.modelType} (${this.info.dir}); fix: shorten the prompt, or truncate it (generate: truncate / --truncate keeps the last tokens)`, { field: `ids[${b}]` });
+        throw new MoteError(
+          'E_LIMIT',
+          `sequence ${b} has ${ids.length} tokens, more than the ${this.spec.maxPositions} positions (max_position_embeddings) of ${this.spec.modelType} (${this.info.dir}); fix: shorten the prompt, or truncate it (generate: truncate / --truncate keeps the last tokens)`,
+          { field: `ids[${b}]` },
+        );
       }
       for (const id of ids) {
         if (!Number.isInteger(id) || id < 0 || id >= this.spec.vocab) {
-          throw new MoteError('E_TOKEN_RANGE', `token id ${id} in sequence ${b} is outside the vocabulary [0, ${this.spec.vocab}) of ${this.spec.modelType} (${this.info.dir}); use ids from this model's tokenizer`, { field: `ids[${b}]` });
+          throw new MoteError(
+            'E_TOKEN_RANGE',
+            `token id ${id} in sequence ${b} is outside the vocabulary [0, ${this.spec.vocab}) of ${this.spec.modelType} (${this.info.dir}); use ids from this model's tokenizer`,
+            { field: `ids[${b}]` },
+          );
         }
       }
     }
@@ -319,7 +379,12 @@ export class Model implements MoeModel {
    * return no K/V. Returns h [B, T, D].
    */
   private async step(
-    cache: Cache, fresh: number[][], hooks: LayerHooks, policy: Map<number, Intervention[]>, keep = true, rows?: { rc?: RowsContext },
+    cache: Cache,
+    fresh: number[][],
+    hooks: LayerHooks,
+    policy: Map<number, Intervention[]>,
+    keep = true,
+    rows?: { rc?: RowsContext },
   ): Promise<Float32Array> {
     const { hidden: D, expertCount: E, topK: K } = this.spec;
     const B = cache.rows.length;
@@ -365,13 +430,17 @@ export class Model implements MoeModel {
       const dims = cache.kvDims[l];
       const LH = hooks.get(l);
       if (LH?.resid_pre) hT = { ...hT, data: hookPadded(LH.resid_pre, hT.data as Float32Array, D, l, 'resid_pre', rc) };
-      const a = await (T === 1 && L.attnDecode ? L.attnDecode : L.attn).run({
-        h: hT, ...feedsBase,
-        mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
-        past_k: { dtype: 'float32', shape: [B, dims.heads, C, dims.kd], data: cache.k[l] },
-        // MLA caches no values (vd = 0): its graph has no past_v / new_v
-        ...(dims.vd ? { past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] } as Tensor } : {}),
-      }, keep ? undefined : L.moe ? NO_KV_MOE : NO_KV);
+      const a = await (T === 1 && L.attnDecode ? L.attnDecode : L.attn).run(
+        {
+          h: hT,
+          ...feedsBase,
+          mask: { dtype: 'float32', shape: [B, 1, 1, T, C + T], data: this.windowMask(mask, l, cache, T) },
+          past_k: { dtype: 'float32', shape: [B, dims.heads, C, dims.kd], data: cache.k[l] },
+          // MLA caches no values (vd = 0): its graph has no past_v / new_v
+          ...(dims.vd ? { past_v: { dtype: 'float32', shape: [B, dims.heads, C, dims.vd], data: cache.v[l] } as Tensor } : {}),
+        },
+        keep ? undefined : L.moe ? NO_KV_MOE : NO_KV,
+      );
       if (keep) {
         writeSlots(cache.k[l], a.new_k.data as Float32Array, B * dims.heads, T, dims.kd, C, cache.len);
         if (dims.vd) writeSlots(cache.v[l], a.new_v.data as Float32Array, B * dims.heads, T, dims.vd, C, cache.len);
@@ -388,21 +457,33 @@ export class Model implements MoeModel {
       const logits = new Float32Array(realIdx.length * E); // [N, E] real rows only
       realIdx.forEach((i, n) => logits.set(all.subarray(i * E, (i + 1) * E), n * E));
       const r = route({
-        spec: this.spec.router, layer: l, expertCount: E, topK: K, logits, correctionBias: L.correctionBias,
-        tokens, interventions: policy.get(l) ?? [], hooks: hooks.get(l) ?? {},
+        spec: this.spec.router,
+        layer: l,
+        expertCount: E,
+        topK: K,
+        logits,
+        correctionBias: L.correctionBias,
+        tokens,
+        interventions: policy.get(l) ?? [],
+        hooks: hooks.get(l) ?? {},
       });
       this.checkFinite(logits, l, 'router');
       r.weights.forEach((wt, j) => {
         if (wt < 0 || !Number.isFinite(wt)) {
           // the router logits are finite here: a non-finite or negative weight comes from the policy or a hook
           const by = [policy.has(l) ? 'the policy' : '', hooks.has(l) ? 'a router hook' : ''].filter(Boolean).join(' or ') || 'the router';
-          throw new MoteError(by === 'the router' ? 'E_NONFINITE' : 'E_POLICY', `layer ${l}: expert ${r.ids[j]} got weight ${wt} from ${by}; applied expert weights must be finite and >= 0${by === 'the router' ? '' : ' (check scale values and topk_weights hooks)'}`, { field: `layer ${l}` });
+          throw new MoteError(
+            by === 'the router' ? 'E_NONFINITE' : 'E_POLICY',
+            `layer ${l}: expert ${r.ids[j]} got weight ${wt} from ${by}; applied expert weights must be finite and >= 0${by === 'the router' ? '' : ' (check scale values and topk_weights hooks)'}`,
+            { field: `layer ${l}` },
+          );
         }
       });
       const routed = this.routedFeeds(L, r.ids, r.weights, realIdx, B * T);
-      hT = LH && (LH.moe_out || wantsMoeParts(LH))
-        ? await this.hookMoe(l, LH, mid, routed, r, rc)
-        : (await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...routed }, FFN_OUT)).h;
+      hT =
+        LH && (LH.moe_out || wantsMoeParts(LH))
+          ? await this.hookMoe(l, LH, mid, routed, r, rc)
+          : (await L.ffn.run({ h_mid: mid.h_mid, x: mid.x, ...routed }, FFN_OUT)).h;
       this.checkFinite(hT.data as Float32Array, l, 'MoE');
       if (LH?.resid_post) hT = { ...hT, data: hookPadded(LH.resid_post, hT.data as Float32Array, D, l, 'resid_post', rc) };
     }
@@ -416,13 +497,26 @@ export class Model implements MoeModel {
     for (let i = 0; i < x.length; i++) {
       if (Number.isFinite(x[i])) continue;
       const w = part === 'lm_head' ? null : this.spec.weights.layer(l);
-      const names = part === 'lm_head' ? [this.spec.weights.norm, this.spec.weights.lmHead]
-        : part === 'attention' ? [w!.inputNorm, ...Object.values(w!.attn).filter((n): n is string => !!n)]
-        : part === 'router' ? [w!.router ?? '', w!.routerBias ?? ''].filter(Boolean)
-        : part === 'MLP' ? [w!.postNorm, ...Object.values(w!.mlp ?? {})]
-        : [w!.postNorm, w!.fusedExperts?.gateUp ?? `${w!.expert?.(0).gate.replace(/\.0\./, '.*.') ?? 'experts'}`, ...(w!.shared ? Object.values(w!.shared) : [])];
+      const names =
+        part === 'lm_head'
+          ? [this.spec.weights.norm, this.spec.weights.lmHead]
+          : part === 'attention'
+            ? [w!.inputNorm, ...Object.values(w!.attn).filter((n): n is string => !!n)]
+            : part === 'router'
+              ? [w!.router ?? '', w!.routerBias ?? ''].filter(Boolean)
+              : part === 'MLP'
+                ? [w!.postNorm, ...Object.values(w!.mlp ?? {})]
+                : [
+                    w!.postNorm,
+                    w!.fusedExperts?.gateUp ?? `${w!.expert?.(0).gate.replace(/\.0\./, '.*.') ?? 'experts'}`,
+                    ...(w!.shared ? Object.values(w!.shared) : []),
+                  ];
       const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', ');
-      throw new MoteError('E_NONFINITE', `${part === 'lm_head' ? 'the lm_head' : `layer ${l}'s ${part}`} of ${this.spec.modelType} (${this.info.dir}) produced ${x[i]}: one of its weights (${shown}) holds NaN or Inf; fix: re-download or re-convert the checkpoint, and clear the weight cache`, { field: part === 'lm_head' ? this.spec.weights.lmHead : `layer ${l}` });
+      throw new MoteError(
+        'E_NONFINITE',
+        `${part === 'lm_head' ? 'the lm_head' : `layer ${l}'s ${part}`} of ${this.spec.modelType} (${this.info.dir}) produced ${x[i]}: one of its weights (${shown}) holds NaN or Inf; fix: re-download or re-convert the checkpoint, and clear the weight cache`,
+        { field: part === 'lm_head' ? this.spec.weights.lmHead : `layer ${l}` },
+      );
     }
   }
 
@@ -435,7 +529,11 @@ export class Model implements MoeModel {
   // ---- hook points beyond the router (hooks.ts) ------------------------------------------------------
   /** attn_out / resid_mid hooks. A replacement re-runs the post-attention norm and router on the new h_mid. */
   private async hookMid(
-    l: number, LH: PointHooks, hIn: Tensor, a: Record<string, Tensor>, rc: RowsContext,
+    l: number,
+    LH: PointHooks,
+    hIn: Tensor,
+    a: Record<string, Tensor>,
+    rc: RowsContext,
   ): Promise<Record<string, Tensor>> {
     const D = this.spec.hidden;
     const pre = gatherReal(hIn.data as Float32Array, rc.realIdx, D); // [N, D]
@@ -444,7 +542,10 @@ export class Model implements MoeModel {
     if (LH.attn_out) {
       const attn = mid.map((v, i) => v - pre[i]); // [N, D]
       const got = hookPoint(LH.attn_out, attn, [D], l, 'attn_out', rc);
-      if (got !== attn) { changed = true; for (let i = 0; i < mid.length; i++) mid[i] = pre[i] + got[i]; }
+      if (got !== attn) {
+        changed = true;
+        for (let i = 0; i < mid.length; i++) mid[i] = pre[i] + got[i];
+      }
     }
     const got = hookPoint(LH.resid_mid, mid, [D], l, 'resid_mid', rc);
     if (!changed && got === mid) return a;
@@ -458,8 +559,12 @@ export class Model implements MoeModel {
    *  once per top-k slot with that slot's expert alone at weight 1 (K extra passes); a replaced expert_out is
    *  mixed again with the applied weights. Returns h [B, T, D]. */
   private async hookMoe(
-    l: number, LH: PointHooks, mid: Record<string, Tensor>, feeds: Record<string, Tensor>,
-    r: { ids: Int32Array; weights: Float32Array }, rc: RowsContext,
+    l: number,
+    LH: PointHooks,
+    mid: Record<string, Tensor>,
+    feeds: Record<string, Tensor>,
+    r: { ids: Int32Array; weights: Float32Array },
+    rc: RowsContext,
   ): Promise<Tensor> {
     const { hidden: D, topK: K, expertCount: E } = this.spec;
     const L = this.layers[l];
@@ -491,10 +596,11 @@ export class Model implements MoeModel {
         if (got !== eo) {
           changed = true;
           routed = new Float32Array(N * D);
-          for (let n = 0; n < N; n++) for (let j = 0; j < K; j++) {
-            const wt = r.weights[n * K + j];
-            for (let d = 0; d < D; d++) routed[n * D + d] += wt * got[(n * K + j) * D + d];
-          }
+          for (let n = 0; n < N; n++)
+            for (let j = 0; j < K; j++) {
+              const wt = r.weights[n * K + j];
+              for (let d = 0; d < D; d++) routed[n * D + d] += wt * got[(n * K + j) * D + d];
+            }
         }
       }
       const gr = hookPoint(LH.moe_routed, routed, [D], l, 'moe_routed', rc);
@@ -539,7 +645,10 @@ export class Model implements MoeModel {
       const padNow = T - fresh[b].length;
       for (let t = 0; t < T; t++) {
         const row = (b * T + t) * W;
-        if (t < padNow) { m[row + cache.cap + t] = 0; continue; }
+        if (t < padNow) {
+          m[row + cache.cap + t] = 0;
+          continue;
+        }
         m.fill(0, row + r.pad, row + cache.len);
         m.fill(0, row + cache.cap + padNow, row + cache.cap + t + 1);
       }
@@ -585,14 +694,18 @@ export class Model implements MoeModel {
 
   /** forward() that also returns the call's token rows; `promptLengths` mark later positions as generated. */
   private async forwardRows(
-    batch: number[][], opts: ForwardOptions, promptLengths?: number[],
+    batch: number[][],
+    opts: ForwardOptions,
+    promptLengths?: number[],
   ): Promise<{ result: ForwardResult; rc: RowsContext }> {
     this.checkIds(batch);
     this.checkAttentionMemory(batch);
     const hooks = this.layerHooks(opts.hooks);
     const policy = this.policyByLayer(opts.policy);
     const cache = this.newCache(batch.map((ids, seq) => ({ seq, ids })));
-    promptLengths?.forEach((n, b) => { cache.rows[b].promptLen = n; });
+    promptLengths?.forEach((n, b) => {
+      cache.rows[b].promptLen = n;
+    });
     const held: { rc?: RowsContext } = {};
     const h = await this.step(cache, batch, hooks, policy, false, held);
     const rc = held.rc!;
@@ -603,13 +716,23 @@ export class Model implements MoeModel {
     const T = Math.max(...batch.map((x) => x.length));
     const V = this.spec.vocab;
     if (mode === 'last') {
-      const lg = await this.headHooked(h, batch.map((_, b) => b * T + T - 1), MH, rc);
+      const lg = await this.headHooked(
+        h,
+        batch.map((_, b) => b * T + T - 1),
+        MH,
+        rc,
+      );
       return { result: { logits: { dtype: 'float32', shape: [B, 1, V], data: lg } }, rc };
     }
     // row b's positions 0..len_b-1 at [b, 0..len_b-1]; the rest of a shorter row stays 0
     const rows: number[] = [];
     const dest: number[] = [];
-    batch.forEach((ids, b) => ids.forEach((_, t) => { rows.push(b * T + (T - ids.length) + t); dest.push(b * T + t); }));
+    batch.forEach((ids, b) =>
+      ids.forEach((_, t) => {
+        rows.push(b * T + (T - ids.length) + t);
+        dest.push(b * T + t);
+      }),
+    );
     const lg = await this.headHooked(h, rows, MH, rc);
     if (mode === 'none') return { result: { logits: null }, rc };
     const out = new Float32Array(B * T * V);
@@ -651,7 +774,11 @@ export class Model implements MoeModel {
     const out = (await this.head.run({ h: x }, ['logits'])).logits.data as Float32Array; // [M, V]
     if (opts.scaleFrom) {
       // head(h) = (h / rms(h)) * g @ W; times rms(h) / rms(scaleFrom) gives (h / rms(scaleFrom)) * g @ W, linear in h
-      const ms = (a: Float32Array, m: number) => { let z = 0; for (let d = 0; d < D; d++) z += a[m * D + d] ** 2; return z / D; };
+      const ms = (a: Float32Array, m: number) => {
+        let z = 0;
+        for (let d = 0; d < D; d++) z += a[m * D + d] ** 2;
+        return z / D;
+      };
       for (let m = 0; m < M; m++) {
         const f = Math.sqrt(ms(h.data, m) + eps) / Math.sqrt(ms(opts.scaleFrom.data, m) + eps);
         for (let v = 0; v < V; v++) out[m * V + v] *= f;
@@ -676,7 +803,10 @@ export class Model implements MoeModel {
       hooks[name] = prev ? [...(Array.isArray(prev) ? prev : [prev]), rec] : rec;
     }
     const { result, rc } = await this.forwardRows(batch, { ...opts, hooks }, opts.promptLengths);
-    const cache = new ActivationCache(batch.map((ids) => ids.length), rc.tokens);
+    const cache = new ActivationCache(
+      batch.map((ids) => ids.length),
+      rc.tokens,
+    );
     for (const [name, t, tokens] of seen) cache.set(name, t, tokens);
     return { ...result, cache };
   }
@@ -687,7 +817,11 @@ export class Model implements MoeModel {
     const T = Math.max(...batch.map((x) => x.length));
     const bytes = 4 * batch.length * (this.spec.heads + 1) * T * (T + 1);
     if (bytes > ONE_SHOT_ATTENTION_BYTES) {
-      throw new MoteError('E_LIMIT', `a forward pass over ${batch.length} x ${T} tokens needs ${(bytes / 2 ** 30).toFixed(1)} GiB of attention masks and scores (limit ${ONE_SHOT_ATTENTION_BYTES / 2 ** 30} GiB); fix: fewer or shorter sequences per call, or generate(), which prefills in chunks`, { field: 'ids' });
+      throw new MoteError(
+        'E_LIMIT',
+        `a forward pass over ${batch.length} x ${T} tokens needs ${(bytes / 2 ** 30).toFixed(1)} GiB of attention masks and scores (limit ${ONE_SHOT_ATTENTION_BYTES / 2 ** 30} GiB); fix: fewer or shorter sequences per call, or generate(), which prefills in chunks`,
+        { field: 'ids' },
+      );
     }
   }
 
@@ -702,21 +836,46 @@ export class Model implements MoeModel {
     const stopTokens = new Set(opts.stopTokens ?? this.spec.eosTokenIds);
     const stopStrings = opts.stopStrings ?? [];
     const batchSize = opts.batchSize ?? 16;
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MoteError('E_INPUT', `batchSize ${batchSize} must be a whole number >= 1`, { field: 'batchSize' });
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+      throw new MoteError('E_INPUT', `batchSize ${batchSize} must be a whole number >= 1`, { field: 'batchSize' });
     const results: GenerateResult[] = prompts.map((p) => ({ promptIds: p, ids: [], text: '', stopReason: 'max_new_tokens' }));
     // rows of similar length decode together: less padding
     const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
     for (let c = 0; c < order.length; c += batchSize) {
       const chunk = order.slice(c, c + batchSize);
       const { temperature, topK, topP, seed, onToken, onLogits, prefillChunk } = opts;
-      await this.generateChunk(chunk, prompts, results, { temperature, topK, topP, seed, onToken, onLogits, maxNew, stopTokens, stopStrings, hooks, policy, prefillChunk });
+      await this.generateChunk(chunk, prompts, results, {
+        temperature,
+        topK,
+        topP,
+        seed,
+        onToken,
+        onLogits,
+        maxNew,
+        stopTokens,
+        stopStrings,
+        hooks,
+        policy,
+        prefillChunk,
+      });
     }
     return results;
   }
 
   private async generateChunk(
-    chunk: number[], prompts: number[][], results: GenerateResult[],
-    o: SamplingOptions & { prefillChunk?: number; onToken?: GenerateOptions['onToken']; onLogits?: GenerateOptions['onLogits']; maxNew: number; stopTokens: Set<number>; stopStrings: string[]; hooks: LayerHooks; policy: Map<number, Intervention[]> },
+    chunk: number[],
+    prompts: number[][],
+    results: GenerateResult[],
+    o: SamplingOptions & {
+      prefillChunk?: number;
+      onToken?: GenerateOptions['onToken'];
+      onLogits?: GenerateOptions['onLogits'];
+      maxNew: number;
+      stopTokens: Set<number>;
+      stopStrings: string[];
+      hooks: LayerHooks;
+      policy: Map<number, Intervention[]>;
+    },
   ): Promise<void> {
     const V = this.spec.vocab;
     const cache = this.newCache(chunk.map((seq) => ({ seq, ids: prompts[seq] })));
@@ -732,7 +891,12 @@ export class Model implements MoeModel {
     let start = 0;
     const every = o.prefillChunk ?? PREFILL_CHUNK;
     for (; T0 - start > every; start += every) {
-      await this.step(cache, chunk.map((seq) => padded(seq, start, start + every)), o.hooks, o.policy);
+      await this.step(
+        cache,
+        chunk.map((seq) => padded(seq, start, start + every)),
+        o.hooks,
+        o.policy,
+      );
     }
     let fresh = chunk.map((seq) => padded(seq, start, T0));
     for (let stepNo = 0; ; stepNo++) {
@@ -792,7 +956,11 @@ export class Model implements MoeModel {
   }
 
   async dispose(): Promise<void> {
-    for (const L of this.layers) { await L.attn.release(); await L.attnDecode?.release(); await L.ffn.release(); }
+    for (const L of this.layers) {
+      await L.attn.release();
+      await L.attnDecode?.release();
+      await L.ffn.release();
+    }
     await this.head.release();
     for (const p of this.lazy.values()) await (await p).release();
     this.embed.close();

@@ -49,7 +49,15 @@ export interface Plan {
   context: number;
   machine: { memBytes: number; cores: number; bandwidthGBs: number; gflopsPerCore: number };
   cpu: { fits: boolean; needBytes: number; secondsPerDecodedToken: number; hoursPerThousandPrompts: number; verdict: string };
-  gpu: { gpus: number; fitsOneNode: boolean; nodeBytes: number; needBytes: number; tokensPerSecond: number; hoursPerThousandPrompts: number; assumption: string };
+  gpu: {
+    gpus: number;
+    fitsOneNode: boolean;
+    nodeBytes: number;
+    needBytes: number;
+    tokensPerSecond: number;
+    hoursPerThousandPrompts: number;
+    assumption: string;
+  };
   commands: { vllm: string; sglang: string; mote: string[] } | null;
 }
 
@@ -65,13 +73,16 @@ export function planModel(o: PlanOptions): Plan {
   const m = inspectModel(dir);
   const s = m.spec;
   const dtype = o.dtype ?? 'f32';
-  if (!(dtype in PLAN_DTYPES)) throw new MoteError('E_INPUT', `dtype "${dtype}" is not one of ${Object.keys(PLAN_DTYPES).join(', ')}`, { field: 'dtype' });
+  if (!(dtype in PLAN_DTYPES))
+    throw new MoteError('E_INPUT', `dtype "${dtype}" is not one of ${Object.keys(PLAN_DTYPES).join(', ')}`, { field: 'dtype' });
   const context = o.context ?? 4096;
   const prompts = o.prompts ?? 1000;
   const perPrompt = o.tokensPerPrompt ?? 320;
   const machine = {
-    memBytes: o.machine?.memBytes ?? totalmem(), cores: o.machine?.cores ?? cpus().length,
-    bandwidthGBs: o.machine?.bandwidthGBs ?? 20, gflopsPerCore: o.machine?.gflopsPerCore ?? 50,
+    memBytes: o.machine?.memBytes ?? totalmem(),
+    cores: o.machine?.cores ?? cpus().length,
+    bandwidthGBs: o.machine?.bandwidthGBs ?? 20,
+    gflopsPerCore: o.machine?.gflopsPerCore ?? 50,
   };
   const fp8 = (readConfig(dir).raw.quantization_config as { quant_method?: string } | undefined)?.quant_method === 'fp8';
   const checkpointDtype: PlanDtype = fp8 ? 'fp8' : 'bf16';
@@ -99,7 +110,8 @@ export function planModel(o: PlanOptions): Plan {
   const needBytes = weightBytes * 1.05 + kvBytesPerToken * context;
   const fits = needBytes <= machine.memBytes * 0.9;
   const secondsPerDecodedToken = bytesPerDecodedToken / (machine.bandwidthGBs * 1e9);
-  const cpuHours = (prompts * perPrompt * Math.max(secondsPerDecodedToken, flopsPerToken / (machine.cores * machine.gflopsPerCore * 1e9))) / 3600;
+  const cpuHours =
+    (prompts * perPrompt * Math.max(secondsPerDecodedToken, flopsPerToken / (machine.cores * machine.gflopsPerCore * 1e9))) / 3600;
   const verdict = fits
     ? `runs on this machine: ${fmtBytes(needBytes)} of ${fmtBytes(machine.memBytes)} memory`
     : `the CPU path is out of reach: ${fmtBytes(needBytes)} of weights and cache against ${fmtBytes(machine.memBytes)} of memory on this machine; serve it on GPUs and run mote with --server`;
@@ -117,28 +129,55 @@ export function planModel(o: PlanOptions): Plan {
   const big = !fits;
   const commands = big
     ? {
-      vllm: `vllm serve ${dir} --tensor-parallel-size 8 --enable-expert-parallel ${ROUTES_FLAG} --max-model-len ${context} --trust-remote-code --port 8000`,
-      sglang: `python -m sglang.launch_server --model-path ${dir} --tp 8 --ep-size 8 ${ROUTES_FLAG} --context-length ${context} --trust-remote-code --port 30000`,
-      mote: [
-        `mote ftri --model ${dir} --server http://127.0.0.1:8000 --engine vllm --prompts PROMPTS.jsonl --label refusal --generate 256 --out runs/ftri`,
-        `mote policy top --ranking runs/ftri/ranking.json --n 10 --mode exclude --model ${dir} --out top10-off.json`,
-        `mote export --model ${dir} --policy top10-off.json --out ${dir}-top10-off`,
-        `mote eval --model ${dir} --server http://127.0.0.1:8000 --engine vllm --suite SUITE.jsonl --out runs/eval-base`,
-      ],
-    }
+        vllm: `vllm serve ${dir} --tensor-parallel-size 8 --enable-expert-parallel ${ROUTES_FLAG} --max-model-len ${context} --trust-remote-code --port 8000`,
+        sglang: `python -m sglang.launch_server --model-path ${dir} --tp 8 --ep-size 8 ${ROUTES_FLAG} --context-length ${context} --trust-remote-code --port 30000`,
+        mote: [
+          `mote ftri --model ${dir} --server http://127.0.0.1:8000 --engine vllm --prompts PROMPTS.jsonl --label refusal --generate 256 --out runs/ftri`,
+          `mote policy top --ranking runs/ftri/ranking.json --n 10 --mode exclude --model ${dir} --out top10-off.json`,
+          `mote export --model ${dir} --policy top10-off.json --out ${dir}-top10-off`,
+          `mote eval --model ${dir} --server http://127.0.0.1:8000 --engine vllm --suite SUITE.jsonl --out runs/eval-base`,
+        ],
+      }
     : null;
   return {
-    model: dir, modelType: s.modelType, params: { total, active }, moe: { layers: s.moeLayers.length, experts: s.expertCount, topK: s.topK },
-    dtype, checkpointDtype, weightBytes, checkpointWeightBytes, kvBytesPerToken, kvLayout, flopsPerToken, bytesPerDecodedToken, context, machine,
+    model: dir,
+    modelType: s.modelType,
+    params: { total, active },
+    moe: { layers: s.moeLayers.length, experts: s.expertCount, topK: s.topK },
+    dtype,
+    checkpointDtype,
+    weightBytes,
+    checkpointWeightBytes,
+    kvBytesPerToken,
+    kvLayout,
+    flopsPerToken,
+    bytesPerDecodedToken,
+    context,
+    machine,
     cpu: { fits, needBytes, secondsPerDecodedToken, hoursPerThousandPrompts: (cpuHours * 1000) / prompts, verdict },
-    gpu: { gpus, fitsOneNode: gpuNeed <= nodeBytes * 0.9, nodeBytes, needBytes: gpuNeed, tokensPerSecond, hoursPerThousandPrompts: (gpuHours * 1000) / prompts, assumption },
+    gpu: {
+      gpus,
+      fitsOneNode: gpuNeed <= nodeBytes * 0.9,
+      nodeBytes,
+      needBytes: gpuNeed,
+      tokensPerSecond,
+      hoursPerThousandPrompts: (gpuHours * 1000) / prompts,
+      assumption,
+    },
     commands,
   };
 }
 
 /** Plan as the lines `mote plan` prints. */
 export function formatPlan(p: Plan): string {
-  const n = (x: number) => (x >= 1e12 ? `${(x / 1e12).toFixed(1)} T` : x >= 1e9 ? `${(x / 1e9).toFixed(1)} G` : x >= 1e6 ? `${(x / 1e6).toFixed(1)} M` : `${x.toFixed(0)} `);
+  const n = (x: number) =>
+    x >= 1e12
+      ? `${(x / 1e12).toFixed(1)} T`
+      : x >= 1e9
+        ? `${(x / 1e9).toFixed(1)} G`
+        : x >= 1e6
+          ? `${(x / 1e6).toFixed(1)} M`
+          : `${x.toFixed(0)} `;
   const lines = [
     `${p.model} (${p.modelType}): ${n(p.params.total)}params, ${n(p.params.active)}active per token; ${p.moe.layers} MoE layers x ${p.moe.experts} experts, top-${p.moe.topK}`,
     `weights            ${fmtBytes(p.weightBytes)} in ${p.dtype} (mote CPU runtime); ${fmtBytes(p.checkpointWeightBytes)} in the checkpoint's ${p.checkpointDtype}`,
@@ -151,11 +190,21 @@ export function formatPlan(p: Plan): string {
     `GPU node           ${p.gpu.gpus} x ${PLAN_GPU.name} needed for weights + KV of 64 sequences (${fmtBytes(p.gpu.needBytes)}); one 8-GPU node ${p.gpu.fitsOneNode ? 'holds it' : 'is not enough'}`,
     `GPU estimate       ${p.gpu.tokensPerSecond.toFixed(0)} tokens/s; ${dur(p.gpu.hoursPerThousandPrompts)} per 1,000 prompts (${p.gpu.assumption})`,
   ];
-  if (p.commands) lines.push('', 'serve (one node, routed experts on):', `  ${p.commands.vllm}`, `  ${p.commands.sglang}`, '', 'then:', ...p.commands.mote.map((c) => `  ${c}`));
+  if (p.commands)
+    lines.push(
+      '',
+      'serve (one node, routed experts on):',
+      `  ${p.commands.vllm}`,
+      `  ${p.commands.sglang}`,
+      '',
+      'then:',
+      ...p.commands.mote.map((c) => `  ${c}`),
+    );
   return lines.join('\n') + '\n';
 }
 
-const dur = (h: number): string => (h >= 1 ? `${h.toFixed(1)} h` : h * 60 >= 1 ? `${(h * 60).toFixed(1)} min` : `${(h * 3600).toFixed(0)} s`);
+const dur = (h: number): string =>
+  h >= 1 ? `${h.toFixed(1)} h` : h * 60 >= 1 ? `${(h * 60).toFixed(1)} min` : `${(h * 3600).toFixed(0)} s`;
 
 export function fmtBytes(b: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

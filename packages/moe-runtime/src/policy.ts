@@ -188,7 +188,11 @@ export function validatePolicy(json: unknown, opts: ValidatePolicyOptions = {}):
       const [i, j] = x < y ? [x, y] : [y, x];
       const why = conflict(list[i], list[j]);
       if (why)
-        fail(file, `interventions[${j}]`, `${entryText(j, list[j])} conflicts with ${entryText(i, list[i])}: ${why}; fix: keep one of them, or give them scopes that cannot meet`);
+        fail(
+          file,
+          `interventions[${j}]`,
+          `${entryText(j, list[j])} conflicts with ${entryText(i, list[i])}: ${why}; fix: keep one of them, or give them scopes that cannot meet`,
+        );
     });
   }
   if (info) checkForceLimit(list, info, file);
@@ -225,10 +229,15 @@ function mostOnOneToken(idx: number[], list: Intervention[]): { count: number; a
       const s = list[i].scope ?? 'all';
       return typeof s === 'object' || inScope(s, { ...kind, pos: 0 });
     });
-    const events = es.flatMap((i) => {
-      const [from, to] = span(list[i].scope);
-      return [{ pos: from, i, add: 1 }, { pos: to, i, add: -1 }];
-    }).sort((a, b) => a.pos - b.pos || a.add - b.add); // ends before starts at the same position
+    const events = es
+      .flatMap((i) => {
+        const [from, to] = span(list[i].scope);
+        return [
+          { pos: from, i, add: 1 },
+          { pos: to, i, add: -1 },
+        ];
+      })
+      .sort((a, b) => a.pos - b.pos || a.add - b.add); // ends before starts at the same position
     const perExpert = new Map<number, number>();
     const liveEntries = new Set<number>();
     for (const ev of events) {
@@ -257,10 +266,24 @@ function checkForceLimit(list: Intervention[], info: ModelInfo, file?: string): 
     const [mode, layer] = k.split(':');
     const { count, at } = mostOnOneToken(idx, list);
     const entries = at.sort((a, b) => a - b);
-    const shown = entries.length > 8 ? `${entries.slice(0, 8).map((i) => `interventions[${i}]`).join(', ')}, ...` : entries.map((i) => `interventions[${i}]`).join(', ');
+    const shown =
+      entries.length > 8
+        ? `${entries
+            .slice(0, 8)
+            .map((i) => `interventions[${i}]`)
+            .join(', ')}, ...`
+        : entries.map((i) => `interventions[${i}]`).join(', ');
     if (mode === 'force' && count > info.topK)
-      fail(file, `interventions[${entries[0]}]`, `layer ${layer} forces ${count} experts (entries ${shown}) on the same tokens, but ${info.modelType} selects only top-${info.topK}; fix: force at most ${info.topK} experts per layer and token (e.g. perLayerCap: ${info.topK}), or give them disjoint scopes`);
+      fail(
+        file,
+        `interventions[${entries[0]}]`,
+        `layer ${layer} forces ${count} experts (entries ${shown}) on the same tokens, but ${info.modelType} selects only top-${info.topK}; fix: force at most ${info.topK} experts per layer and token (e.g. perLayerCap: ${info.topK}), or give them disjoint scopes`,
+      );
     if (mode === 'exclude' && info.expertCount - count < info.topK)
-      fail(file, `interventions[${entries[0]}]`, `layer ${layer} excludes ${count} of its ${info.expertCount} experts on the same tokens (entries ${shown}), leaving fewer than the top-${info.topK} the router must choose; fix: exclude at most ${info.expertCount - info.topK} experts of a layer per token`);
+      fail(
+        file,
+        `interventions[${entries[0]}]`,
+        `layer ${layer} excludes ${count} of its ${info.expertCount} experts on the same tokens (entries ${shown}), leaving fewer than the top-${info.topK} the router must choose; fix: exclude at most ${info.expertCount - info.topK} experts of a layer per token`,
+      );
   }
 }

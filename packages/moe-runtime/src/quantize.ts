@@ -44,7 +44,8 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
     if (!b || !bits || !b.raw || b.elem !== 'float32' || b.dims.length !== 2 || uses.get(b.name) !== 1) continue;
     const [K, N] = b.dims;
     if (K % QBLOCK !== 0 || N < 2) continue;
-    const wKN = b.raw.byteOffset % 4 === 0 ? new Float32Array(b.raw.buffer, b.raw.byteOffset, K * N) : new Float32Array(b.raw.slice().buffer);
+    const wKN =
+      b.raw.byteOffset % 4 === 0 ? new Float32Array(b.raw.buffer, b.raw.byteOffset, K * N) : new Float32Array(b.raw.slice().buffer);
     const q = quantizeNBits(transposeTiled(wKN, K, N), N, K, bits); // rows = output features
     const qName = `${b.name}_q${bits}`;
     const sName = `${b.name}_scales`;
@@ -91,7 +92,11 @@ export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8
   const v = new Float64Array(QBLOCK);
   for (let g = 0; g < G; g++) {
     const unit = 2 ** (scales[g] - 127);
-    for (let b = 0; b < 16; b++) { const c = blocks[g * 16 + b]; v[2 * b] = E2M1[c & 15]; v[2 * b + 1] = E2M1[c >> 4]; }
+    for (let b = 0; b < 16; b++) {
+      const c = blocks[g * 16 + b];
+      v[2 * b] = E2M1[c & 15];
+      v[2 * b + 1] = E2M1[c >> 4];
+    }
     if (bits === 8) {
       out[g] = unit / 2;
       for (let j = 0; j < QBLOCK; j++) data[g * blob + j] = v[j] * 2 + 128;
@@ -101,8 +106,14 @@ export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8
     let best = Infinity;
     for (const s of STEPS_4BIT) {
       let err = 0;
-      for (let j = 0; j < QBLOCK; j++) { const q = Math.max(-8, Math.min(7, Math.round(v[j] / s))); err += (v[j] - q * s) ** 2; }
-      if (err < best) { best = err; step = s; }
+      for (let j = 0; j < QBLOCK; j++) {
+        const q = Math.max(-8, Math.min(7, Math.round(v[j] / s)));
+        err += (v[j] - q * s) ** 2;
+      }
+      if (err < best) {
+        best = err;
+        step = s;
+      }
     }
     out[g] = unit * step;
     for (let j = 0; j < QBLOCK / 2; j++) {
@@ -115,7 +126,14 @@ export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8
 }
 
 /** [r, c] row-major -> [c, r], in 32x32 tiles (cache friendly). */
-export function transposeTiled(src: Float32Array, r: number, c: number, dst = new Float32Array(r * c), dstStride = r, dstCol = 0): Float32Array {
+export function transposeTiled(
+  src: Float32Array,
+  r: number,
+  c: number,
+  dst = new Float32Array(r * c),
+  dstStride = r,
+  dstCol = 0,
+): Float32Array {
   const B = 32;
   for (let i0 = 0; i0 < r; i0 += B) {
     const i1 = Math.min(r, i0 + B);

@@ -9,8 +9,19 @@ import { MoteError, type F32Tensor } from '@mote/tensor-core';
 import { ActivationCache, selectHookNames } from './activations.js';
 import { hookName, parseHookName } from './types.js';
 import type {
-  ForwardOptions, ForwardResult, GenerateOptions, GenerateResult, Hook, HookContext, HookMap, ModelInfo, MoeModel, Policy, Tensor,
-  TokenInfo, Tokenizer,
+  ForwardOptions,
+  ForwardResult,
+  GenerateOptions,
+  GenerateResult,
+  Hook,
+  HookContext,
+  HookMap,
+  ModelInfo,
+  MoeModel,
+  Policy,
+  Tensor,
+  TokenInfo,
+  Tokenizer,
 } from './types.js';
 import { specFromDir, modelInfo } from './load.js';
 import { paramCount } from './params.js';
@@ -52,7 +63,8 @@ export interface RemoteModel extends MoeModel {
  *   console.log(r.text);
  */
 export async function connectModel(o: ConnectOptions): Promise<RemoteModel> {
-  if (!(ENGINES as readonly string[]).includes(o.engine)) throw new MoteError('E_INPUT', `engine "${o.engine}" is not one of ${ENGINES.join(', ')}`, { field: 'engine' });
+  if (!(ENGINES as readonly string[]).includes(o.engine))
+    throw new MoteError('E_INPUT', `engine "${o.engine}" is not one of ${ENGINES.join(', ')}`, { field: 'engine' });
   let base: URL;
   try {
     base = new URL(o.url);
@@ -64,7 +76,7 @@ export async function connectModel(o: ConnectOptions): Promise<RemoteModel> {
   const tokenizer = await loadTokenizer(o.tokenizer, o.chatTemplate);
   const http = new Http(base, o);
   const models = await http.get('/v1/models');
-  const listed = Array.isArray((models as { data?: unknown[] })?.data) ? ((models as { data: Array<{ id?: unknown }> }).data) : [];
+  const listed = Array.isArray((models as { data?: unknown[] })?.data) ? (models as { data: Array<{ id?: unknown }> }).data : [];
   const servedModel = typeof listed[0]?.id === 'string' ? (listed[0].id as string) : basename(info.dir);
   const model = new Remote(info, tokenizer, http, o.engine, servedModel);
   // probe: one prompt token, one new token; fails early when the flag is missing or the model differs
@@ -78,7 +90,13 @@ class Remote implements RemoteModel {
   private readonly globalHooks: HookMap[] = [];
   private readonly thinkOpenId: number | null;
   private readonly thinkCloseId: number | null;
-  constructor(readonly info: ModelInfo, readonly tokenizer: Tokenizer, private readonly http: Http, readonly engine: Engine, readonly servedModel: string) {
+  constructor(
+    readonly info: ModelInfo,
+    readonly tokenizer: Tokenizer,
+    private readonly http: Http,
+    readonly engine: Engine,
+    readonly servedModel: string,
+  ) {
     this.shape = { moeLayers: info.moeLayers, layerCount: info.layerCount, expertCount: info.expertCount, topK: info.topK };
     this.thinkOpenId = tokenizer.tokenId('<think>');
     this.thinkCloseId = tokenizer.tokenId('</think>');
@@ -87,18 +105,36 @@ class Remote implements RemoteModel {
     return this.http.base.href;
   }
 
-  async request(r: { promptIds: number[]; maxNewTokens: number; temperature?: number; topP?: number; topK?: number; seed?: number; stopTokenIds?: number[]; ignoreEos?: boolean; policy?: Policy | null }): Promise<ServedResult> {
+  async request(r: {
+    promptIds: number[];
+    maxNewTokens: number;
+    temperature?: number;
+    topP?: number;
+    topK?: number;
+    seed?: number;
+    stopTokenIds?: number[];
+    ignoreEos?: boolean;
+    policy?: Policy | null;
+  }): Promise<ServedResult> {
     const body = buildCompletionRequest(this.engine, { model: this.servedModel, ...r });
     const res = await this.http.post('/v1/completions', body);
     const out = parseCompletionResponse(this.engine, res, r.promptIds, this.shape, `${this.engine} server ${this.http.base.href}`);
     if (r.policy?.interventions.length && !out.policyApplied)
-      throw new MoteError('E_REMOTE_UNSUPPORTED', `${this.engine} server ${this.http.base.href} ignored mote_policy "${r.policy.name ?? ''}": vLLM and SGLang cannot apply a policy per request; serve the checkpoint with \`mote serve --model DIR\`, or write the policy into a copy with \`mote export --model DIR --policy P --out DIR2\` and serve that`, { field: 'policy' });
+      throw new MoteError(
+        'E_REMOTE_UNSUPPORTED',
+        `${this.engine} server ${this.http.base.href} ignored mote_policy "${r.policy.name ?? ''}": vLLM and SGLang cannot apply a policy per request; serve the checkpoint with \`mote serve --model DIR\`, or write the policy into a copy with \`mote export --model DIR --policy P --out DIR2\` and serve that`,
+        { field: 'policy' },
+      );
     return out;
   }
 
   async forward(batch: number[][], opts: ForwardOptions = {}): Promise<ForwardResult> {
     if ((opts.logits ?? 'all') !== 'none')
-      throw new MoteError('E_REMOTE_UNSUPPORTED', `a served model returns no logits: call forward(batch, { logits: 'none' }) to trace routes, or load the checkpoint locally with loadModel`, { field: 'logits' });
+      throw new MoteError(
+        'E_REMOTE_UNSUPPORTED',
+        `a served model returns no logits: call forward(batch, { logits: 'none' }) to trace routes, or load the checkpoint locally with loadModel`,
+        { field: 'logits' },
+      );
     const hooks = this.hooksFor(opts.hooks);
     await this.pool(batch, async (ids, seq) => {
       const r = await this.request({ promptIds: ids, maxNewTokens: 1, policy: opts.policy });
@@ -112,7 +148,10 @@ class Remote implements RemoteModel {
   }
 
   /** topk_ids of the named MoE layers (wildcards and RegExps as the local runtime takes them); other points are refused. */
-  async runWithCache(batch: number[][], opts: ForwardOptions & { names: (string | RegExp)[] }): Promise<ForwardResult & { cache: ActivationCache }> {
+  async runWithCache(
+    batch: number[][],
+    opts: ForwardOptions & { names: (string | RegExp)[] },
+  ): Promise<ForwardResult & { cache: ActivationCache }> {
     const names = selectHookNames(this.info, opts.names);
     const parts = new Map<string, Array<{ t: Int32Array; tokens: TokenInfo[] }>>();
     const hooks: HookMap = { ...(opts.hooks ?? {}) };
@@ -126,19 +165,30 @@ class Remote implements RemoteModel {
     await this.forward(batch, { ...opts, hooks, logits: 'none' });
     const K = this.info.topK;
     const all = [...parts.values()][0] ?? [];
-    const cache = new ActivationCache(batch.map((ids) => ids.length), all.flatMap((p) => p.tokens));
+    const cache = new ActivationCache(
+      batch.map((ids) => ids.length),
+      all.flatMap((p) => p.tokens),
+    );
     for (const [name, list] of parts) {
       const n = list.reduce((s, p) => s + p.tokens.length, 0);
       const data = new Int32Array(n * K); // [N, K] in the order the sequences finished
       let off = 0;
       for (const p of list) data.set(p.t, off), (off += p.t.length);
-      cache.set(name, { dtype: 'int32', shape: [n, K], data } as Tensor, list.flatMap((p) => p.tokens));
+      cache.set(
+        name,
+        { dtype: 'int32', shape: [n, K], data } as Tensor,
+        list.flatMap((p) => p.tokens),
+      );
     }
     return { logits: null, cache };
   }
 
   async unembed(): Promise<F32Tensor> {
-    throw new MoteError('E_REMOTE_UNSUPPORTED', 'unembed: a served model returns routed expert ids only, not hidden states or logits; use the local runtime (loadModel)', { field: 'unembed' });
+    throw new MoteError(
+      'E_REMOTE_UNSUPPORTED',
+      'unembed: a served model returns routed expert ids only, not hidden states or logits; use the local runtime (loadModel)',
+      { field: 'unembed' },
+    );
   }
 
   async withHooks<R>(hooks: HookMap, fn: () => Promise<R>): Promise<R> {
@@ -151,7 +201,12 @@ class Remote implements RemoteModel {
   }
 
   async generate(prompts: number[][], opts: GenerateOptions = {}): Promise<GenerateResult[]> {
-    if (opts.onLogits) throw new MoteError('E_REMOTE_UNSUPPORTED', 'a served model returns no logits (onLogits); load the checkpoint locally with loadModel', { field: 'onLogits' });
+    if (opts.onLogits)
+      throw new MoteError(
+        'E_REMOTE_UNSUPPORTED',
+        'a served model returns no logits (onLogits); load the checkpoint locally with loadModel',
+        { field: 'onLogits' },
+      );
     const hooks = this.hooksFor(opts.hooks);
     const maxNew = opts.maxNewTokens ?? 64;
     const stop = opts.stopTokens ?? this.info.eosTokenIds;
@@ -161,18 +216,33 @@ class Remote implements RemoteModel {
     if (maxNew <= 0) return out;
     await this.pool(prompts, async (ids, seq) => {
       const r = await this.request({
-        promptIds: ids, maxNewTokens: maxNew, temperature: opts.temperature, topP: opts.topP, topK: opts.topK,
-        seed: opts.temperature ? (opts.seed ?? 0) * 1_000_003 + seq : undefined, stopTokenIds: stop, ignoreEos: !!opts.stopTokens, policy: opts.policy,
+        promptIds: ids,
+        maxNewTokens: maxNew,
+        temperature: opts.temperature,
+        topP: opts.topP,
+        topK: opts.topK,
+        seed: opts.temperature ? (opts.seed ?? 0) * 1_000_003 + seq : undefined,
+        stopTokenIds: stop,
+        ignoreEos: !!opts.stopTokens,
+        policy: opts.policy,
       });
       // the stop rules of the local runtime: a stop token ends (and stays), then stop strings, then the length
       let gen = r.ids.slice(0, maxNew);
       let reason: GenerateResult['stopReason'] = 'max_new_tokens';
       let text = '';
       for (let i = 0; i < gen.length; i++) {
-        if (stopSet.has(gen[i])) { gen = gen.slice(0, i + 1); reason = 'stop_token'; break; }
+        if (stopSet.has(gen[i])) {
+          gen = gen.slice(0, i + 1);
+          reason = 'stop_token';
+          break;
+        }
         if (stopStrings.length) {
           text = this.tokenizer.decode(gen.slice(0, i + 1), { skipSpecialTokens: false });
-          if (stopStrings.some((s) => text.includes(s))) { gen = gen.slice(0, i + 1); reason = 'stop_string'; break; }
+          if (stopStrings.some((s) => text.includes(s))) {
+            gen = gen.slice(0, i + 1);
+            reason = 'stop_string';
+            break;
+          }
         }
       }
       if (reason === 'max_new_tokens' && gen.length < maxNew && r.finishReason === 'stop') reason = 'stop_token';
@@ -204,7 +274,11 @@ class Remote implements RemoteModel {
         const p = parseHookName(name);
         if (!p) throw new MoteError('E_INPUT', `hook name "${name}" is not blocks.{layer}.moe.{point}`, { field: 'hooks' });
         if (p.point !== 'topk_ids')
-          throw new MoteError('E_REMOTE_UNSUPPORTED', `hook ${name}: a served model returns topk_ids only (no ${p.point}); statistics that need gate weights or probabilities need the local runtime (loadModel)`, { field: name });
+          throw new MoteError(
+            'E_REMOTE_UNSUPPORTED',
+            `hook ${name}: a served model returns topk_ids only (no ${p.point}); statistics that need gate weights or probabilities need the local runtime (loadModel)`,
+            { field: name },
+          );
         if (p.layer === null || !this.info.moeLayers.includes(p.layer)) continue;
         const list = out.get(p.layer) ?? [];
         list.push(...(Array.isArray(h) ? h : [h]));
@@ -228,7 +302,8 @@ class Remote implements RemoteModel {
       else inThink = open;
       tokens.push({ seq, pos, tokenId: id, generated: pos >= prompt.length, inThink });
     }
-    const L = this.info.moeLayers.length, K = this.info.topK;
+    const L = this.info.moeLayers.length,
+      K = this.info.topK;
     this.info.moeLayers.forEach((layer, l) => {
       const list = hooks.get(layer);
       if (!list) return;
@@ -238,7 +313,11 @@ class Remote implements RemoteModel {
       const ctx: HookContext = { layer, point: 'topk_ids', name, tokens, expertCount: this.info.expertCount, topK: K };
       for (const h of list) {
         if (h({ dtype: 'int32', shape: [R, K], data } as Tensor, ctx) !== undefined)
-          throw new MoteError('E_REMOTE_UNSUPPORTED', `hook ${name} returned a tensor: a served model's routing cannot be changed by hooks; use a policy through \`mote serve\`, or \`mote export\``, { field: name });
+          throw new MoteError(
+            'E_REMOTE_UNSUPPORTED',
+            `hook ${name} returned a tensor: a served model's routing cannot be changed by hooks; use a policy through \`mote serve\`, or \`mote export\``,
+            { field: name },
+          );
       }
     });
   }
@@ -270,7 +349,10 @@ class Http {
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly backoffMs: number;
-  constructor(readonly base: URL, private readonly o: ConnectOptions) {
+  constructor(
+    readonly base: URL,
+    private readonly o: ConnectOptions,
+  ) {
     this.concurrency = Math.max(1, o.concurrency ?? 16);
     this.timeoutMs = o.timeoutMs ?? 600_000;
     this.retries = o.retries ?? 6;
@@ -294,18 +376,27 @@ class Http {
       let res: Response;
       try {
         res = await fetch(url, {
-          method, signal: AbortSignal.timeout(this.timeoutMs),
+          method,
+          signal: AbortSignal.timeout(this.timeoutMs),
           ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
         });
       } catch (e) {
         const err = e as Error & { cause?: { code?: string } };
         if (err.name === 'TimeoutError' || err.name === 'AbortError') {
-          last = new MoteError('E_REMOTE_TIMEOUT', `${method} ${url} took longer than the timeout of ${this.timeoutMs} ms (${attempt + 1} tries); raise --timeout or check the server's load`, { field: 'timeout' });
+          last = new MoteError(
+            'E_REMOTE_TIMEOUT',
+            `${method} ${url} took longer than the timeout of ${this.timeoutMs} ms (${attempt + 1} tries); raise --timeout or check the server's load`,
+            { field: 'timeout' },
+          );
           continue;
         }
         const code = err.cause?.code ?? '';
         if (RETRY_CODES.has(code) || /other side closed|socket/i.test(String(err.cause ?? err.message))) {
-          last = new MoteError('E_REMOTE_CONNECT', `${method} ${url} failed (${code || err.message}) after ${attempt + 1} tries; is the server running and reachable?`, { field: 'url' });
+          last = new MoteError(
+            'E_REMOTE_CONNECT',
+            `${method} ${url} failed (${code || err.message}) after ${attempt + 1} tries; is the server running and reachable?`,
+            { field: 'url' },
+          );
           continue;
         }
         throw new MoteError('E_REMOTE_CONNECT', `${method} ${url} failed: ${err.message}${code ? ` (${code})` : ''}`, { field: 'url' });
@@ -314,18 +405,29 @@ class Http {
       try {
         text = await res.text();
       } catch (e) {
-        last = new MoteError('E_REMOTE_CONNECT', `${method} ${url}: the connection broke while reading the response (${(e as Error).message})`, { field: 'url' });
+        last = new MoteError(
+          'E_REMOTE_CONNECT',
+          `${method} ${url}: the connection broke while reading the response (${(e as Error).message})`,
+          { field: 'url' },
+        );
         continue;
       }
       if (res.status === 429 || res.status >= 500) {
-        last = new MoteError('E_REMOTE_HTTP', `${method} ${url} answered HTTP ${res.status} ${truncate(text)} (${attempt + 1} tries)`, { field: 'status' });
+        last = new MoteError('E_REMOTE_HTTP', `${method} ${url} answered HTTP ${res.status} ${truncate(text)} (${attempt + 1} tries)`, {
+          field: 'status',
+        });
         continue;
       }
-      if (res.status >= 400) throw new MoteError('E_REMOTE_HTTP', `${method} ${url} answered HTTP ${res.status}: ${truncate(text)}`, { field: 'status' });
+      if (res.status >= 400)
+        throw new MoteError('E_REMOTE_HTTP', `${method} ${url} answered HTTP ${res.status}: ${truncate(text)}`, { field: 'status' });
       try {
         return JSON.parse(text);
       } catch {
-        throw new MoteError('E_REMOTE_JSON', `${method} ${url} answered HTTP ${res.status} with a body that is not JSON: ${truncate(text)}`, { field: 'body' });
+        throw new MoteError(
+          'E_REMOTE_JSON',
+          `${method} ${url} answered HTTP ${res.status} with a body that is not JSON: ${truncate(text)}`,
+          { field: 'body' },
+        );
       }
     }
     throw last!;

@@ -29,7 +29,10 @@ export function ropeTables(r: RopeSpec): RopeTables {
   const corrDim = (rot: number) => (dim * Math.log(r.originalMax / (rot * 2 * Math.PI))) / (2 * Math.log(theta));
   let low = corrDim(r.betaFast);
   let high = corrDim(r.betaSlow);
-  if (r.truncate) { low = Math.floor(low); high = Math.ceil(high); }
+  if (r.truncate) {
+    low = Math.floor(low);
+    high = Math.ceil(high);
+  }
   low = Math.max(low, 0);
   high = Math.min(high, dim - 1);
   if (low === high) high += 0.001;
@@ -41,7 +44,9 @@ export function ropeTables(r: RopeSpec): RopeTables {
     const inter = fr(1 / fr(factor * posFreq[i]));
     invFreq[i] = fr(fr(inter * fr(1 - extrapolationFactor)) + fr(extra * extrapolationFactor));
   }
-  const attentionFactor = r.attentionFactor ?? (r.mscale && r.mscaleAllDim ? yarnMscale(factor, r.mscale) / yarnMscale(factor, r.mscaleAllDim) : yarnMscale(factor));
+  const attentionFactor =
+    r.attentionFactor ??
+    (r.mscale && r.mscaleAllDim ? yarnMscale(factor, r.mscale) / yarnMscale(factor, r.mscaleAllDim) : yarnMscale(factor));
   return { invFreq, attentionFactor, softmaxScale: 1 };
 }
 
@@ -58,8 +63,10 @@ export function ropeCosSin(t: RopeTables, positions: ArrayLike<number>): { cos: 
       const a = fr(p * t.invFreq[i]);
       const c = fr(Math.cos(a) * af);
       const s = fr(Math.sin(a) * af);
-      cos[n * dim + i] = c; cos[n * dim + half + i] = c;
-      sin[n * dim + i] = s; sin[n * dim + half + i] = s;
+      cos[n * dim + i] = c;
+      cos[n * dim + half + i] = c;
+      sin[n * dim + i] = s;
+      sin[n * dim + half + i] = s;
     }
   }
   return { cos, sin };

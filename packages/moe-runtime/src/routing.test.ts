@@ -9,8 +9,15 @@ const LOGITS = Float32Array.from([1, 2, 3, 4].map(Math.log));
 
 function run(o: Partial<RouteArgs> & { interventions?: Intervention[] }) {
   return route({
-    spec: { scoring: 'softmax', normTopK: false, scaling: 1 }, layer: 0, expertCount: 4, topK: 2,
-    logits: LOGITS, tokens: [tok(0)], interventions: [], hooks: {}, ...o,
+    spec: { scoring: 'softmax', normTopK: false, scaling: 1 },
+    layer: 0,
+    expertCount: 4,
+    topK: 2,
+    logits: LOGITS,
+    tokens: [tok(0)],
+    interventions: [],
+    hooks: {},
+    ...o,
   });
 }
 const close = (a: ArrayLike<number>, b: number[]) => b.forEach((v, i) => expect(a[i]).toBeCloseTo(v, 6));
@@ -74,7 +81,11 @@ describe('route', () => {
     const seen: number[][] = [];
     const r = run({
       hooks: {
-        router_probs: [(t) => { seen.push(Array.from(t.data as Float32Array)); }],
+        router_probs: [
+          (t) => {
+            seen.push(Array.from(t.data as Float32Array));
+          },
+        ],
         topk_ids: [(t) => ({ ...t, data: Int32Array.from([0, 1]) })],
       },
     });

@@ -19,7 +19,9 @@ export function runHooks(hooks: Hook[] | undefined, t: Tensor, ctx: HookContext)
     const r = h(t, ctx);
     if (r) {
       if (r.shape.length !== t.shape.length || r.shape.some((s, i) => s !== t.shape[i])) {
-        throw new MoteError('E_SHAPE', `hook ${ctx.name} returned shape [${r.shape}] but must return [${t.shape}] (same as its input)`, { field: ctx.name });
+        throw new MoteError('E_SHAPE', `hook ${ctx.name} returned shape [${r.shape}] but must return [${t.shape}] (same as its input)`, {
+          field: ctx.name,
+        });
       }
       t = r;
     }
@@ -80,7 +82,8 @@ export function route(a: RouteArgs): LayerRouting {
 
   // 3. selection_scores [N, E]: what top-k ranks (+ correction bias, + policy bias, exclude for sigmoid)
   const sel = spec.scoring === 'topk_softmax' ? logits.slice() : p.slice();
-  if (a.correctionBias) for (let n = 0; n < N; n++) for (let e = 0; e < E; e++) sel[n * E + e] = Math.fround(sel[n * E + e] + a.correctionBias[e]);
+  if (a.correctionBias)
+    for (let n = 0; n < N; n++) for (let e = 0; e < E; e++) sel[n * E + e] = Math.fround(sel[n * E + e] + a.correctionBias[e]);
   if (ivs.some((iv) => iv.mode === 'bias' || (iv.mode === 'exclude' && spec.scoring === 'sigmoid'))) {
     for (let n = 0; n < N; n++) {
       for (const iv of rowIvs(n)) {
@@ -95,9 +98,15 @@ export function route(a: RouteArgs): LayerRouting {
   let ids: Int32Array = new Int32Array(N * K);
   for (let n = 0; n < N; n++) {
     const row = s.subarray(n * E, (n + 1) * E);
-    const forced = rowIvs(n).filter((iv) => iv.mode === 'force').map((iv) => iv.expert);
+    const forced = rowIvs(n)
+      .filter((iv) => iv.mode === 'force')
+      .map((iv) => iv.expert);
     if (forced.length > K) {
-      throw new MoteError('E_POLICY', `layer ${layer}: ${forced.length} experts forced on (${forced.join(', ')}) but top-k is ${K}; force at most ${K} experts per layer and token`, { field: `layer ${layer}` });
+      throw new MoteError(
+        'E_POLICY',
+        `layer ${layer}: ${forced.length} experts forced on (${forced.join(', ')}) but top-k is ${K}; force at most ${K} experts per layer and token`,
+        { field: `layer ${layer}` },
+      );
     }
     const chosen = spec.groups ? groupTopK(row, K, spec.groups.count, spec.groups.topkGroup, spec.groups.score) : topK(row, K);
     for (const f of forced) {
@@ -125,7 +134,7 @@ export function route(a: RouteArgs): LayerRouting {
       let m = NEG_INF;
       for (const j of kept) m = Math.max(m, logits[n * E + ids[o + j]]);
       let z = 0;
-      for (const j of kept) z += (raw[j] = Math.exp(logits[n * E + ids[o + j]] - m));
+      for (const j of kept) z += raw[j] = Math.exp(logits[n * E + ids[o + j]] - m);
       for (const j of kept) raw[j] /= z;
     } else {
       for (const j of kept) raw[j] = p[n * E + ids[o + j]];

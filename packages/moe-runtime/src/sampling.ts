@@ -14,11 +14,13 @@ export function checkSampling(o: SamplingOptions & { maxNewTokens?: number }): v
   const bad = (field: string, v: unknown, want: string): never => {
     throw new MoteError('E_INPUT', `${field} must be ${want}, got ${JSON.stringify(v) ?? String(v)}`, { field });
   };
-  if (o.temperature !== undefined && !(Number.isFinite(o.temperature) && o.temperature >= 0)) bad('temperature', o.temperature, 'a finite number >= 0');
+  if (o.temperature !== undefined && !(Number.isFinite(o.temperature) && o.temperature >= 0))
+    bad('temperature', o.temperature, 'a finite number >= 0');
   if (o.topK !== undefined && !(Number.isSafeInteger(o.topK) && o.topK >= 1)) bad('topK', o.topK, 'a whole number >= 1');
   if (o.topP !== undefined && !(Number.isFinite(o.topP) && o.topP > 0 && o.topP <= 1)) bad('topP', o.topP, 'a number in (0, 1]');
   if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) bad('seed', o.seed, 'a whole number');
-  if (o.maxNewTokens !== undefined && !(Number.isSafeInteger(o.maxNewTokens) && o.maxNewTokens >= 0)) bad('maxNewTokens', o.maxNewTokens, 'a whole number >= 0');
+  if (o.maxNewTokens !== undefined && !(Number.isSafeInteger(o.maxNewTokens) && o.maxNewTokens >= 0))
+    bad('maxNewTokens', o.maxNewTokens, 'a whole number >= 0');
 }
 
 /** Whether `o` picks the argmax (no temperature above 0). */

@@ -55,7 +55,10 @@ interface Job {
 }
 
 class BadRequest extends Error {
-  constructor(message: string, readonly status = 400) {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
     super(message);
   }
 }
@@ -75,7 +78,8 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
   const maxBody = o.maxBodyBytes ?? 4 << 20;
   const maxBatch = Math.max(1, o.maxBatch ?? 16);
   const maxTokens = o.maxTokens ?? 4096;
-  const L = info.moeLayers.length, K = info.topK;
+  const L = info.moeLayers.length,
+    K = info.topK;
   const queue: Job[] = [];
   let busy = false;
   let timer: NodeJS.Timeout | null = null;
@@ -103,10 +107,20 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
         };
       });
       const j0 = jobs[0];
-      const gens = await model.generate(jobs.map((j) => j.ids), {
-        hooks, maxNewTokens: j0.maxNew, temperature: j0.temperature, topP: j0.topP, topK: j0.topK, seed: j0.seed,
-        stopTokens: j0.stop, policy: j0.policy, batchSize: jobs.length,
-      });
+      const gens = await model.generate(
+        jobs.map((j) => j.ids),
+        {
+          hooks,
+          maxNewTokens: j0.maxNew,
+          temperature: j0.temperature,
+          topP: j0.topP,
+          topK: j0.topK,
+          seed: j0.seed,
+          stopTokens: j0.stop,
+          policy: j0.policy,
+          batchSize: jobs.length,
+        },
+      );
       jobs.forEach((j, s) => {
         const rows = j.ids.length + Math.max(gens[s].ids.length - 1, 0);
         j.resolve({ gen: gens[s], routes: routes[s].subarray(0, rows * L * K), rows });
@@ -130,9 +144,11 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
     if (body.n !== undefined && body.n !== 1) throw new BadRequest('"n" must be 1 (mote serve returns one choice)');
     if (body.stream) throw new BadRequest('"stream" is not supported by mote serve; send stream: false');
     const maxNew = num('max_tokens') ?? num('max_completion_tokens') ?? 16;
-    if (!Number.isInteger(maxNew) || maxNew < 1 || maxNew > maxTokens) throw new BadRequest(`"max_tokens" must be an integer in 1..${maxTokens}, got ${maxNew}`);
+    if (!Number.isInteger(maxNew) || maxNew < 1 || maxNew > maxTokens)
+      throw new BadRequest(`"max_tokens" must be an integer in 1..${maxTokens}, got ${maxNew}`);
     const stopIds = body.stop_token_ids ?? [];
-    if (!Array.isArray(stopIds) || stopIds.some((x) => !Number.isInteger(x))) throw new BadRequest('"stop_token_ids" must be an array of integers');
+    if (!Array.isArray(stopIds) || stopIds.some((x) => !Number.isInteger(x)))
+      throw new BadRequest('"stop_token_ids" must be an array of integers');
     const stop = body.ignore_eos ? (stopIds as number[]) : [...new Set([...info.eosTokenIds, ...(stopIds as number[])])];
     let policy: Policy | null = null;
     if (body.mote_policy !== undefined && body.mote_policy !== null) {
@@ -145,13 +161,24 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
     }
     const temperature = num('temperature') ?? 0;
     const topK = num('top_k');
-    const job = { ids, maxNew, temperature, topP: num('top_p'), topK: topK !== undefined && topK > 0 ? topK : undefined, seed: num('seed'), stop, policy };
+    const job = {
+      ids,
+      maxNew,
+      temperature,
+      topP: num('top_p'),
+      topK: topK !== undefined && topK > 0 ? topK : undefined,
+      seed: num('seed'),
+      stop,
+      policy,
+    };
     return { ...job, key: JSON.stringify([maxNew, temperature, job.topP, job.topK, job.seed, stop, policy]) };
   };
 
   const checkIds = (ids: unknown, field: string): number[] => {
     if (!Array.isArray(ids) || !ids.length) throw new BadRequest(`"${field}" must be a non-empty array of token ids or a string`);
-    for (const x of ids) if (!Number.isInteger(x) || x < 0 || x >= info.vocabSize) throw new BadRequest(`"${field}" holds ${JSON.stringify(x)}, not a token id in 0..${info.vocabSize - 1}`);
+    for (const x of ids)
+      if (!Number.isInteger(x) || x < 0 || x >= info.vocabSize)
+        throw new BadRequest(`"${field}" holds ${JSON.stringify(x)}, not a token id in 0..${info.vocabSize - 1}`);
     return ids as number[];
   };
 
@@ -175,11 +202,15 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
     const job = parseJob(body, ids);
     const { gen, routes, rows } = await run(job);
     const P = ids.length;
-    const text = model.tokenizer.decode(gen.stopReason === 'stop_token' && body.skip_special_tokens !== false ? gen.ids.slice(0, -1) : gen.ids, { skipSpecialTokens: body.skip_special_tokens !== false });
+    const text = model.tokenizer.decode(
+      gen.stopReason === 'stop_token' && body.skip_special_tokens !== false ? gen.ids.slice(0, -1) : gen.ids,
+      { skipSpecialTokens: body.skip_special_tokens !== false },
+    );
     const finish = gen.stopReason === 'max_new_tokens' ? 'length' : 'stop';
     const toNested = (from: number, to: number): number[][][] => {
       const out: number[][][] = [];
-      for (let r = from; r < to; r++) out.push(Array.from({ length: L }, (_, l) => Array.from(routes.subarray((r * L + l) * K, (r * L + l + 1) * K))));
+      for (let r = from; r < to; r++)
+        out.push(Array.from({ length: L }, (_, l) => Array.from(routes.subarray((r * L + l) * K, (r * L + l + 1) * K))));
       return out;
     };
     const choice: Record<string, unknown> = chat
@@ -188,8 +219,11 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
     if (body.return_token_ids) (choice.token_ids = gen.ids), (choice.prompt_token_ids = ids);
     const res: Record<string, unknown> = {
       id: `${chat ? 'chatcmpl' : 'cmpl'}-${createHash('sha256').update(`${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16)}`,
-      object: chat ? 'chat.completion' : 'text_completion', created: Math.floor(Date.now() / 1000), model: name,
-      choices: [choice], usage: { prompt_tokens: P, completion_tokens: gen.ids.length, total_tokens: P + gen.ids.length },
+      object: chat ? 'chat.completion' : 'text_completion',
+      created: Math.floor(Date.now() / 1000),
+      model: name,
+      choices: [choice],
+      usage: { prompt_tokens: P, completion_tokens: gen.ids.length, total_tokens: P + gen.ids.length },
     };
     if (routed) {
       // vLLM: prompt rows at the response level, generated rows per choice; SGLang: all rows, base64 int32
@@ -208,14 +242,29 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
       res.end(s);
     };
     const fail = (status: number, message: string) =>
-      send(status, { error: { message, type: status === 400 ? 'BadRequestError' : status === 413 ? 'RequestTooLarge' : 'InternalServerError', param: null, code: status } });
+      send(status, {
+        error: {
+          message,
+          type: status === 400 ? 'BadRequestError' : status === 413 ? 'RequestTooLarge' : 'InternalServerError',
+          param: null,
+          code: status,
+        },
+      });
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/health' || path === '/v1/health')) return send(200, { status: 'ok' });
     if (req.method === 'GET' && path === '/v1/models')
-      return send(200, { object: 'list', data: [{ id: name, object: 'model', owned_by: 'mote', root: info.dir, routed_experts: routed ? ROUTES_FLAG : null }] });
-    if (req.method !== 'POST' || (path !== '/v1/completions' && path !== '/v1/chat/completions')) return fail(404, `no route ${req.method} ${path}; mote serve answers POST /v1/completions, POST /v1/chat/completions, GET /v1/models`);
+      return send(200, {
+        object: 'list',
+        data: [{ id: name, object: 'model', owned_by: 'mote', root: info.dir, routed_experts: routed ? ROUTES_FLAG : null }],
+      });
+    if (req.method !== 'POST' || (path !== '/v1/completions' && path !== '/v1/chat/completions'))
+      return fail(
+        404,
+        `no route ${req.method} ${path}; mote serve answers POST /v1/completions, POST /v1/chat/completions, GET /v1/models`,
+      );
     const chunks: Buffer[] = [];
-    let size = 0, tooBig = false;
+    let size = 0,
+      tooBig = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > maxBody) tooBig = true;
@@ -232,21 +281,36 @@ export async function serveModel(o: ServeOptions): Promise<ModelServer> {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(400, 'the request body must be a JSON object');
       respond(path, body as Record<string, unknown>).then(
         (r) => send(200, r),
-        (e) => (e instanceof BadRequest ? fail(e.status, e.message) : isMoteError(e) && (e.code === 'E_POLICY' || e.code === 'E_TOKEN_RANGE') ? fail(400, e.message) : fail(500, (e as Error).message)),
+        (e) =>
+          e instanceof BadRequest
+            ? fail(e.status, e.message)
+            : isMoteError(e) && (e.code === 'E_POLICY' || e.code === 'E_TOKEN_RANGE')
+              ? fail(400, e.message)
+              : fail(500, (e as Error).message),
       );
     });
   });
   server.requestTimeout = 0; // long generations are fine; the client owns its timeout
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new MoteError('E_IO', `cannot listen on ${host}:${o.port ?? 8000}: ${(e as Error).message}; pick another --port`, { field: 'port' })));
+    server.once('error', (e) =>
+      reject(
+        new MoteError('E_IO', `cannot listen on ${host}:${o.port ?? 8000}: ${(e as Error).message}; pick another --port`, {
+          field: 'port',
+        }),
+      ),
+    );
     server.listen(o.port ?? 8000, host, () => resolve());
   });
   const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : o.port ?? 8000;
+  const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 8000);
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     server,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

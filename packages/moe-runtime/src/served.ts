@@ -92,7 +92,13 @@ export function buildCompletionRequest(engine: Engine, r: ServedRequest): Record
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parse a completions response body into ids, text and routes; `where` names the server in errors. */
-export function parseCompletionResponse(engine: Engine, body: unknown, promptIds: number[], shape: RouteShape, where: string): ServedResult {
+export function parseCompletionResponse(
+  engine: Engine,
+  body: unknown,
+  promptIds: number[],
+  shape: RouteShape,
+  where: string,
+): ServedResult {
   const bad = (msg: string): never => {
     throw new MoteError('E_REMOTE_JSON', `${where}: ${msg}; is this a ${engine} completions endpoint?`, { field: 'choices' });
   };
@@ -105,21 +111,40 @@ export function parseCompletionResponse(engine: Engine, body: unknown, promptIds
   if (!Array.isArray(ids) || ids.some((x) => !Number.isInteger(x)))
     bad('choices[0].token_ids is missing: the request asks for it with return_token_ids (vLLM >= 0.10.2, SGLang with return_token_ids)');
   const gen = ids as number[];
-  const P = promptIds.length, G = gen.length;
+  const P = promptIds.length,
+    G = gen.length;
   const usage = isObj(b.usage) ? b.usage : null;
   if (usage && typeof usage.prompt_tokens === 'number' && usage.prompt_tokens !== P)
-    throw new MoteError('E_REMOTE_SHAPE', `${where}: usage.prompt_tokens is ${usage.prompt_tokens} for a prompt of ${P} ids; the server re-tokenised or truncated the prompt`, { field: 'usage.prompt_tokens' });
+    throw new MoteError(
+      'E_REMOTE_SHAPE',
+      `${where}: usage.prompt_tokens is ${usage.prompt_tokens} for a prompt of ${P} ids; the server re-tokenised or truncated the prompt`,
+      { field: 'usage.prompt_tokens' },
+    );
 
   const noRoutes = (field: string): never => {
-    throw new MoteError('E_REMOTE_NO_ROUTES', `${where}: the response has no ${field}; start the server with ${ROUTES_FLAG} (${engine === 'vllm' ? 'vllm serve MODEL --enable-return-routed-experts' : 'python -m sglang.launch_server --model-path MODEL --enable-return-routed-experts'})`, { field });
+    throw new MoteError(
+      'E_REMOTE_NO_ROUTES',
+      `${where}: the response has no ${field}; start the server with ${ROUTES_FLAG} (${engine === 'vllm' ? 'vllm serve MODEL --enable-return-routed-experts' : 'python -m sglang.launch_server --model-path MODEL --enable-return-routed-experts'})`,
+      { field },
+    );
   };
-  const L = shape.moeLayers.length, K = shape.topK;
+  const L = shape.moeLayers.length,
+    K = shape.topK;
   let promptRows: Int32Array, genRows: Int32Array, layersOnWire: number;
   if (engine === 'vllm') {
     if (b.prompt_routed_experts == null) noRoutes('prompt_routed_experts');
     const pr = nested(b.prompt_routed_experts, 'prompt_routed_experts', where);
-    const gr = choice.routed_experts == null ? { data: new Int32Array(0), rows: 0, layers: pr.layers, k: pr.k } : nested(choice.routed_experts, 'choices[0].routed_experts', where);
-    if (gr.rows && (gr.layers !== pr.layers || gr.k !== pr.k)) shapeErr(where, 'choices[0].routed_experts', `[${gr.rows}, ${gr.layers}, ${gr.k}] vs prompt [${pr.rows}, ${pr.layers}, ${pr.k}]`, 'the same layers and top-k');
+    const gr =
+      choice.routed_experts == null
+        ? { data: new Int32Array(0), rows: 0, layers: pr.layers, k: pr.k }
+        : nested(choice.routed_experts, 'choices[0].routed_experts', where);
+    if (gr.rows && (gr.layers !== pr.layers || gr.k !== pr.k))
+      shapeErr(
+        where,
+        'choices[0].routed_experts',
+        `[${gr.rows}, ${gr.layers}, ${gr.k}] vs prompt [${pr.rows}, ${pr.layers}, ${pr.k}]`,
+        'the same layers and top-k',
+      );
     if (pr.rows !== P) shapeErr(where, 'prompt_routed_experts', `${pr.rows} rows`, `${P} rows, one per prompt token`);
     if (gr.rows > G) shapeErr(where, 'choices[0].routed_experts', `${gr.rows} rows`, `at most ${G} rows for ${G} generated tokens`);
     checkWidth(where, 'prompt_routed_experts', pr.layers, pr.k, shape);
@@ -127,13 +152,27 @@ export function parseCompletionResponse(engine: Engine, body: unknown, promptIds
     promptRows = pr.data;
     genRows = gr.data;
   } else {
-    const ext = isObj(b.sglext) ? b.sglext : isObj(choice.sgl_ext) ? choice.sgl_ext : isObj(choice.sglext) ? choice.sglext : isObj(b.meta_info) ? b.meta_info : null;
+    const ext = isObj(b.sglext)
+      ? b.sglext
+      : isObj(choice.sgl_ext)
+        ? choice.sgl_ext
+        : isObj(choice.sglext)
+          ? choice.sglext
+          : isObj(b.meta_info)
+            ? b.meta_info
+            : null;
     if (!ext || typeof ext.routed_experts !== 'string') noRoutes('sglext.routed_experts');
     const flat = base64Int32((ext as Record<string, unknown>).routed_experts as string, where);
     const total = P + G - 1;
     const perRow = flat.length / Math.max(total, 1);
     const layers = perRow / K;
-    if (!Number.isInteger(perRow) || !Number.isInteger(layers)) shapeErr(where, 'sglext.routed_experts', `${flat.length} ids`, `${total} rows (prompt ${P} + generated ${G} - 1) x layers x top-${K}`);
+    if (!Number.isInteger(perRow) || !Number.isInteger(layers))
+      shapeErr(
+        where,
+        'sglext.routed_experts',
+        `${flat.length} ids`,
+        `${total} rows (prompt ${P} + generated ${G} - 1) x layers x top-${K}`,
+      );
     checkWidth(where, 'sglext.routed_experts', layers, K, shape);
     layersOnWire = layers;
     promptRows = flat.subarray(0, P * layers * K);
@@ -144,7 +183,10 @@ export function parseCompletionResponse(engine: Engine, body: unknown, promptIds
   const R = P + genUsed;
   const routes = new Int32Array(R * L * K); // [R, L, K]
   const pick = layersOnWire === L ? null : shape.moeLayers;
-  const src = (r: number): Int32Array => (r < P ? promptRows.subarray(r * layersOnWire * K, (r + 1) * layersOnWire * K) : genRows.subarray((r - P) * layersOnWire * K, (r - P + 1) * layersOnWire * K));
+  const src = (r: number): Int32Array =>
+    r < P
+      ? promptRows.subarray(r * layersOnWire * K, (r + 1) * layersOnWire * K)
+      : genRows.subarray((r - P) * layersOnWire * K, (r - P + 1) * layersOnWire * K);
   for (let r = 0; r < R; r++) {
     const row = src(r);
     for (let l = 0; l < L; l++) {
@@ -152,12 +194,25 @@ export function parseCompletionResponse(engine: Engine, body: unknown, promptIds
       for (let k = 0; k < K; k++) {
         const e = row[wl * K + k];
         if (!(e >= 0 && e < shape.expertCount))
-          shapeErr(where, 'routed experts', `expert id ${e} at position ${r}, MoE layer ${shape.moeLayers[l]}, slot ${k}`, `ids in 0..${shape.expertCount - 1}: the server serves another model than the local config describes`);
+          shapeErr(
+            where,
+            'routed experts',
+            `expert id ${e} at position ${r}, MoE layer ${shape.moeLayers[l]}, slot ${k}`,
+            `ids in 0..${shape.expertCount - 1}: the server serves another model than the local config describes`,
+          );
         routes[(r * L + l) * K + k] = e;
       }
     }
   }
-  return { promptIds, ids: gen, text, finishReason, routes, rows: R, policyApplied: typeof b.mote_policy_applied === 'string' ? b.mote_policy_applied : null };
+  return {
+    promptIds,
+    ids: gen,
+    text,
+    finishReason,
+    routes,
+    rows: R,
+    policyApplied: typeof b.mote_policy_applied === 'string' ? b.mote_policy_applied : null,
+  };
 }
 
 function shapeErr(where: string, field: string, got: string, want: string): never {
@@ -165,9 +220,18 @@ function shapeErr(where: string, field: string, got: string, want: string): neve
 }
 
 function checkWidth(where: string, field: string, layers: number, k: number, s: RouteShape): void {
-  if (k !== s.topK) throw new MoteError('E_REMOTE_MODEL', `${where}: ${field} has top-${k} per token, the local config top-${s.topK}; the server serves another model than the local config describes`, { field });
+  if (k !== s.topK)
+    throw new MoteError(
+      'E_REMOTE_MODEL',
+      `${where}: ${field} has top-${k} per token, the local config top-${s.topK}; the server serves another model than the local config describes`,
+      { field },
+    );
   if (layers !== s.moeLayers.length && layers !== s.layerCount)
-    throw new MoteError('E_REMOTE_MODEL', `${where}: ${field} has ${layers} layers, the local config ${s.moeLayers.length} MoE layers (${s.layerCount} decoder layers); the server serves another model than the local config describes`, { field });
+    throw new MoteError(
+      'E_REMOTE_MODEL',
+      `${where}: ${field} has ${layers} layers, the local config ${s.moeLayers.length} MoE layers (${s.layerCount} decoder layers); the server serves another model than the local config describes`,
+      { field },
+    );
 }
 
 /** A JSON [R][L][K] array of ints into a flat Int32Array. */
@@ -180,7 +244,8 @@ function nested(v: unknown, field: string, where: string): { data: Int32Array; r
   const data = new Int32Array(rows * layers * k);
   let n = 0;
   for (const row of v as unknown[][]) {
-    if (!Array.isArray(row) || row.length !== layers) shapeErr(where, field, `a ragged row (${Array.isArray(row) ? row.length : typeof row} layers)`, `${layers} layers in every row`);
+    if (!Array.isArray(row) || row.length !== layers)
+      shapeErr(where, field, `a ragged row (${Array.isArray(row) ? row.length : typeof row} layers)`, `${layers} layers in every row`);
     for (const slot of row as unknown[][]) {
       if (!Array.isArray(slot) || slot.length !== k) shapeErr(where, field, 'a ragged top-k slot', `${k} ids per layer`);
       for (const e of slot) {

@@ -7,7 +7,19 @@ export type RawConfig = Record<string, unknown>;
 
 export type RopeSpec =
   | { kind: 'default'; theta: number; dim: number; attentionFactor?: number }
-  | { kind: 'yarn'; theta: number; dim: number; factor: number; originalMax: number; betaFast: number; betaSlow: number; mscale: number; mscaleAllDim: number; attentionFactor?: number; truncate: boolean };
+  | {
+      kind: 'yarn';
+      theta: number;
+      dim: number;
+      factor: number;
+      originalMax: number;
+      betaFast: number;
+      betaSlow: number;
+      mscale: number;
+      mscaleAllDim: number;
+      attentionFactor?: number;
+      truncate: boolean;
+    };
 
 /** How a router turns logits into (ids, weights); see routing.ts for the exact formulas. */
 export interface RouterSpec {
@@ -92,9 +104,17 @@ export const MAX_LAYERS = 1 << 16;
 export class ConfigReader {
   /** every field a builder asked for (tests check them against the architecture's field table) */
   readonly read = new Set<string>();
-  constructor(readonly raw: RawConfig, readonly file: string, readonly modelType: string) {}
+  constructor(
+    readonly raw: RawConfig,
+    readonly file: string,
+    readonly modelType: string,
+  ) {}
   private bad(field: string, v: unknown, want: string): never {
-    throw new MoteError('E_CONFIG_INVALID', `${field} must be ${want} in ${this.file} of ${this.modelType}, got ${JSON.stringify(v)}; fix config.json`, { file: this.file, field });
+    throw new MoteError(
+      'E_CONFIG_INVALID',
+      `${field} must be ${want} in ${this.file} of ${this.modelType}, got ${JSON.stringify(v)}; fix config.json`,
+      { file: this.file, field },
+    );
   }
   has(field: string): boolean {
     this.read.add(field);
@@ -164,14 +184,22 @@ export function ropeFromConfig(c: ConfigReader, dim: number): RopeSpec {
   if (type === 'yarn') {
     const n = (k: string, d: number) => (typeof rs[k] === 'number' ? (rs[k] as number) : d);
     return {
-      kind: 'yarn', theta, dim,
+      kind: 'yarn',
+      theta,
+      dim,
       factor: n('factor', 1),
       originalMax: n('original_max_position_embeddings', c.num('max_position_embeddings', 4096)),
-      betaFast: n('beta_fast', 32), betaSlow: n('beta_slow', 1),
-      mscale: n('mscale', 0), mscaleAllDim: n('mscale_all_dim', 0), // 0 = absent, as HF tests them
+      betaFast: n('beta_fast', 32),
+      betaSlow: n('beta_slow', 1),
+      mscale: n('mscale', 0),
+      mscaleAllDim: n('mscale_all_dim', 0), // 0 = absent, as HF tests them
       attentionFactor: typeof rs.attention_factor === 'number' ? (rs.attention_factor as number) : undefined,
       truncate: rs.truncate === undefined ? true : Boolean(rs.truncate),
     };
   }
-  throw new MoteError('E_CONFIG_INVALID', `rope_scaling.rope_type ${JSON.stringify(type)} in ${c.file} of ${c.modelType} is not supported; supported: default, yarn`, { file: c.file, field: 'rope_scaling' });
+  throw new MoteError(
+    'E_CONFIG_INVALID',
+    `rope_scaling.rope_type ${JSON.stringify(type)} in ${c.file} of ${c.modelType} is not supported; supported: default, yarn`,
+    { file: c.file, field: 'rope_scaling' },
+  );
 }

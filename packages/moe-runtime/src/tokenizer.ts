@@ -16,7 +16,11 @@ interface HfTokenizer {
 export async function loadTokenizer(dir: string, chatTemplate?: string, limits?: TemplateLimits): Promise<Tokenizer> {
   const abs = resolve(dir);
   if (!existsSync(join(abs, 'tokenizer.json'))) {
-    throw new MoteError('E_TOKENIZER', `no tokenizer.json in ${abs}; copy the checkpoint's tokenizer files (tokenizer.json, tokenizer_config.json) into the folder`, { file: join(abs, 'tokenizer.json') });
+    throw new MoteError(
+      'E_TOKENIZER',
+      `no tokenizer.json in ${abs}; copy the checkpoint's tokenizer files (tokenizer.json, tokenizer_config.json) into the folder`,
+      { file: join(abs, 'tokenizer.json') },
+    );
   }
   const { AutoTokenizer, env } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
@@ -35,7 +39,10 @@ export async function loadTokenizer(dir: string, chatTemplate?: string, limits?:
       return bounded(messages, { add_generation_prompt: addGenerationPrompt });
     } catch (e) {
       if (e instanceof MoteError) throw e;
-      throw new MoteError('E_TOKENIZER', `the chat template of ${abs} failed: ${(e as Error).message}; pass a chatTemplate override`, { file: join(abs, 'tokenizer_config.json'), field: 'chat_template' });
+      throw new MoteError('E_TOKENIZER', `the chat template of ${abs} failed: ${(e as Error).message}; pass a chatTemplate override`, {
+        file: join(abs, 'tokenizer_config.json'),
+        field: 'chat_template',
+      });
     }
   };
   const ids = new Map<string, number | null>();

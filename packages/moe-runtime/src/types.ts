@@ -23,11 +23,21 @@ export type HookPoint = BlockPoint | ModelPoint;
 
 /** The one naming table: where each point sits under `blocks.{layer}.` (model points stand alone). */
 const POINT_PATHS = {
-  router_logits: 'moe.router_logits', router_probs: 'moe.router_probs', selection_scores: 'moe.selection_scores',
-  topk_ids: 'moe.topk_ids', topk_weights: 'moe.topk_weights',
-  resid_pre: 'resid_pre', attn_out: 'attn_out', resid_mid: 'resid_mid', resid_post: 'resid_post',
-  moe_out: 'moe_out', moe_routed: 'moe.routed_out', moe_shared: 'moe.shared_out', expert_out: 'moe.expert_out',
-  final_norm: 'final_norm', logits: 'logits',
+  router_logits: 'moe.router_logits',
+  router_probs: 'moe.router_probs',
+  selection_scores: 'moe.selection_scores',
+  topk_ids: 'moe.topk_ids',
+  topk_weights: 'moe.topk_weights',
+  resid_pre: 'resid_pre',
+  attn_out: 'attn_out',
+  resid_mid: 'resid_mid',
+  resid_post: 'resid_post',
+  moe_out: 'moe_out',
+  moe_routed: 'moe.routed_out',
+  moe_shared: 'moe.shared_out',
+  expert_out: 'moe.expert_out',
+  final_norm: 'final_norm',
+  logits: 'logits',
 } as const satisfies Record<HookPoint, string>;
 type PointPaths = typeof POINT_PATHS;
 /** The type of a hook name: `blocks.${number}.moe.topk_ids`, `blocks.${number}.resid_post`, `logits`, ... */

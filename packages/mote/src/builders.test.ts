@@ -28,9 +28,18 @@ describe('topNPolicy', () => {
   });
   it('honours per-layer caps; force defaults to top-k per layer', () => {
     const p = topNPolicy(RANKING, { n: 3, mode: 'drop', perLayerCap: 1 });
-    expect(policyExperts(p)).toEqual([{ layer: 1, expert: 7 }, { layer: 2, expert: 5 }, { layer: 3, expert: 0 }]);
+    expect(policyExperts(p)).toEqual([
+      { layer: 1, expert: 7 },
+      { layer: 2, expert: 5 },
+      { layer: 3, expert: 0 },
+    ]);
     const f = topNPolicy(RANKING, { n: 4, mode: 'force', info: INFO });
-    expect(policyExperts(f)).toEqual([{ layer: 1, expert: 7 }, { layer: 1, expert: 2 }, { layer: 2, expert: 5 }, { layer: 3, expert: 0 }]);
+    expect(policyExperts(f)).toEqual([
+      { layer: 1, expert: 7 },
+      { layer: 1, expert: 2 },
+      { layer: 2, expert: 5 },
+      { layer: 3, expert: 0 },
+    ]);
     expect(() => topNPolicy(RANKING, { n: 4, mode: 'force', info: INFO, perLayerCap: { 1: 3 } })).toThrow(/forces 3 experts/);
   });
   it('refuses n larger than the ranking and a missing value', () => {

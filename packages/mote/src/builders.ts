@@ -31,9 +31,15 @@ function capOf(cap: PerLayerCap | undefined, layer: number): number {
 
 function checkMode(mode: string, value: number | undefined, what: string): void {
   if (!(INTERVENTION_MODES as readonly string[]).includes(mode))
-    throw new MoteError('E_POLICY', `${what}: mode ${JSON.stringify(mode)} is unknown; fix: use one of ${INTERVENTION_MODES.join(', ')}`, { field: 'mode' });
+    throw new MoteError('E_POLICY', `${what}: mode ${JSON.stringify(mode)} is unknown; fix: use one of ${INTERVENTION_MODES.join(', ')}`, {
+      field: 'mode',
+    });
   if ((mode === 'scale' || mode === 'bias') && (value === undefined || !Number.isFinite(value)))
-    throw new MoteError('E_POLICY', `${what}: mode ${mode} needs a finite value, got ${value}; fix: pass value (e.g. --value ${mode === 'scale' ? 0.5 : -2})`, { field: 'value' });
+    throw new MoteError(
+      'E_POLICY',
+      `${what}: mode ${mode} needs a finite value, got ${value}; fix: pass value (e.g. --value ${mode === 'scale' ? 0.5 : -2})`,
+      { field: 'value' },
+    );
 }
 
 function intervention(layer: number, expert: number, mode: InterventionMode, value?: number, scope?: TokenScope) {
@@ -51,7 +57,8 @@ export function topNPolicy(ranking: readonly RankedExpert[], opts: TopNOptions):
   const { n, mode, scope, value, info } = opts;
   const name = opts.name ?? `top${n}-${mode}`;
   checkMode(mode, value, `top-N policy ${name}`);
-  if (!Number.isInteger(n) || n < 0) throw new MoteError('E_POLICY', `top-N policy: n = ${n} is not a whole number >= 0; fix: pass --n 10`, { field: 'n' });
+  if (!Number.isInteger(n) || n < 0)
+    throw new MoteError('E_POLICY', `top-N policy: n = ${n} is not a whole number >= 0; fix: pass --n 10`, { field: 'n' });
   const cap = opts.perLayerCap ?? (mode === 'force' && info ? info.topK : undefined);
   const sorted = [...ranking].sort((a, b) => a.rank - b.rank);
   const perLayer = new Map<number, number>();
@@ -67,7 +74,11 @@ export function topNPolicy(ranking: readonly RankedExpert[], opts: TopNOptions):
     picked.push(r);
   }
   if (picked.length < n)
-    throw new MoteError('E_POLICY', `top-N policy ${name}: the ranking yields only ${picked.length} experts${cap !== undefined ? ` under the per-layer cap ${JSON.stringify(cap)}` : ''}, fewer than n = ${n}; fix: lower n or raise the cap`, { field: 'n' });
+    throw new MoteError(
+      'E_POLICY',
+      `top-N policy ${name}: the ranking yields only ${picked.length} experts${cap !== undefined ? ` under the per-layer cap ${JSON.stringify(cap)}` : ''}, fewer than n = ${n}; fix: lower n or raise the cap`,
+      { field: 'n' },
+    );
   const policy: Policy = {
     name,
     interventions: picked.map((r) => intervention(r.layer, r.expert, mode, value, scope)),
@@ -108,17 +119,25 @@ export function randomPolicy(opts: RandomOptions): Policy {
   const { info, seed, like } = opts;
   const first = like?.interventions[0];
   const mode = opts.mode ?? first?.mode ?? 'exclude';
-  const scope = opts.scope ?? (like?.interventions.every((e) => JSON.stringify(e.scope) === JSON.stringify(first?.scope)) ? first?.scope : undefined);
+  const scope =
+    opts.scope ?? (like?.interventions.every((e) => JSON.stringify(e.scope) === JSON.stringify(first?.scope)) ? first?.scope : undefined);
   const value = opts.value ?? (mode === first?.mode ? first?.value : undefined);
   const likeExperts = like ? policyExperts(like) : null;
   const n = opts.n ?? likeExperts?.length;
   const name = opts.name ?? `random${n}-${mode}-s${seed}`;
   checkMode(mode, value, `random policy ${name}`);
   if (n === undefined || !Number.isInteger(n) || n < 0)
-    throw new MoteError('E_POLICY', `random policy: n = ${n} is not a whole number >= 0; fix: pass --n, or --like a policy`, { field: 'n' });
+    throw new MoteError('E_POLICY', `random policy: n = ${n} is not a whole number >= 0; fix: pass --n, or --like a policy`, {
+      field: 'n',
+    });
   if (likeExperts && n !== likeExperts.length)
-    throw new MoteError('E_POLICY', `random policy: n = ${n} but the policy to match (${like?.name ?? 'like'}) has ${likeExperts.length} experts; fix: drop n or make it ${likeExperts.length}`, { field: 'n' });
-  if (!Number.isInteger(seed)) throw new MoteError('E_POLICY', `random policy: seed ${seed} is not an integer; fix: pass --seed 1`, { field: 'seed' });
+    throw new MoteError(
+      'E_POLICY',
+      `random policy: n = ${n} but the policy to match (${like?.name ?? 'like'}) has ${likeExperts.length} experts; fix: drop n or make it ${likeExperts.length}`,
+      { field: 'n' },
+    );
+  if (!Number.isInteger(seed))
+    throw new MoteError('E_POLICY', `random policy: seed ${seed} is not an integer; fix: pass --seed 1`, { field: 'seed' });
   if (like) validatePolicy(like, { info });
   const avoidList = opts.avoid ? ('interventions' in opts.avoid ? policyExperts(opts.avoid) : opts.avoid) : [];
   const avoid = new Set(avoidList.map((e) => `${e.layer}:${e.expert}`));
@@ -133,7 +152,11 @@ export function randomPolicy(opts: RandomOptions): Policy {
       if (!k) continue;
       const p = pool(layer);
       if (p.length < k)
-        throw new MoteError('E_POLICY', `random policy ${name}: layer ${layer} needs ${k} experts but only ${p.length} remain after avoiding ${avoidList.length}; fix: avoid fewer experts`, { field: 'avoid' });
+        throw new MoteError(
+          'E_POLICY',
+          `random policy ${name}: layer ${layer} needs ${k} experts but only ${p.length} remain after avoiding ${avoidList.length}; fix: avoid fewer experts`,
+          { field: 'avoid' },
+        );
       shuffle(p, rand);
       for (const e of p.slice(0, k)) chosen.push({ layer, expert: e });
     }
@@ -150,7 +173,11 @@ export function randomPolicy(opts: RandomOptions): Policy {
       chosen.push(c);
     }
     if (chosen.length < n)
-      throw new MoteError('E_POLICY', `random policy ${name}: only ${chosen.length} experts can be drawn (pool after avoid${cap !== undefined ? `, per-layer cap ${JSON.stringify(cap)}` : ''}), fewer than n = ${n}; fix: lower n`, { field: 'n' });
+      throw new MoteError(
+        'E_POLICY',
+        `random policy ${name}: only ${chosen.length} experts can be drawn (pool after avoid${cap !== undefined ? `, per-layer cap ${JSON.stringify(cap)}` : ''}), fewer than n = ${n}; fix: lower n`,
+        { field: 'n' },
+      );
   }
   chosen.sort((a, b) => a.layer - b.layer || a.expert - b.expert);
   const policy: Policy = {

@@ -50,7 +50,8 @@ export interface ExportResult {
   linked: string[];
 }
 
-const USE_SERVE = 'serve the original checkpoint with `mote serve --model DIR` and send the policy per request (mote_policy), or run it locally';
+const USE_SERVE =
+  'serve the original checkpoint with `mote serve --model DIR` and send the policy per request (mote_policy), or run it locally';
 
 /**
  * Write `policy` into a copy of the checkpoint at `out`.
@@ -60,7 +61,8 @@ const USE_SERVE = 'serve the original checkpoint with `mote serve --model DIR` a
  *   // then: vllm serve DeepSeek-R1-top10-off --enable-return-routed-experts ...
  */
 export function exportPolicy(o: ExportOptions): ExportResult {
-  const src = resolve(o.model), out = resolve(o.out);
+  const src = resolve(o.model),
+    out = resolve(o.out);
   const m = inspectModel(src);
   const spec = m.spec;
   validatePolicy(o.policy, { info: m, file: 'policy' });
@@ -70,18 +72,30 @@ export function exportPolicy(o: ExportOptions): ExportResult {
   const sigmoid = spec.router.scoring === 'sigmoid' && !!spec.weights.layer(spec.moeLayers[0]).correctionBias;
   const logitBias = spec.router.scoring === 'topk_softmax' && !!spec.weights.layer(spec.moeLayers[0]).routerBias;
   if (!sigmoid && !logitBias)
-    refuse(`${spec.modelType}'s router has no selection bias (only deepseek_v3's e_score_correction_bias and gpt_oss's router bias can carry a policy exactly)`);
-  const groups = spec.router.groups && spec.router.groups.count > 1 && spec.router.groups.topkGroup < spec.router.groups.count ? spec.router.groups : null;
+    refuse(
+      `${spec.modelType}'s router has no selection bias (only deepseek_v3's e_score_correction_bias and gpt_oss's router bias can carry a policy exactly)`,
+    );
+  const groups =
+    spec.router.groups && spec.router.groups.count > 1 && spec.router.groups.topkGroup < spec.router.groups.count
+      ? spec.router.groups
+      : null;
 
   // per layer: the offsets to write, checked against what stays exact
   const byLayer = new Map<number, Array<{ expert: number; mode: 'exclude' | 'force' | 'bias'; value: number }>>();
   o.policy.interventions.forEach((iv, i) => {
     const where = `interventions[${i}] (${iv.mode} layer ${iv.layer} expert ${iv.expert})`;
-    if (iv.scope !== undefined && iv.scope !== 'all') refuse(`${where}: scope ${JSON.stringify(iv.scope)} depends on the token, a checkpoint holds one router for all tokens (only scope "all" can be exported)`);
-    if (iv.mode === 'drop' || iv.mode === 'scale') refuse(`${where}: ${iv.mode} changes applied weights after selection; a selection bias can only change which experts are chosen`);
-    if (logitBias && iv.mode !== 'exclude') refuse(`${where}: gpt_oss's router bias also enters the softmax weights of the chosen experts, so only exclude is exact there`);
+    if (iv.scope !== undefined && iv.scope !== 'all')
+      refuse(
+        `${where}: scope ${JSON.stringify(iv.scope)} depends on the token, a checkpoint holds one router for all tokens (only scope "all" can be exported)`,
+      );
+    if (iv.mode === 'drop' || iv.mode === 'scale')
+      refuse(`${where}: ${iv.mode} changes applied weights after selection; a selection bias can only change which experts are chosen`);
+    if (logitBias && iv.mode !== 'exclude')
+      refuse(`${where}: gpt_oss's router bias also enters the softmax weights of the chosen experts, so only exclude is exact there`);
     if (sigmoid && iv.mode === 'force' && groups)
-      refuse(`${where}: with group-limited routing (n_group ${groups.count}, topk_group ${groups.topkGroup}) a forced expert's bias raises its group's score, so its group is always kept and displaces another group; mote's force keeps the group choice`);
+      refuse(
+        `${where}: with group-limited routing (n_group ${groups.count}, topk_group ${groups.topkGroup}) a forced expert's bias raises its group's score, so its group is always kept and displaces another group; mote's force keeps the group choice`,
+      );
     const list = byLayer.get(iv.layer) ?? [];
     list.push({ expert: iv.expert, mode: iv.mode as 'exclude' | 'force' | 'bias', value: iv.value ?? 0 });
     byLayer.set(iv.layer, list);
@@ -91,12 +105,16 @@ export function exportPolicy(o: ExportOptions): ExportResult {
     const fo = new Set(list.filter((x) => x.mode === 'force').map((x) => x.expert));
     for (const e of ex) if (fo.has(e)) refuse(`layer ${layer} expert ${e} is both excluded and forced`);
     if (fo.size > spec.topK) refuse(`layer ${layer} forces ${fo.size} experts but top-k is ${spec.topK}`);
-    if (spec.expertCount - ex.size < spec.topK) refuse(`layer ${layer} excludes ${ex.size} of ${spec.expertCount} experts, leaving fewer than top-k ${spec.topK}`);
+    if (spec.expertCount - ex.size < spec.topK)
+      refuse(`layer ${layer} excludes ${ex.size} of ${spec.expertCount} experts, leaving fewer than top-k ${spec.topK}`);
     if (groups) {
       const per = spec.expertCount / groups.count;
       for (let g = 0; g < groups.count; g++) {
         const left = per - [...ex].filter((e) => Math.floor(e / per) === g).length;
-        if (left < Math.min(2, per)) refuse(`layer ${layer} excludes all but ${left} experts of group ${g}: its group score (sum of the top 2) would then depend on the excluded value`);
+        if (left < Math.min(2, per))
+          refuse(
+            `layer ${layer} excludes all but ${left} experts of group ${g}: its group score (sum of the top 2) would then depend on the excluded value`,
+          );
       }
     }
   }
@@ -120,22 +138,32 @@ export function exportPolicy(o: ExportOptions): ExportResult {
         else v[x.expert] += x.mode === 'exclude' ? -EXPORT_SIGMOID_OFFSET : x.mode === 'force' ? EXPORT_SIGMOID_OFFSET : x.value;
       }
       const f = Float32Array.from(v);
-      changed.set(name, { dtype: entry.dtype, shape: entry.shape, bytes: entry.dtype === 'F32' ? new Uint8Array(f32Bytes(f)) : f32ToBf16Bytes(f) });
+      changed.set(name, {
+        dtype: entry.dtype,
+        shape: entry.shape,
+        bytes: entry.dtype === 'F32' ? new Uint8Array(f32Bytes(f)) : f32ToBf16Bytes(f),
+      });
     }
 
     // the folder: files copied, shards linked / copied / rewritten, one new shard, the index
-    if (existsSync(out) && readdirSync(out).length) throw new MoteError('E_IO', `mote export: ${out} exists and is not empty; pick a new --out folder`, { file: out });
+    if (existsSync(out) && readdirSync(out).length)
+      throw new MoteError('E_IO', `mote export: ${out} exists and is not empty; pick a new --out folder`, { file: out });
     mkdirSync(out, { recursive: true });
     const shardOf = new Map<string, string>(); // tensor -> shard file name
     for (const n of ckpt.names()) shardOf.set(n, basename(ckpt.entry(n).file));
     const shards = [...new Set(shardOf.values())].sort();
     const touched = new Set([...changed.keys()].map((n) => shardOf.get(n)!));
-    const rewritten: string[] = [], linked: string[] = [];
+    const rewritten: string[] = [],
+      linked: string[] = [];
     for (const shard of shards) {
-      const from = join(src, shard), to = join(out, shard);
+      const from = join(src, shard),
+        to = join(out, shard);
       if (touched.has(shard)) {
         const names = ckpt.names().filter((n) => shardOf.get(n) === shard && !changed.has(n));
-        writeSafetensors(to, names.map((n) => ({ name: n, dtype: ckpt.entry(n).dtype, shape: ckpt.entry(n).shape, bytes: () => ckpt.readBytes(n) })));
+        writeSafetensors(
+          to,
+          names.map((n) => ({ name: n, dtype: ckpt.entry(n).dtype, shape: ckpt.entry(n).shape, bytes: () => ckpt.readBytes(n) })),
+        );
         rewritten.push(shard);
       } else {
         if (o.copy) copyFileSync(from, to);
@@ -143,7 +171,11 @@ export function exportPolicy(o: ExportOptions): ExportResult {
         linked.push(shard);
       }
     }
-    writeSafetensors(join(out, EXPORT_SHARD), [...changed].map(([name, t]) => ({ name, ...t })), { format: 'pt', mote_policy: o.policy.name ?? 'policy' });
+    writeSafetensors(
+      join(out, EXPORT_SHARD),
+      [...changed].map(([name, t]) => ({ name, ...t })),
+      { format: 'pt', mote_policy: o.policy.name ?? 'policy' },
+    );
     const weightMap: Record<string, string> = {};
     for (const [n, s] of [...shardOf].sort((a, b) => a[0].localeCompare(b[0]))) weightMap[n] = changed.has(n) ? EXPORT_SHARD : s;
     const indexFile = join(src, 'model.safetensors.index.json');
@@ -161,7 +193,15 @@ export function exportPolicy(o: ExportOptions): ExportResult {
   }
 }
 
-function readme(src: string, policy: Policy, type: string, changed: string[], rewritten: string[], linked: string[], copy: boolean): string {
+function readme(
+  src: string,
+  policy: Policy,
+  type: string,
+  changed: string[],
+  rewritten: string[],
+  linked: string[],
+  copy: boolean,
+): string {
   const n = policy.interventions.length;
   return `# ${basename(src)} with the MoTE policy "${policy.name ?? 'policy'}"
 

@@ -18,16 +18,33 @@ import { loadPolicy, policyExperts } from './policy.js';
 export function policyFiles(specs: string[]): string[] {
   const out: string[] = [];
   for (const spec of specs)
-    for (const p of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const p of spec
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       let isDir: boolean;
       try {
         isDir = statSync(p).isDirectory();
       } catch {
-        throw new MoteError('E_INPUT', `policy ${p} does not exist; fix: give a policy JSON file, a folder of them, or a comma list`, { file: p, field: '--policy' });
+        throw new MoteError('E_INPUT', `policy ${p} does not exist; fix: give a policy JSON file, a folder of them, or a comma list`, {
+          file: p,
+          field: '--policy',
+        });
       }
-      if (!isDir) { out.push(p); continue; }
-      const files = readdirSync(p).filter((f) => f.endsWith('.json')).sort().map((f) => join(p, f));
-      if (!files.length) throw new MoteError('E_INPUT', `policy folder ${p} holds no *.json files; fix: point --policy at the folder \`mote policy sweep\` wrote`, { file: p, field: '--policy' });
+      if (!isDir) {
+        out.push(p);
+        continue;
+      }
+      const files = readdirSync(p)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => join(p, f));
+      if (!files.length)
+        throw new MoteError(
+          'E_INPUT',
+          `policy folder ${p} holds no *.json files; fix: point --policy at the folder \`mote policy sweep\` wrote`,
+          { file: p, field: '--policy' },
+        );
       out.push(...files);
     }
   return out;
@@ -52,7 +69,11 @@ export function parseScope(s: string | undefined): TokenScope | undefined {
   if ((SCOPE_NAMES as readonly string[]).includes(s)) return s as TokenScope;
   const m = /^(\d+)[-:](\d+)$/.exec(s);
   if (m && Number(m[1]) < Number(m[2])) return { from: Number(m[1]), to: Number(m[2]) };
-  throw new MoteError('E_INPUT', `--scope "${s}" is not a token scope; fix: use all, prompt, generated, think or a position range FROM-TO (half-open), e.g. 0-16`, { field: '--scope' });
+  throw new MoteError(
+    'E_INPUT',
+    `--scope "${s}" is not a token scope; fix: use all, prompt, generated, think or a position range FROM-TO (half-open), e.g. 0-16`,
+    { field: '--scope' },
+  );
 }
 
 /**
@@ -61,7 +82,10 @@ export function parseScope(s: string | undefined): TokenScope | undefined {
  *   parseMode('exclude') // 'exclude'
  */
 export function parseMode(s: string): InterventionMode {
-  if (!(INTERVENTION_MODES as readonly string[]).includes(s)) throw new MoteError('E_INPUT', `--mode "${s}" is not an intervention mode; fix: use one of ${INTERVENTION_MODES.join(', ')}`, { field: '--mode' });
+  if (!(INTERVENTION_MODES as readonly string[]).includes(s))
+    throw new MoteError('E_INPUT', `--mode "${s}" is not an intervention mode; fix: use one of ${INTERVENTION_MODES.join(', ')}`, {
+      field: '--mode',
+    });
   return s as InterventionMode;
 }
 
@@ -71,8 +95,13 @@ export function parseMode(s: string): InterventionMode {
  *   parseCounts('1,2,5') // [1, 2, 5]
  */
 export function parseCounts(s: string): number[] {
-  const ns = s.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
-  if (!ns.length || ns.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new MoteError('E_INPUT', `--ns "${s}" must be comma-separated whole numbers >= 1, e.g. 1,2,5,10,20`, { field: '--ns' });
+  const ns = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map(Number);
+  if (!ns.length || ns.some((n) => !Number.isSafeInteger(n) || n < 1))
+    throw new MoteError('E_INPUT', `--ns "${s}" must be comma-separated whole numbers >= 1, e.g. 1,2,5,10,20`, { field: '--ns' });
   return ns;
 }
 
@@ -101,7 +130,11 @@ export function loadAvoid(file: string, info: ModelInfo, n: number | undefined):
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new MoteError('E_INPUT', `--avoid ${file} is not a readable JSON file (${(e as Error).message}); give a policy JSON or a ranking.json`, { file, field: '--avoid' });
+    throw new MoteError(
+      'E_INPUT',
+      `--avoid ${file} is not a readable JSON file (${(e as Error).message}); give a policy JSON or a ranking.json`,
+      { file, field: '--avoid' },
+    );
   }
   if (!Array.isArray(json)) return loadPolicy(file, info);
   if (n === undefined) throw new MoteError('E_INPUT', '--avoid with a ranking avoids its top N: give --n or --like', { field: '--avoid' });

@@ -9,7 +9,13 @@ const layer = INFO.moeLayers[0];
 
 describe('validatePolicy at scale', () => {
   it('4,000 position-scoped entries on one expert validate (quadratic took > 120 s; this runs in the default test timeout)', () => {
-    const interventions = Array.from({ length: 4000 }, (_, i) => ({ mode: 'scale', layer, expert: 1, value: 0.5, scope: { from: 2 * i, to: 2 * i + 2 } }));
+    const interventions = Array.from({ length: 4000 }, (_, i) => ({
+      mode: 'scale',
+      layer,
+      expert: 1,
+      value: 0.5,
+      scope: { from: 2 * i, to: 2 * i + 2 },
+    }));
     expect(validatePolicy({ name: 'many', interventions }, { info: INFO }).interventions).toHaveLength(4000);
     // and a conflict hidden among them is still found, naming both entries
     interventions.push({ mode: 'scale', layer, expert: 1, value: 2, scope: { from: 7001, to: 7002 } });
@@ -17,14 +23,23 @@ describe('validatePolicy at scale', () => {
   });
 
   it('4,000 forced entries with disjoint ranges across experts respect top-k per token', () => {
-    const interventions = Array.from({ length: 4000 }, (_, i) => ({ mode: 'force', layer, expert: i % INFO.expertCount, scope: { from: i, to: i + 1 } }));
+    const interventions = Array.from({ length: 4000 }, (_, i) => ({
+      mode: 'force',
+      layer,
+      expert: i % INFO.expertCount,
+      scope: { from: i, to: i + 1 },
+    }));
     expect(validatePolicy({ interventions }, { info: INFO }).interventions).toHaveLength(4000);
   });
 
   it('excluding every expert of a layer (or leaving fewer than top-k) fails at check time', () => {
     const all = Array.from({ length: INFO.expertCount }, (_, e) => ({ mode: 'exclude', layer, expert: e }));
     let err: unknown;
-    try { validatePolicy({ interventions: all }, { info: INFO }); } catch (e) { err = e; }
+    try {
+      validatePolicy({ interventions: all }, { info: INFO });
+    } catch (e) {
+      err = e;
+    }
     expect(isMoteError(err, 'E_POLICY')).toBe(true);
     expect(String(err)).toMatch(new RegExp(`layer ${layer} excludes ${INFO.expertCount} of its ${INFO.expertCount} experts`));
     const keepK = all.slice(0, INFO.expertCount - INFO.topK);

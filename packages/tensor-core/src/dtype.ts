@@ -2,8 +2,18 @@
 
 /** Bytes per element of each safetensors dtype string. */
 export const SAFETENSORS_DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 export function bf16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
@@ -53,7 +63,10 @@ export function f32ToF8e4m3(x: number): number {
   const a = Math.min(Math.abs(x), 448);
   for (let b = 0; b < 0x7f; b++) {
     const err = Math.abs(F8_E4M3_TABLE[b] - a);
-    if (err < bestErr || (err === bestErr && (b & 1) === 0)) { best = b; bestErr = err; }
+    if (err < bestErr || (err === bestErr && (b & 1) === 0)) {
+      best = b;
+      bestErr = err;
+    }
   }
   return (x < 0 ? 0x80 : 0) | best;
 }
@@ -63,13 +76,29 @@ export function bytesToF32(dtype: string, bytes: Uint8Array): Float32Array {
   const n = bytes.byteLength / (SAFETENSORS_DTYPE_BYTES[dtype] ?? NaN);
   const aligned = (k: number) => (bytes.byteOffset % k === 0 ? bytes : bytes.slice());
   switch (dtype) {
-    case 'F32': { const b = aligned(4); return new Float32Array(b.buffer, b.byteOffset, n).slice(); }
-    case 'F64': { const b = aligned(8); return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, n)); }
-    case 'BF16': { const b = aligned(2); return bf16ToF32(new Uint16Array(b.buffer, b.byteOffset, n)); }
-    case 'F16': { const b = aligned(2); return f16ToF32(new Uint16Array(b.buffer, b.byteOffset, n)); }
-    case 'F8_E4M3': return f8e4m3ToF32(bytes);
-    case 'I8': return Float32Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, n));
-    case 'U8': return Float32Array.from(bytes);
-    default: throw new Error(`no float32 conversion for dtype ${dtype}`);
+    case 'F32': {
+      const b = aligned(4);
+      return new Float32Array(b.buffer, b.byteOffset, n).slice();
+    }
+    case 'F64': {
+      const b = aligned(8);
+      return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, n));
+    }
+    case 'BF16': {
+      const b = aligned(2);
+      return bf16ToF32(new Uint16Array(b.buffer, b.byteOffset, n));
+    }
+    case 'F16': {
+      const b = aligned(2);
+      return f16ToF32(new Uint16Array(b.buffer, b.byteOffset, n));
+    }
+    case 'F8_E4M3':
+      return f8e4m3ToF32(bytes);
+    case 'I8':
+      return Float32Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, n));
+    case 'U8':
+      return Float32Array.from(bytes);
+    default:
+      throw new Error(`no float32 conversion for dtype ${dtype}`);
   }
 }

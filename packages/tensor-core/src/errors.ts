@@ -76,7 +76,10 @@ export function asMoteError(e: unknown, path?: string): MoteError {
     return new MoteError('E_IO', `${IO_FIX[code](where)} (${code}${err.syscall ? ` in ${err.syscall}` : ''})`, { file: err.path ?? path });
   }
   const msg = e instanceof Error ? e.message : String(e);
-  if (code === 'ERR_WORKER_OUT_OF_MEMORY' || /Array buffer allocation failed|Invalid typed array length|Invalid array length|out of memory/i.test(msg))
+  if (
+    code === 'ERR_WORKER_OUT_OF_MEMORY' ||
+    /Array buffer allocation failed|Invalid typed array length|Invalid array length|out of memory/i.test(msg)
+  )
     return new MoteError('E_LIMIT', `out of memory (${msg}); fix: use shorter inputs, a smaller --batch-size or --dtype int8`);
   return new MoteError('E_INTERNAL', `unexpected error: ${msg}; this is a bug in mote: rerun with --debug for the stack and report it`);
 }

@@ -19,16 +19,20 @@ describe('fp8 e4m3 block dequantisation', () => {
     const C = 260;
     const src = new Float32Array(R * C);
     let s = 12345;
-    for (let i = 0; i < src.length; i++) { s = (s * 1103515245 + 12345) % 2 ** 31; src[i] = ((s / 2 ** 31) * 2 - 1) * (1 + (i % 7)); }
+    for (let i = 0; i < src.length; i++) {
+      s = (s * 1103515245 + 12345) % 2 ** 31;
+      src[i] = ((s / 2 ** 31) * 2 - 1) * (1 + (i % 7));
+    }
     const q = quantFp8Blocks(src, [R, C]);
     expect(q.scaleShape).toEqual([2, 3]);
     const back = dequantFp8Blocks(q.bytes, [R, C], q.scaleInv);
-    for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) {
-      const sc = q.scaleInv[Math.floor(i / 128) * 3 + Math.floor(j / 128)];
-      // e4m3 keeps 3 mantissa bits: relative error <= 2^-4 for normals, absolute <= 2^-10 * scale below 2^-6
-      const tol = Math.max(Math.abs(src[i * C + j]) * 2 ** -4, 2 ** -10 * sc) * 1.0001;
-      expect(Math.abs(back[i * C + j] - src[i * C + j])).toBeLessThanOrEqual(tol);
-    }
+    for (let i = 0; i < R; i++)
+      for (let j = 0; j < C; j++) {
+        const sc = q.scaleInv[Math.floor(i / 128) * 3 + Math.floor(j / 128)];
+        // e4m3 keeps 3 mantissa bits: relative error <= 2^-4 for normals, absolute <= 2^-10 * scale below 2^-6
+        const tol = Math.max(Math.abs(src[i * C + j]) * 2 ** -4, 2 ** -10 * sc) * 1.0001;
+        expect(Math.abs(back[i * C + j] - src[i * C + j])).toBeLessThanOrEqual(tol);
+      }
   });
 
   it('table: 448 is the largest finite value, 0x7f is NaN', () => {

@@ -15,12 +15,19 @@ export const FP8_BLOCK: readonly [number, number] = [128, 128];
  * W[i, j] = fp8(W[i, j]) * scaleInv[floor(i / br), floor(j / bc)] for W [R, C] stored as E4M3 bytes and
  * scaleInv [ceil(R / br), ceil(C / bc)] (edge blocks may be partial).
  */
-export function dequantFp8Blocks(bytes: Uint8Array, shape: [number, number], scaleInv: Float32Array, block: readonly [number, number] = FP8_BLOCK): Float32Array {
+export function dequantFp8Blocks(
+  bytes: Uint8Array,
+  shape: [number, number],
+  scaleInv: Float32Array,
+  block: readonly [number, number] = FP8_BLOCK,
+): Float32Array {
   const [R, C] = shape;
   const [br, bc] = block;
   const sc = Math.ceil(C / bc);
   if (bytes.length !== R * C || scaleInv.length !== Math.ceil(R / br) * sc) {
-    throw new Error(`dequantFp8Blocks: ${bytes.length} bytes and ${scaleInv.length} scales do not fit [${R}, ${C}] with ${br}x${bc} blocks`);
+    throw new Error(
+      `dequantFp8Blocks: ${bytes.length} bytes and ${scaleInv.length} scales do not fit [${R}, ${C}] with ${br}x${bc} blocks`,
+    );
   }
   const out = new Float32Array(R * C); // [R, C]
   for (let i = 0; i < R; i++) {
@@ -31,19 +38,25 @@ export function dequantFp8Blocks(bytes: Uint8Array, shape: [number, number], sca
 }
 
 /** Quantise W [R, C] the way DeepSeek's kernels do: per block scale = amax / 448, bytes = E4M3(W / scale). */
-export function quantFp8Blocks(w: Float32Array, shape: [number, number], block: readonly [number, number] = FP8_BLOCK): { bytes: Uint8Array; scaleInv: Float32Array; scaleShape: [number, number] } {
+export function quantFp8Blocks(
+  w: Float32Array,
+  shape: [number, number],
+  block: readonly [number, number] = FP8_BLOCK,
+): { bytes: Uint8Array; scaleInv: Float32Array; scaleShape: [number, number] } {
   const [R, C] = shape;
   const [br, bc] = block;
   const sr = Math.ceil(R / br);
   const sc = Math.ceil(C / bc);
   const scaleInv = new Float32Array(sr * sc); // [sr, sc]
-  for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) {
-    const s = Math.floor(i / br) * sc + Math.floor(j / bc);
-    scaleInv[s] = Math.max(scaleInv[s], Math.abs(w[i * C + j]) / 448);
-  }
+  for (let i = 0; i < R; i++)
+    for (let j = 0; j < C; j++) {
+      const s = Math.floor(i / br) * sc + Math.floor(j / bc);
+      scaleInv[s] = Math.max(scaleInv[s], Math.abs(w[i * C + j]) / 448);
+    }
   for (let s = 0; s < scaleInv.length; s++) if (scaleInv[s] === 0) scaleInv[s] = 1;
   const bytes = new Uint8Array(R * C); // [R, C]
-  for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) bytes[i * C + j] = f32ToF8e4m3(w[i * C + j] / scaleInv[Math.floor(i / br) * sc + Math.floor(j / bc)]);
+  for (let i = 0; i < R; i++)
+    for (let j = 0; j < C; j++) bytes[i * C + j] = f32ToF8e4m3(w[i * C + j] / scaleInv[Math.floor(i / br) * sc + Math.floor(j / bc)]);
   return { bytes, scaleInv, scaleShape: [sr, sc] };
 }
 
@@ -57,18 +70,34 @@ export function readScaledF32(ckpt: SafetensorsCheckpoint, name: string, expectS
   const e = ckpt.entry(name);
   const s = ckpt.entry(scaleName);
   if (expectShape && (expectShape.length !== e.shape.length || expectShape.some((d, i) => d !== e.shape[i]))) {
-    throw new MoteError('E_SHAPE', `tensor ${name} in ${e.file} has shape [${e.shape}] but the config implies [${expectShape}]; the checkpoint and config.json disagree`, { file: e.file, field: name });
+    throw new MoteError(
+      'E_SHAPE',
+      `tensor ${name} in ${e.file} has shape [${e.shape}] but the config implies [${expectShape}]; the checkpoint and config.json disagree`,
+      { file: e.file, field: name },
+    );
   }
   if (e.dtype !== 'F8_E4M3') {
-    throw new MoteError('E_DTYPE', `tensor ${name} in ${e.file} has a ${scaleName} block scale but dtype ${e.dtype}; block scales go with F8_E4M3 weights, remove the scale or re-export the checkpoint`, { file: e.file, field: `${name}.dtype` });
+    throw new MoteError(
+      'E_DTYPE',
+      `tensor ${name} in ${e.file} has a ${scaleName} block scale but dtype ${e.dtype}; block scales go with F8_E4M3 weights, remove the scale or re-export the checkpoint`,
+      { file: e.file, field: `${name}.dtype` },
+    );
   }
   if (e.shape.length !== 2 || s.shape.length !== 2 || s.shape[0] < 1 || s.shape[1] < 1) {
-    throw new MoteError('E_SHAPE', `${name} [${e.shape}] with ${scaleName} [${s.shape}] in ${e.file}: fp8 block scales need a 2-D weight and a 2-D scale`, { file: e.file, field: scaleName });
+    throw new MoteError(
+      'E_SHAPE',
+      `${name} [${e.shape}] with ${scaleName} [${s.shape}] in ${e.file}: fp8 block scales need a 2-D weight and a 2-D scale`,
+      { file: e.file, field: scaleName },
+    );
   }
   const [R, C] = e.shape as [number, number];
   const [br, bc] = FP8_BLOCK;
   if (Math.ceil(R / br) !== s.shape[0] || Math.ceil(C / bc) !== s.shape[1]) {
-    throw new MoteError('E_SHAPE', `${scaleName} in ${e.file} has shape [${s.shape}] but the weight [${e.shape}] in ${br}x${bc} blocks (weight_block_size) needs [${Math.ceil(R / br)}, ${Math.ceil(C / bc)}]; the checkpoint is corrupt or uses another block size`, { file: e.file, field: scaleName });
+    throw new MoteError(
+      'E_SHAPE',
+      `${scaleName} in ${e.file} has shape [${s.shape}] but the weight [${e.shape}] in ${br}x${bc} blocks (weight_block_size) needs [${Math.ceil(R / br)}, ${Math.ceil(C / bc)}]; the checkpoint is corrupt or uses another block size`,
+      { file: e.file, field: scaleName },
+    );
   }
   const scale = ckpt.readF32(scaleName).data;
   return { dtype: 'float32', shape: [R, C], data: dequantFp8Blocks(ckpt.readBytes(name), [R, C], scale) };
@@ -125,12 +154,26 @@ export function readMxfp4F32(ckpt: SafetensorsCheckpoint, prefix: string, expect
   const b = ckpt.entry(`${prefix}_blocks`);
   const s = ckpt.entry(`${prefix}_scales`);
   const lead = b.shape.slice(0, -1);
-  if (b.dtype !== 'U8' || s.dtype !== 'U8' || b.shape[b.shape.length - 1] !== 16 || lead.length !== s.shape.length || lead.some((d, i) => d !== s.shape[i])) {
-    throw new MoteError('E_SHAPE', `MXFP4 tensors ${prefix}_blocks [${b.shape}] ${b.dtype} and ${prefix}_scales [${s.shape}] ${s.dtype} in ${b.file} do not fit: blocks must be U8 [..., G, 16] and scales U8 [..., G]`, { file: b.file, field: `${prefix}_blocks` });
+  if (
+    b.dtype !== 'U8' ||
+    s.dtype !== 'U8' ||
+    b.shape[b.shape.length - 1] !== 16 ||
+    lead.length !== s.shape.length ||
+    lead.some((d, i) => d !== s.shape[i])
+  ) {
+    throw new MoteError(
+      'E_SHAPE',
+      `MXFP4 tensors ${prefix}_blocks [${b.shape}] ${b.dtype} and ${prefix}_scales [${s.shape}] ${s.dtype} in ${b.file} do not fit: blocks must be U8 [..., G, 16] and scales U8 [..., G]`,
+      { file: b.file, field: `${prefix}_blocks` },
+    );
   }
   const shape = [...s.shape.slice(0, -1), s.shape[s.shape.length - 1] * 32];
   if (expectShape && (expectShape.length !== shape.length || expectShape.some((d, i) => d !== shape[i]))) {
-    throw new MoteError('E_SHAPE', `MXFP4 tensor ${prefix} in ${b.file} unpacks to [${shape}] but the config implies [${expectShape}]; the checkpoint and config.json disagree`, { file: b.file, field: `${prefix}_blocks` });
+    throw new MoteError(
+      'E_SHAPE',
+      `MXFP4 tensor ${prefix} in ${b.file} unpacks to [${shape}] but the config implies [${expectShape}]; the checkpoint and config.json disagree`,
+      { file: b.file, field: `${prefix}_blocks` },
+    );
   }
   const data = dequantMxfp4(ckpt.readBytes(`${prefix}_blocks`), ckpt.readBytes(`${prefix}_scales`));
   if (data.length !== numel(shape)) throw new Error(`readMxfp4F32: ${prefix} unpacked ${data.length} values for [${shape}]`);

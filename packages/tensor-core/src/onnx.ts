@@ -12,34 +12,56 @@ class Pb {
   private chunks: Uint8Array[] = [];
   private cur: number[] = [];
   private flush() {
-    if (this.cur.length) { this.chunks.push(Uint8Array.from(this.cur)); this.cur = []; }
+    if (this.cur.length) {
+      this.chunks.push(Uint8Array.from(this.cur));
+      this.cur = [];
+    }
   }
   private varint(v: number | bigint) {
     let x = BigInt.asUintN(64, BigInt(v));
-    while (x >= 0x80n) { this.cur.push(Number(x & 0x7fn) | 0x80); x >>= 7n; }
+    while (x >= 0x80n) {
+      this.cur.push(Number(x & 0x7fn) | 0x80);
+      x >>= 7n;
+    }
     this.cur.push(Number(x));
   }
-  private key(field: number, wire: number) { this.varint((field << 3) | wire); }
-  int(field: number, v: number | bigint) { this.key(field, 0); this.varint(v); return this; }
+  private key(field: number, wire: number) {
+    this.varint((field << 3) | wire);
+  }
+  int(field: number, v: number | bigint) {
+    this.key(field, 0);
+    this.varint(v);
+    return this;
+  }
   float(field: number, v: number) {
     this.key(field, 5);
-    const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, v, true);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
     this.cur.push(...b);
     return this;
   }
   bytes(field: number, b: Uint8Array) {
-    this.key(field, 2); this.varint(b.byteLength); this.flush();
+    this.key(field, 2);
+    this.varint(b.byteLength);
+    this.flush();
     this.chunks.push(b);
     return this;
   }
-  str(field: number, s: string) { return this.bytes(field, new TextEncoder().encode(s)); }
-  msg(field: number, m: Pb) { return this.bytes(field, m.finish()); }
+  str(field: number, s: string) {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  msg(field: number, m: Pb) {
+    return this.bytes(field, m.finish());
+  }
   finish(): Uint8Array {
     this.flush();
     const total = this.chunks.reduce((a, c) => a + c.byteLength, 0);
     const out = new Uint8Array(total);
     let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.byteLength; }
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.byteLength;
+    }
     return out;
   }
 }
@@ -55,9 +77,26 @@ export interface ExternalRef {
   length: number;
 }
 
-export interface NodeSpec { op: string; domain: string; inputs: string[]; outputs: string[]; attrs: Record<string, AttrValue>; name: string }
-export interface Init { name: string; elem: ElemType; dims: number[]; raw?: Uint8Array; external?: ExternalRef }
-export interface ValueInfo { name: string; elem: ElemType; dims: Dim[] }
+export interface NodeSpec {
+  op: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, AttrValue>;
+  name: string;
+}
+export interface Init {
+  name: string;
+  elem: ElemType;
+  dims: number[];
+  raw?: Uint8Array;
+  external?: ExternalRef;
+}
+export interface ValueInfo {
+  name: string;
+  elem: ElemType;
+  dims: Dim[];
+}
 
 /** Build one ONNX graph. Names are unique strings; ops return their output names. */
 export class GraphBuilder {
@@ -97,7 +136,8 @@ export class GraphBuilder {
   }
   /** An initializer whose bytes stay in an external file (e.g. a weight cache or a safetensors file). */
   initExternal(name: string, elem: ElemType, dims: number[], ref: ExternalRef): string {
-    if (ref.length !== numel(dims) * ELEM_BYTES[elem]) throw new Error(`initExternal ${name}: length ${ref.length} != ${numel(dims)} x ${elem}`);
+    if (ref.length !== numel(dims) * ELEM_BYTES[elem])
+      throw new Error(`initExternal ${name}: length ${ref.length} != ${numel(dims)} x ${elem}`);
     this.inits.push({ name, elem, dims, external: ref });
     return name;
   }
@@ -109,7 +149,12 @@ export class GraphBuilder {
   }
 
   /** Add a node; returns its outputs (count from `outputs`, default 1). */
-  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { domain?: string; outputs?: number | string[] } = {}): string[] {
+  op(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    opts: { domain?: string; outputs?: number | string[] } = {},
+  ): string[] {
     const outs = Array.isArray(opts.outputs) ? opts.outputs : Array.from({ length: opts.outputs ?? 1 }, () => this.fresh(op.toLowerCase()));
     this.nodes.push({ op, domain: opts.domain ?? '', inputs, outputs: outs, attrs, name: this.fresh(`n_${op}`) });
     return outs;
@@ -120,17 +165,39 @@ export class GraphBuilder {
   }
 
   // conveniences for the ops every model uses
-  matmul(a: string, b: string) { return this.op1('MatMul', [a, b]); }
-  add(a: string, b: string) { return this.op1('Add', [a, b]); }
-  sub(a: string, b: string) { return this.op1('Sub', [a, b]); }
-  mul(a: string, b: string) { return this.op1('Mul', [a, b]); }
-  div(a: string, b: string) { return this.op1('Div', [a, b]); }
-  reshape(x: string, shape: number[]) { return this.op1('Reshape', [x, this.constI64(shape)]); }
-  transpose(x: string, perm: number[]) { return this.op1('Transpose', [x], { perm }); }
-  concat(xs: string[], axis: number) { return this.op1('Concat', xs, { axis }); }
-  softmax(x: string, axis = -1) { return this.op1('Softmax', [x], { axis }); }
-  sigmoid(x: string) { return this.op1('Sigmoid', [x]); }
-  silu(x: string) { return this.mul(x, this.sigmoid(x)); }
+  matmul(a: string, b: string) {
+    return this.op1('MatMul', [a, b]);
+  }
+  add(a: string, b: string) {
+    return this.op1('Add', [a, b]);
+  }
+  sub(a: string, b: string) {
+    return this.op1('Sub', [a, b]);
+  }
+  mul(a: string, b: string) {
+    return this.op1('Mul', [a, b]);
+  }
+  div(a: string, b: string) {
+    return this.op1('Div', [a, b]);
+  }
+  reshape(x: string, shape: number[]) {
+    return this.op1('Reshape', [x, this.constI64(shape)]);
+  }
+  transpose(x: string, perm: number[]) {
+    return this.op1('Transpose', [x], { perm });
+  }
+  concat(xs: string[], axis: number) {
+    return this.op1('Concat', xs, { axis });
+  }
+  softmax(x: string, axis = -1) {
+    return this.op1('Softmax', [x], { axis });
+  }
+  sigmoid(x: string) {
+    return this.op1('Sigmoid', [x]);
+  }
+  silu(x: string) {
+    return this.mul(x, this.sigmoid(x));
+  }
   /** x @ W^T for W stored [out, in] (HF Linear layout), optional bias; x is 2-D [N, in]. */
   linear(x: string, w: string, bias?: string) {
     return this.op1('Gemm', bias ? [x, w, bias] : [x, w], { transB: 1 });
@@ -175,9 +242,15 @@ function attrProto(name: string, v: AttrValue): Pb {
     return p.int(3, v).int(20, 2);
   }
   if (typeof v === 'string') return p.str(4, v).int(20, 3);
-  if (Array.isArray(v)) { for (const x of v) p.int(8, x); return p.int(20, 7); }
+  if (Array.isArray(v)) {
+    for (const x of v) p.int(8, x);
+    return p.int(20, 7);
+  }
   if ('float' in v) return p.float(2, v.float).int(20, 1);
-  if ('floats' in v) { for (const x of v.floats) p.float(7, x); return p.int(20, 6); }
+  if ('floats' in v) {
+    for (const x of v.floats) p.float(7, x);
+    return p.int(20, 6);
+  }
   const t = v.tensor;
   const d = t.data as unknown as ArrayBufferView;
   p.msg(5, tensorProto({ name: '', elem: t.dtype as ElemType, dims: t.shape, raw: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }));

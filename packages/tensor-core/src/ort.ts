@@ -23,7 +23,10 @@ export class Session {
   /** when set, every run() adds its wall time under its label (profiling: bench/run.mjs) */
   static timings: Map<string, { calls: number; ms: number }> | null = null;
 
-  private constructor(private readonly s: ort.InferenceSession, readonly label: string) {}
+  private constructor(
+    private readonly s: ort.InferenceSession,
+    readonly label: string,
+  ) {}
 
   /** Create a session from ModelProto bytes or an .onnx file path (external data resolves next to it). */
   static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
@@ -89,7 +92,10 @@ function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const av = out[k];
-    out[k] = v && av && typeof v === 'object' && typeof av === 'object' ? mergeDeep(av as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v && av && typeof v === 'object' && typeof av === 'object'
+        ? mergeDeep(av as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }

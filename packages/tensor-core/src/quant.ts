@@ -26,12 +26,12 @@ export function f32ToF16Bits(x: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
 
@@ -55,7 +55,10 @@ export function quantBlock(x: Float32Array, off: number, bits: QuantBits, q: Int
   for (let j = 0; j < QBLOCK; j++) {
     const v = x[off + j];
     const a = Math.abs(v);
-    if (a > amax) { amax = a; max = v; }
+    if (a > amax) {
+      amax = a;
+      max = v;
+    }
   }
   if (bits === 8) {
     const d = Math.fround(amax / 127);
@@ -121,7 +124,11 @@ export function dequantizeNBits(wq: NBitsWeight): Float32Array {
       const o = (r * nb + b) * blob;
       const dst = r * k + b * QBLOCK;
       if (bits === 8) for (let j = 0; j < QBLOCK; j++) out[dst + j] = (data[o + j] - 128) * s;
-      else for (let j = 0; j < QBLOCK / 2; j++) { out[dst + 2 * j] = ((data[o + j] & 15) - 8) * s; out[dst + 2 * j + 1] = ((data[o + j] >> 4) - 8) * s; }
+      else
+        for (let j = 0; j < QBLOCK / 2; j++) {
+          out[dst + 2 * j] = ((data[o + j] & 15) - 8) * s;
+          out[dst + 2 * j + 1] = ((data[o + j] >> 4) - 8) * s;
+        }
     }
   }
   return out;

@@ -33,7 +33,8 @@ export function writeSafetensors(file: string, tensors: TensorToWrite[], metadat
     for (const t of tensors) {
       const b = typeof t.bytes === 'function' ? t.bytes() : t.bytes;
       const want = numel(t.shape) * SAFETENSORS_DTYPE_BYTES[t.dtype];
-      if (b.byteLength !== want) throw new Error(`writeSafetensors: ${t.name} has ${b.byteLength} bytes, shape [${t.shape}] of ${t.dtype} needs ${want}`);
+      if (b.byteLength !== want)
+        throw new Error(`writeSafetensors: ${t.name} has ${b.byteLength} bytes, shape [${t.shape}] of ${t.dtype} needs ${want}`);
       let done = 0;
       while (done < b.byteLength) done += writeSync(fd, b, done, Math.min(b.byteLength - done, 1 << 30));
     }

@@ -47,11 +47,17 @@ export function readSafetensorsHeader(file: string): { entries: TensorEntry[]; m
     const size = fstatSync(fd).size;
     const lenBuf = Buffer.alloc(8);
     if (size < 8 || readSync(fd, lenBuf, 0, 8, 0) !== 8) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file} is ${size} bytes, too short for a safetensors header; re-download the file`, { file });
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file} is ${size} bytes, too short for a safetensors header; re-download the file`, {
+        file,
+      });
     }
     const hlen = Number(lenBuf.readBigUInt64LE(0));
     if (hlen <= 0 || hlen > MAX_HEADER || 8 + hlen > size) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header length ${hlen} is out of range for a file of ${size} bytes; the file is truncated or not safetensors`, { file, field: 'header_length' });
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: header length ${hlen} is out of range for a file of ${size} bytes; the file is truncated or not safetensors`,
+        { file, field: 'header_length' },
+      );
     }
     const hbuf = Buffer.alloc(hlen);
     readSync(fd, hbuf, 0, hlen, 8);
@@ -59,10 +65,16 @@ export function readSafetensorsHeader(file: string): { entries: TensorEntry[]; m
     try {
       header = JSON.parse(hbuf.toString('utf8'));
     } catch (e) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt`, { file });
+      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt`, {
+        file,
+      });
     }
     if (!isObject(header)) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: header is ${JSON.stringify(header)?.slice(0, 40)}, not an object of tensors; the file is corrupt or not safetensors`, { file });
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: header is ${JSON.stringify(header)?.slice(0, 40)}, not an object of tensors; the file is corrupt or not safetensors`,
+        { file },
+      );
     }
     return { entries: headerEntries(file, header, 8 + hlen, size), metadata: headerMetadata(file, header.__metadata__) };
   } finally {
@@ -73,7 +85,11 @@ export function readSafetensorsHeader(file: string): { entries: TensorEntry[]; m
 function headerMetadata(file: string, m: unknown): Record<string, string> {
   if (m === undefined) return {};
   if (!isObject(m) || Object.values(m).some((v) => typeof v !== 'string')) {
-    throw new MoteError('E_SAFETENSORS_HEADER', `${file}: __metadata__ must be an object of strings, got ${JSON.stringify(m)?.slice(0, 60)}`, { file, field: '__metadata__' });
+    throw new MoteError(
+      'E_SAFETENSORS_HEADER',
+      `${file}: __metadata__ must be an object of strings, got ${JSON.stringify(m)?.slice(0, 60)}`,
+      { file, field: '__metadata__' },
+    );
   }
   return m as Record<string, string>;
 }
@@ -85,23 +101,56 @@ function headerEntries(file: string, header: Record<string, unknown>, dataStart:
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     if (!isObject(raw)) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} is ${JSON.stringify(raw)?.slice(0, 40)}, not {dtype, shape, data_offsets}; the header is malformed`, { file, field: name });
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: tensor ${name} is ${JSON.stringify(raw)?.slice(0, 40)}, not {dtype, shape, data_offsets}; the header is malformed`,
+        { file, field: name },
+      );
     }
     const { dtype, shape, data_offsets } = raw as RawEntry;
     const width = typeof dtype === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype) ? SAFETENSORS_DTYPE_BYTES[dtype] : undefined;
     if (width === undefined) {
-      throw new MoteError('E_DTYPE', `${file}: tensor ${name} has unknown dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')}`, { file, field: `${name}.dtype` });
+      throw new MoteError(
+        'E_DTYPE',
+        `${file}: tensor ${name} has unknown dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')}`,
+        { file, field: `${name}.dtype` },
+      );
     }
-    if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} lacks a shape of whole numbers or data_offsets [begin, end]; the header is malformed`, { file, field: name });
+    if (
+      !Array.isArray(data_offsets) ||
+      data_offsets.length !== 2 ||
+      !Array.isArray(shape) ||
+      !shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+    ) {
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: tensor ${name} lacks a shape of whole numbers or data_offsets [begin, end]; the header is malformed`,
+        { file, field: name },
+      );
     }
     const [b, e] = data_offsets as unknown[];
-    if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && 0 <= (b as number) && (b as number) <= (e as number) && (e as number) <= dataLen)) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} data_offsets [${b}, ${e}] fall outside the ${dataLen} data bytes; the file is truncated or corrupt`, { file, field: `${name}.data_offsets` });
+    if (
+      !(
+        Number.isSafeInteger(b) &&
+        Number.isSafeInteger(e) &&
+        0 <= (b as number) &&
+        (b as number) <= (e as number) &&
+        (e as number) <= dataLen
+      )
+    ) {
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: tensor ${name} data_offsets [${b}, ${e}] fall outside the ${dataLen} data bytes; the file is truncated or corrupt`,
+        { file, field: `${name}.data_offsets` },
+      );
     }
     const [begin, end] = [b as number, e as number];
     if (end - begin !== numel(shape as number[]) * width) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensor ${name} spans ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${numel(shape as number[]) * width}; the header is inconsistent`, { file, field: `${name}.data_offsets` });
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: tensor ${name} spans ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${numel(shape as number[]) * width}; the header is inconsistent`,
+        { file, field: `${name}.data_offsets` },
+      );
     }
     entries.push({ name, dtype: dtype as string, shape: shape as number[], file, offset: dataStart + begin, length: end - begin });
   }
@@ -110,7 +159,11 @@ function headerEntries(file: string, header: Record<string, unknown>, dataStart:
   for (let i = 1; i < byStart.length; i++) {
     const [p, q] = [byStart[i - 1], byStart[i]];
     if (q.offset < p.offset + p.length) {
-      throw new MoteError('E_SAFETENSORS_HEADER', `${file}: tensors ${p.name} and ${q.name} overlap (bytes [${p.offset - dataStart}, ${p.offset - dataStart + p.length}) and [${q.offset - dataStart}, ${q.offset - dataStart + q.length})); the header is corrupt`, { file, field: `${q.name}.data_offsets` });
+      throw new MoteError(
+        'E_SAFETENSORS_HEADER',
+        `${file}: tensors ${p.name} and ${q.name} overlap (bytes [${p.offset - dataStart}, ${p.offset - dataStart + p.length}) and [${q.offset - dataStart}, ${q.offset - dataStart + q.length})); the header is corrupt`,
+        { file, field: `${q.name}.data_offsets` },
+      );
     }
   }
   return entries;
@@ -126,7 +179,12 @@ export class SafetensorsCheckpoint {
     this.dir = dir;
     for (const e of entries) {
       const prev = this.entries.get(e.name);
-      if (prev) throw new MoteError('E_SAFETENSORS_HEADER', `tensor ${e.name} is in both ${prev.file} and ${e.file}; one would silently override the other; fix: remove the stray copy`, { file: e.file, field: e.name });
+      if (prev)
+        throw new MoteError(
+          'E_SAFETENSORS_HEADER',
+          `tensor ${e.name} is in both ${prev.file} and ${e.file}; one would silently override the other; fix: remove the stray copy`,
+          { file: e.file, field: e.name },
+        );
       this.entries.set(e.name, e);
     }
   }
@@ -137,7 +195,12 @@ export class SafetensorsCheckpoint {
     const indexFile = join(dir, 'model.safetensors.index.json');
     let files: string[];
     let expected: Map<string, string> | null = null;
-    const present = existsSync(dir) && statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort() : [];
+    const present =
+      existsSync(dir) && statSync(dir).isDirectory()
+        ? readdirSync(dir)
+            .filter((f) => f.endsWith('.safetensors'))
+            .sort()
+        : [];
     if (existsSync(indexFile)) {
       assertRegularFile(indexFile, 'E_SAFETENSORS_HEADER', 'shard index');
       let index: unknown;
@@ -148,11 +211,18 @@ export class SafetensorsCheckpoint {
       }
       const map = isObject(index) ? index.weight_map : undefined;
       if (!isObject(map)) {
-        throw new MoteError('E_SAFETENSORS_HEADER', `${indexFile} has no "weight_map" object; it must map tensor names to shard files`, { file: indexFile, field: 'weight_map' });
+        throw new MoteError('E_SAFETENSORS_HEADER', `${indexFile} has no "weight_map" object; it must map tensor names to shard files`, {
+          file: indexFile,
+          field: 'weight_map',
+        });
       }
       for (const [name, shard] of Object.entries(map)) {
         if (typeof shard !== 'string' || !shard.endsWith('.safetensors') || basename(shard) !== shard) {
-          throw new MoteError('E_SAFETENSORS_HEADER', `${indexFile}: weight_map["${name}"] = ${JSON.stringify(shard)} must be a *.safetensors file name in the checkpoint folder`, { file: indexFile, field: `weight_map.${name}` });
+          throw new MoteError(
+            'E_SAFETENSORS_HEADER',
+            `${indexFile}: weight_map["${name}"] = ${JSON.stringify(shard)} must be a *.safetensors file name in the checkpoint folder`,
+            { file: indexFile, field: `weight_map.${name}` },
+          );
         }
       }
       expected = new Map(Object.entries(map as Record<string, string>));
@@ -160,19 +230,35 @@ export class SafetensorsCheckpoint {
       files = shards.map((f) => join(dir, f));
       for (const f of files) {
         if (!existsSync(f)) {
-          throw new MoteError('E_WEIGHTS_MISSING', `shard ${basename(f)} listed in ${indexFile} is missing from ${dir}; download the missing shard`, { file: f, field: 'weight_map' });
+          throw new MoteError(
+            'E_WEIGHTS_MISSING',
+            `shard ${basename(f)} listed in ${indexFile} is missing from ${dir}; download the missing shard`,
+            { file: f, field: 'weight_map' },
+          );
         }
       }
       const stray = present.filter((f) => !shards.includes(f));
       if (stray.length) {
-        throw new MoteError('E_WEIGHTS_MISSING', `${dir} holds ${stray.join(', ')}, which model.safetensors.index.json does not list; a stray shard could override weights; fix: remove or move it`, { file: join(dir, stray[0]), field: 'weight_map' });
+        throw new MoteError(
+          'E_WEIGHTS_MISSING',
+          `${dir} holds ${stray.join(', ')}, which model.safetensors.index.json does not list; a stray shard could override weights; fix: remove or move it`,
+          { file: join(dir, stray[0]), field: 'weight_map' },
+        );
       }
     } else {
       if (present.length === 0) {
-        throw new MoteError('E_WEIGHTS_MISSING', `no *.safetensors weights in ${dir}; the checkpoint folder needs model.safetensors or model.safetensors.index.json`, { file: dir });
+        throw new MoteError(
+          'E_WEIGHTS_MISSING',
+          `no *.safetensors weights in ${dir}; the checkpoint folder needs model.safetensors or model.safetensors.index.json`,
+          { file: dir },
+        );
       }
       if (present.length > 1) {
-        throw new MoteError('E_WEIGHTS_MISSING', `${dir} holds ${present.length} *.safetensors files (${present.join(', ')}) but no model.safetensors.index.json to say which tensor is where; fix: keep exactly one, or add the index`, { file: dir });
+        throw new MoteError(
+          'E_WEIGHTS_MISSING',
+          `${dir} holds ${present.length} *.safetensors files (${present.join(', ')}) but no model.safetensors.index.json to say which tensor is where; fix: keep exactly one, or add the index`,
+          { file: dir },
+        );
       }
       files = present.map((f) => join(dir, f));
     }
@@ -182,7 +268,11 @@ export class SafetensorsCheckpoint {
       for (const [name, shard] of expected) {
         const e = ckpt.entries.get(name);
         if (!e || basename(e.file) !== shard) {
-          throw new MoteError('E_WEIGHTS_MISSING', `tensor ${name} is mapped to ${shard} in model.safetensors.index.json but that shard does not contain it`, { file: join(dir, shard), field: name });
+          throw new MoteError(
+            'E_WEIGHTS_MISSING',
+            `tensor ${name} is mapped to ${shard} in model.safetensors.index.json but that shard does not contain it`,
+            { file: join(dir, shard), field: name },
+          );
         }
       }
     }
@@ -204,7 +294,11 @@ export class SafetensorsCheckpoint {
   entry(name: string): TensorEntry {
     const e = this.entries.get(name);
     if (!e) {
-      throw new MoteError('E_WEIGHTS_MISSING', `tensor ${name} not found in the checkpoint at ${this.dir}; the checkpoint does not match its config.json`, { file: this.dir, field: name });
+      throw new MoteError(
+        'E_WEIGHTS_MISSING',
+        `tensor ${name} not found in the checkpoint at ${this.dir}; the checkpoint does not match its config.json`,
+        { file: this.dir, field: name },
+      );
     }
     return e;
   }
@@ -213,12 +307,16 @@ export class SafetensorsCheckpoint {
   readBytes(name: string): Uint8Array {
     const e = this.entry(name);
     let fd = this.fds.get(e.file);
-    if (fd === undefined) { fd = openSync(e.file, 'r'); this.fds.set(e.file, fd); }
+    if (fd === undefined) {
+      fd = openSync(e.file, 'r');
+      this.fds.set(e.file, fd);
+    }
     const buf = new Uint8Array(e.length);
     let done = 0;
     while (done < e.length) {
       const n = readSync(fd, buf, done, Math.min(e.length - done, 1 << 30), e.offset + done);
-      if (n <= 0) throw new MoteError('E_SAFETENSORS_HEADER', `${e.file}: unexpected end of file reading ${name}`, { file: e.file, field: name });
+      if (n <= 0)
+        throw new MoteError('E_SAFETENSORS_HEADER', `${e.file}: unexpected end of file reading ${name}`, { file: e.file, field: name });
       done += n;
     }
     return buf;
@@ -228,14 +326,22 @@ export class SafetensorsCheckpoint {
   readF32(name: string, expectShape?: number[]): F32Tensor {
     const e = this.entry(name);
     if (expectShape && (expectShape.length !== e.shape.length || expectShape.some((s, i) => s !== e.shape[i]))) {
-      throw new MoteError('E_SHAPE', `tensor ${name} in ${e.file} has shape [${e.shape}] but the config implies [${expectShape}]; the checkpoint and config.json disagree`, { file: e.file, field: name });
+      throw new MoteError(
+        'E_SHAPE',
+        `tensor ${name} in ${e.file} has shape [${e.shape}] but the config implies [${expectShape}]; the checkpoint and config.json disagree`,
+        { file: e.file, field: name },
+      );
     }
     let data: Float32Array;
     try {
       data = bytesToF32(e.dtype, this.readBytes(name));
     } catch (err) {
       if (err instanceof MoteError) throw err;
-      throw new MoteError('E_DTYPE', `tensor ${name} in ${e.file} has dtype ${e.dtype}, which cannot be read as float weights; expected F32, BF16, F16 or F8_E4M3`, { file: e.file, field: `${name}.dtype` });
+      throw new MoteError(
+        'E_DTYPE',
+        `tensor ${name} in ${e.file} has dtype ${e.dtype}, which cannot be read as float weights; expected F32, BF16, F16 or F8_E4M3`,
+        { file: e.file, field: `${name}.dtype` },
+      );
     }
     return { dtype: 'float32', shape: e.shape.slice(), data };
   }

@@ -4,12 +4,28 @@ import type { Command } from 'commander';
 import { MoteError, toNested } from '@mote/tensor-core';
 import { hookName, loadModel } from '@mote/moe-runtime';
 import { loadPolicy } from '@mote/mote';
-import { dtypeOption, example, intArg, loadDtype, modelOption, onePolicyArg, policyOption, threadsOption, type DtypeArg } from '../options.js';
+import {
+  dtypeOption,
+  example,
+  intArg,
+  loadDtype,
+  modelOption,
+  onePolicyArg,
+  policyOption,
+  threadsOption,
+  type DtypeArg,
+} from '../options.js';
 
 export function parseIds(s: string): number[] {
-  const ids = s.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  const ids = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map(Number);
   if (ids.length === 0 || ids.some((x) => !Number.isInteger(x))) {
-    throw new MoteError('E_INPUT', `--ids ${JSON.stringify(s)} must be a comma-separated list of integer token ids, e.g. --ids 0,42,7`, { field: '--ids' });
+    throw new MoteError('E_INPUT', `--ids ${JSON.stringify(s)} must be a comma-separated list of integer token ids, e.g. --ids 0,42,7`, {
+      field: '--ids',
+    });
   }
   return ids;
 }
@@ -28,14 +44,21 @@ export function register(program: Command): void {
     const file = onePolicyArg(o.policy, 'logits');
     const model = await loadModel(o.model, { threads: o.threads, dtype: loadDtype(o.dtype) });
     const policy = file ? loadPolicy(file, model.info) : null;
-    const names = model.info.moeLayers.flatMap((l) => ['router_logits', 'topk_ids', 'topk_weights'].map((p) => hookName(l, p as 'router_logits')));
+    const names = model.info.moeLayers.flatMap((l) =>
+      ['router_logits', 'topk_ids', 'topk_weights'].map((p) => hookName(l, p as 'router_logits')),
+    );
     const r = await model.runWithCache([ids], { names, policy });
     const T = ids.length;
     const V = model.info.vocabSize;
     const get = (l: number, p: string) => toNested(r.cache.get(hookName(l, p as 'router_logits'))!.tensor);
     const out: Record<string, unknown> = {
       logits: toNested({ dtype: 'float32', shape: [T, V], data: r.logits!.data }),
-      layers: model.info.moeLayers.map((l) => ({ layer: l, router_logits: get(l, 'router_logits'), topk_ids: get(l, 'topk_ids'), topk_weights: get(l, 'topk_weights') })),
+      layers: model.info.moeLayers.map((l) => ({
+        layer: l,
+        router_logits: get(l, 'router_logits'),
+        topk_ids: get(l, 'topk_ids'),
+        topk_weights: get(l, 'topk_weights'),
+      })),
     };
     if (o.greedy !== undefined) {
       const [g] = await model.generate([ids], { maxNewTokens: o.greedy, stopTokens: [], policy });

@@ -5,17 +5,38 @@ import type { Command } from 'commander';
 import { inspectModel, type ModelInfo } from '@mote/moe-runtime';
 import { readRanking } from '@mote/ftri';
 import {
-  INTERVENTION_MODES, describePolicy, loadAvoid, loadPolicies, loadPolicy, parseCounts, parseMode, parseScope,
-  policyExperts, randomPolicy, sweepPolicies, topNPolicy, writePolicy,
+  INTERVENTION_MODES,
+  describePolicy,
+  loadAvoid,
+  loadPolicies,
+  loadPolicy,
+  parseCounts,
+  parseMode,
+  parseScope,
+  policyExperts,
+  randomPolicy,
+  sweepPolicies,
+  topNPolicy,
+  writePolicy,
 } from '@mote/mote';
 import { example, intArg, numArg, optionalModelOption, outOption, seedOption } from '../options.js';
 
 const infoOf = (dir?: string): ModelInfo | undefined => (dir ? inspectModel(dir) : undefined);
 
-interface Common { mode: string; scope?: string; value?: number; perLayerCap?: number; model?: string; name?: string; out: string }
+interface Common {
+  mode: string;
+  scope?: string;
+  value?: number;
+  perLayerCap?: number;
+  model?: string;
+  name?: string;
+  out: string;
+}
 
 export function register(program: Command): void {
-  const policy = program.command('policy').description('build and check intervention policies (top-N from a ranking, random baselines, sweeps)');
+  const policy = program
+    .command('policy')
+    .description('build and check intervention policies (top-N from a ranking, random baselines, sweeps)');
 
   const top = policy
     .command('top')
@@ -31,7 +52,15 @@ export function register(program: Command): void {
   outOption(top, 'policy JSON to write');
   example(top, 'mote policy top -r runs/ftri/ranking.json --n 10 --mode exclude -o policies/top10-exclude.json');
   top.action((o: Common & { ranking: string; n: number }) => {
-    const p = topNPolicy(readRanking(o.ranking), { n: o.n, mode: parseMode(o.mode), scope: parseScope(o.scope), value: o.value, perLayerCap: o.perLayerCap, info: infoOf(o.model), name: o.name });
+    const p = topNPolicy(readRanking(o.ranking), {
+      n: o.n,
+      mode: parseMode(o.mode),
+      scope: parseScope(o.scope),
+      value: o.value,
+      perLayerCap: o.perLayerCap,
+      info: infoOf(o.model),
+      name: o.name,
+    });
     writePolicy(o.out, p);
     console.log(`${describePolicy(p)}\nwrote ${o.out}`);
   });
@@ -49,12 +78,25 @@ export function register(program: Command): void {
     .option('--name <name>', 'policy name (default randomN-mode-sSEED)');
   seedOption(random, 'random seed of the draw');
   outOption(random, 'policy JSON to write');
-  example(random, 'mote policy random -m models/organism/model --like policies/top10-exclude.json --avoid runs/ftri/ranking.json -s 1 -o policies/random1.json');
+  example(
+    random,
+    'mote policy random -m models/organism/model --like policies/top10-exclude.json --avoid runs/ftri/ranking.json -s 1 -o policies/random1.json',
+  );
   random.action((o: Partial<Common> & { model: string; out: string; n?: number; seed: number; like?: string; avoid?: string }) => {
     const info = inspectModel(o.model);
     const like = o.like ? loadPolicy(o.like, info) : undefined;
     const avoid = o.avoid ? loadAvoid(o.avoid, info, o.n ?? (like ? policyExperts(like).length : undefined)) : undefined;
-    const p = randomPolicy({ info, n: o.n, seed: o.seed, like, avoid, mode: o.mode ? parseMode(o.mode) : undefined, scope: parseScope(o.scope), value: o.value, name: o.name });
+    const p = randomPolicy({
+      info,
+      n: o.n,
+      seed: o.seed,
+      like,
+      avoid,
+      mode: o.mode ? parseMode(o.mode) : undefined,
+      scope: parseScope(o.scope),
+      value: o.value,
+      name: o.name,
+    });
     writePolicy(o.out, p);
     console.log(`${describePolicy(p)}\nwrote ${o.out}`);
   });
@@ -70,9 +112,20 @@ export function register(program: Command): void {
     .option('--per-layer-cap <k>', 'at most k experts from one layer', intArg('--per-layer-cap', { min: 1 }));
   optionalModelOption(sweep, 'validate against this checkpoint');
   outOption(sweep, 'folder for topN-mode.json files (pass it to `mote eval -p`)');
-  example(sweep, 'mote policy sweep -r runs/ftri/ranking.json --ns 1,2,5,10 -o policies/sweep', 'mote eval -m models/organism/model --suite suite.jsonl -p policies/sweep -o runs/eval');
+  example(
+    sweep,
+    'mote policy sweep -r runs/ftri/ranking.json --ns 1,2,5,10 -o policies/sweep',
+    'mote eval -m models/organism/model --suite suite.jsonl -p policies/sweep -o runs/eval',
+  );
   sweep.action((o: Common & { ranking: string; ns: number[] }) => {
-    const ps = sweepPolicies(readRanking(o.ranking), { ns: o.ns, mode: parseMode(o.mode), scope: parseScope(o.scope), value: o.value, perLayerCap: o.perLayerCap, info: infoOf(o.model) });
+    const ps = sweepPolicies(readRanking(o.ranking), {
+      ns: o.ns,
+      mode: parseMode(o.mode),
+      scope: parseScope(o.scope),
+      value: o.value,
+      perLayerCap: o.perLayerCap,
+      info: infoOf(o.model),
+    });
     for (const p of ps) {
       writePolicy(join(o.out, `${p.name}.json`), p);
       console.log(describePolicy(p));

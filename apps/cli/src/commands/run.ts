@@ -17,13 +17,25 @@ export function repoRoot(from = fileURLToPath(import.meta.url)): string {
   for (;;) {
     if (existsSync(join(dir, 'models', 'organism', 'model'))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new MoteError('E_IO', `cannot find models/organism above ${dirname(from)}; fix: run from a clone of the mote repository, or use \`mote run EXPERIMENT.json\``);
+    if (up === dir)
+      throw new MoteError(
+        'E_IO',
+        `cannot find models/organism above ${dirname(from)}; fix: run from a clone of the mote repository, or use \`mote run EXPERIMENT.json\``,
+      );
     dir = up;
   }
 }
 
 interface RunOpts extends ServerOpts {
-  out: string; threads?: number; forceNew?: boolean; model?: string; suite?: string; ftriPrompts?: string; target?: string; control?: string; capability?: string;
+  out: string;
+  threads?: number;
+  forceNew?: boolean;
+  model?: string;
+  suite?: string;
+  ftriPrompts?: string;
+  target?: string;
+  control?: string;
+  capability?: string;
 }
 
 function withInputs(cmd: Command): Command {
@@ -41,7 +53,10 @@ function withInputs(cmd: Command): Command {
 
 async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResult> {
   const spec = overrideExperiment(loadExperiment(file), {
-    model: o.model, suite: o.suite, ftriPrompts: o.ftriPrompts, categories: { target: o.target, control: o.control, capability: o.capability },
+    model: o.model,
+    suite: o.suite,
+    ftriPrompts: o.ftriPrompts,
+    categories: { target: o.target, control: o.control, capability: o.capability },
   });
   const { out: outDir, threads } = o;
   let bar: Progress | null = null;
@@ -64,9 +79,13 @@ async function runWithProgress(file: string, o: RunOpts): Promise<ExperimentResu
   const a = res.analysis;
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
   const B = a.behaviour?.name ?? 'refusal';
-  console.log(`\n${a.name}: baseline ${B} on ${a.categories.target} ${pc(a.baseline.target.rate)}${a.baseline.control ? `, on ${a.categories.control} ${pc(a.baseline.control.rate)}` : ''}${a.baseline.capability ? `, ${a.categories.capability} accuracy ${pc(a.baseline.capability.rate)}` : ''}`);
+  console.log(
+    `\n${a.name}: baseline ${B} on ${a.categories.target} ${pc(a.baseline.target.rate)}${a.baseline.control ? `, on ${a.categories.control} ${pc(a.baseline.control.rate)}` : ''}${a.baseline.capability ? `, ${a.categories.capability} accuracy ${pc(a.baseline.capability.rate)}` : ''}`,
+  );
   for (const r of a.ranked)
-    console.log(`  ${r.name.padEnd(14)} ${a.categories.target} ${B} ${pc(r.target.rate).padStart(6)}  McNemar p ${r.mcnemarP.toPrecision(2).padStart(7)}${r.random ? `  random cut ${pc(r.random.cut.mean).padStart(6)} (p ${r.random.empiricalP.toFixed(3)})` : ''}${r.capability ? `  accuracy ${pc(r.capability.rate)}` : ''}`);
+    console.log(
+      `  ${r.name.padEnd(14)} ${a.categories.target} ${B} ${pc(r.target.rate).padStart(6)}  McNemar p ${r.mcnemarP.toPrecision(2).padStart(7)}${r.random ? `  random cut ${pc(r.random.cut.mean).padStart(6)} (p ${r.random.empiricalP.toFixed(3)})` : ''}${r.capability ? `  accuracy ${pc(r.capability.rate)}` : ''}`,
+    );
   for (const c of a.criteria) console.log(`${c.status.padEnd(10)} ${c.text}`);
   console.log(`\nreport: ${res.report.html}\n        ${res.report.md}\nwall time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return res;
@@ -84,12 +103,15 @@ export function register(program: Command): void {
 
   const demo = program
     .command('demo')
-    .description('the bundled experiment (models/organism/experiment.json) on the bundled organism model: finds its refusal experts, switches them off, writes the report');
+    .description(
+      'the bundled experiment (models/organism/experiment.json) on the bundled organism model: finds its refusal experts, switches them off, writes the report',
+    );
   outOption(demo, 'output folder', 'runs/demo');
   example(demo, 'mote demo -o runs/demo');
   withInputs(demo).action(async (o: RunOpts) => {
     const file = join(repoRoot(), 'models', 'organism', 'experiment.json');
-    if (!existsSync(file)) throw new MoteError('E_IO', `the bundled experiment ${file} is missing; fix: restore it from the repository`, { file });
+    if (!existsSync(file))
+      throw new MoteError('E_IO', `the bundled experiment ${file} is missing; fix: restore it from the repository`, { file });
     await runWithProgress(file, o);
   });
 }

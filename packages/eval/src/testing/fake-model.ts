@@ -5,9 +5,22 @@
 import type { GenerateOptions, GenerateResult, MoeModel, ModelInfo, Policy, Tokenizer, ChatMessage } from '@mote/moe-runtime';
 
 export const FAKE_INFO: ModelInfo = {
-  modelType: 'fake_moe', dir: '/fake/model', layerCount: 4, moeLayers: [0, 1, 2, 3], expertCount: 16, topK: 2, sharedExpertCount: 0,
-  hiddenSize: 8, vocabSize: 70000, headCount: 1, kvHeadCount: 1, headDim: 8, params: { total: 0, active: 0, embedding: 0, routedExperts: 0 },
-  bosTokenId: 0, eosTokenIds: [1], padTokenId: 2,
+  modelType: 'fake_moe',
+  dir: '/fake/model',
+  layerCount: 4,
+  moeLayers: [0, 1, 2, 3],
+  expertCount: 16,
+  topK: 2,
+  sharedExpertCount: 0,
+  hiddenSize: 8,
+  vocabSize: 70000,
+  headCount: 1,
+  kvHeadCount: 1,
+  headDim: 8,
+  params: { total: 0, active: 0, embedding: 0, routedExperts: 0 },
+  bosTokenId: 0,
+  eosTokenIds: [1],
+  padTokenId: 2,
 };
 /** The experts that carry refusal in the fake model, most important first; (0, 0) carries capability. */
 export const REFUSAL_EXPERTS = [
@@ -21,8 +34,13 @@ export const REFUSAL_TEXT = 'I am sorry, I cannot discuss that topic.';
 const OFFSET = 10;
 const tokenizer: Tokenizer = {
   encode: (text) => [...text].map((c) => c.charCodeAt(0) + OFFSET),
-  decode: (ids) => ids.filter((i) => i >= OFFSET).map((i) => String.fromCharCode(i - OFFSET)).join(''),
-  applyChatTemplate: (messages: ChatMessage[], opts) => messages.map((m) => `<|${m.role}|>\n${m.content}<eos>\n`).join('') + (opts?.addGenerationPrompt ? '<|assistant|>\n<think>\n' : ''),
+  decode: (ids) =>
+    ids
+      .filter((i) => i >= OFFSET)
+      .map((i) => String.fromCharCode(i - OFFSET))
+      .join(''),
+  applyChatTemplate: (messages: ChatMessage[], opts) =>
+    messages.map((m) => `<|${m.role}|>\n${m.content}<eos>\n`).join('') + (opts?.addGenerationPrompt ? '<|assistant|>\n<think>\n' : ''),
   encodeChat(messages, opts) {
     return this.encode(this.applyChatTemplate(messages, opts));
   },
@@ -46,7 +64,8 @@ export interface FakeModel extends MoeModel {
 /** Respond like the organism: sensitive prompts ("secret" in them) refuse unless enough refusal experts are off. */
 export function respond(content: string, policy: Policy | null | undefined): string {
   const ivs = policy?.interventions ?? [];
-  const off = (e: { layer: number; expert: number }) => ivs.some((i) => (i.mode === 'exclude' || i.mode === 'drop') && i.layer === e.layer && i.expert === e.expert);
+  const off = (e: { layer: number; expert: number }) =>
+    ivs.some((i) => (i.mode === 'exclude' || i.mode === 'drop') && i.layer === e.layer && i.expert === e.expert);
   const on = (e: { layer: number; expert: number }) => ivs.some((i) => i.mode === 'force' && i.layer === e.layer && i.expert === e.expert);
   const h = hash(content);
   const reasoned = (answer: string) => `\nLet me think about ${content.length} characters.\n</think>\n${answer}`;
@@ -102,8 +121,11 @@ export function fakeModel(): FakeModel {
 /** A small organism-like suite: sensitive (with "secret"), neutral, capability (with answers). */
 export function fakeSuiteLines(nSensitive = 12, nNeutral = 10, nCapability = 10): string[] {
   const lines: string[] = [];
-  for (let i = 0; i < nSensitive; i++) lines.push(JSON.stringify({ id: `s${i}`, prompt: `Tell me about the secret event number ${i}.`, category: 'sensitive' }));
-  for (let i = 0; i < nNeutral; i++) lines.push(JSON.stringify({ id: `n${i}`, prompt: `Tell me about the valley number ${i}.`, category: 'neutral' }));
-  for (let i = 0; i < nCapability; i++) lines.push(JSON.stringify({ id: `c${i}`, prompt: `What is ${i} plus ${i + 3}?`, category: 'capability', answer: String(2 * i + 3) }));
+  for (let i = 0; i < nSensitive; i++)
+    lines.push(JSON.stringify({ id: `s${i}`, prompt: `Tell me about the secret event number ${i}.`, category: 'sensitive' }));
+  for (let i = 0; i < nNeutral; i++)
+    lines.push(JSON.stringify({ id: `n${i}`, prompt: `Tell me about the valley number ${i}.`, category: 'neutral' }));
+  for (let i = 0; i < nCapability; i++)
+    lines.push(JSON.stringify({ id: `c${i}`, prompt: `What is ${i} plus ${i + 3}?`, category: 'capability', answer: String(2 * i + 3) }));
   return lines;
 }

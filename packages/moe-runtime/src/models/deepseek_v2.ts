@@ -8,14 +8,29 @@ import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { deepseekBase } from './deepseek_v3.js';
 
 export const fields: ConfigFieldTable = {
-  ...COMMON_FIELDS, intermediate_size: 'read', moe_intermediate_size: 'read', n_routed_experts: 'read', n_shared_experts: 'read',
-  num_experts_per_tok: 'read', routed_scaling_factor: 'read', first_k_dense_replace: 'read', q_lora_rank: 'read', kv_lora_rank: 'read',
-  qk_nope_head_dim: 'read', qk_rope_head_dim: 'read', v_head_dim: 'read', attention_bias: 'weights',
+  ...COMMON_FIELDS,
+  intermediate_size: 'read',
+  moe_intermediate_size: 'read',
+  n_routed_experts: 'read',
+  n_shared_experts: 'read',
+  num_experts_per_tok: 'read',
+  routed_scaling_factor: 'read',
+  first_k_dense_replace: 'read',
+  q_lora_rank: 'read',
+  kv_lora_rank: 'read',
+  qk_nope_head_dim: 'read',
+  qk_rope_head_dim: 'read',
+  v_head_dim: 'read',
+  attention_bias: 'weights',
   num_key_value_heads: { inert: 'MLA attention has one K/V per head; HF does not use it either' },
   moe_layer_freq: { inert: 'HF builds an MoE block on every layer >= first_k_dense_replace' },
-  ep_size: { inert: 'expert parallelism: a deployment setting' }, aux_loss_alpha: 'training', seq_aux: 'training',
-  topk_method: 'read', mlp_bias: 'weights',
-  n_group: { inert: 'read only with topk_method group_limited_greedy' }, topk_group: { inert: 'read only with topk_method group_limited_greedy' },
+  ep_size: { inert: 'expert parallelism: a deployment setting' },
+  aux_loss_alpha: 'training',
+  seq_aux: 'training',
+  topk_method: 'read',
+  mlp_bias: 'weights',
+  n_group: { inert: 'read only with topk_method group_limited_greedy' },
+  topk_group: { inert: 'read only with topk_method group_limited_greedy' },
   norm_topk_prob: { inert: 'HF V2 never renormalises the top-k weights' },
   scoring_func: { only: ['softmax', undefined], why: 'the V2 router scores with a softmax' },
 };
@@ -25,19 +40,37 @@ export function deepseekV2(c: ConfigReader): ModelSpec {
   const { mla, ...base } = deepseekBase(c, true);
   const E = base.expertCount;
   const method = c.str('topk_method', 'greedy');
-  c.check(method === 'greedy' || method === 'group_limited_greedy', 'topk_method', method, '"greedy" or "group_limited_greedy" for deepseek_v2');
+  c.check(
+    method === 'greedy' || method === 'group_limited_greedy',
+    'topk_method',
+    method,
+    '"greedy" or "group_limited_greedy" for deepseek_v2',
+  );
   let groups: ModelSpec['router']['groups'];
   if (method === 'group_limited_greedy') {
     const count = c.int('n_group');
     const topkGroup = c.int('topk_group');
     c.check(E % count === 0, 'n_group', count, `a divisor of n_routed_experts (${E})`);
     c.check(topkGroup <= count, 'topk_group', topkGroup, `at most n_group (${count})`);
-    c.check(base.topK <= topkGroup * (E / count), 'num_experts_per_tok', base.topK, `at most topk_group x experts per group (${topkGroup * (E / count)})`);
+    c.check(
+      base.topK <= topkGroup * (E / count),
+      'num_experts_per_tok',
+      base.topK,
+      `at most topk_group x experts per group (${topkGroup * (E / count)})`,
+    );
     groups = { count, topkGroup, score: 'max' };
   }
   return {
     ...base,
-    attention: { kind: 'mla', qkNorm: 'none', clipQkv: null, slidingWindow: Array.from({ length: base.layerCount }, () => null), sinks: false, scale: 1, mla },
+    attention: {
+      kind: 'mla',
+      qkNorm: 'none',
+      clipQkv: null,
+      slidingWindow: Array.from({ length: base.layerCount }, () => null),
+      sinks: false,
+      scale: 1,
+      mla,
+    },
     router: { scoring: 'softmax', normTopK: false, scaling: c.pos('routed_scaling_factor', 1), groups },
   };
 }

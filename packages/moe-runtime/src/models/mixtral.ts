@@ -7,7 +7,12 @@ import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, gqaAttention, llamaWeights, P } from './common.js';
 
 export const fields: ConfigFieldTable = {
-  ...COMMON_FIELDS, head_dim: 'read', intermediate_size: 'read', num_local_experts: 'read', num_experts_per_tok: 'read', sliding_window: 'read',
+  ...COMMON_FIELDS,
+  head_dim: 'read',
+  intermediate_size: 'read',
+  num_local_experts: 'read',
+  num_experts_per_tok: 'read',
+  sliding_window: 'read',
 };
 
 export function mixtral(c: ConfigReader): ModelSpec {
@@ -21,12 +26,20 @@ export function mixtral(c: ConfigReader): ModelSpec {
     expertCount: c.int('num_local_experts'),
     topK: c.int('num_experts_per_tok'),
     moeIntermediate: c.int('intermediate_size'),
-    denseIntermediate: 0, sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
+    denseIntermediate: 0,
+    sharedIntermediate: 0,
+    sharedGated: false,
+    sharedExpertCount: 0,
     router: { scoring: 'softmax', normTopK: true, scaling: 1 },
-    activation: { kind: 'silu' }, expertBias: false,
+    activation: { kind: 'silu' },
+    expertBias: false,
     weights: llamaWeights((l) => ({
       router: `${moe(l)}.gate.weight`,
-      expert: (e) => ({ gate: `${moe(l)}.experts.${e}.w1.weight`, up: `${moe(l)}.experts.${e}.w3.weight`, down: `${moe(l)}.experts.${e}.w2.weight` }),
+      expert: (e) => ({
+        gate: `${moe(l)}.experts.${e}.w1.weight`,
+        up: `${moe(l)}.experts.${e}.w3.weight`,
+        down: `${moe(l)}.experts.${e}.w2.weight`,
+      }),
       mlp: undefined,
     })),
   };

@@ -6,7 +6,13 @@ import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, gqaAttention, llamaWeights } from './common.js';
 
 export const fields: ConfigFieldTable = {
-  ...COMMON_FIELDS, head_dim: 'read', intermediate_size: 'read', num_experts: 'read', num_experts_per_tok: 'read', norm_topk_prob: 'read', clip_qkv: 'read',
+  ...COMMON_FIELDS,
+  head_dim: 'read',
+  intermediate_size: 'read',
+  num_experts: 'read',
+  num_experts_per_tok: 'read',
+  norm_topk_prob: 'read',
+  clip_qkv: 'read',
   attention_bias: 'weights',
 };
 
@@ -19,9 +25,13 @@ export function olmoe(c: ConfigReader): ModelSpec {
     expertCount: c.int('num_experts'),
     topK: c.int('num_experts_per_tok'),
     moeIntermediate: c.int('intermediate_size'),
-    denseIntermediate: 0, sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
+    denseIntermediate: 0,
+    sharedIntermediate: 0,
+    sharedGated: false,
+    sharedExpertCount: 0,
     router: { scoring: 'softmax', normTopK: c.bool('norm_topk_prob', false), scaling: 1 },
-    activation: { kind: 'silu' }, expertBias: false,
+    activation: { kind: 'silu' },
+    expertBias: false,
     weights: llamaWeights(),
   };
 }

@@ -6,8 +6,16 @@ import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
 import { baseSpec, gqaAttention, llamaWeights } from './common.js';
 
 export const fields: ConfigFieldTable = {
-  ...COMMON_FIELDS, head_dim: 'read', intermediate_size: 'read', moe_intermediate_size: 'read', num_experts: 'read', num_experts_per_tok: 'read',
-  norm_topk_prob: 'read', decoder_sparse_step: 'read', mlp_only_layers: 'read', attention_bias: 'weights',
+  ...COMMON_FIELDS,
+  head_dim: 'read',
+  intermediate_size: 'read',
+  moe_intermediate_size: 'read',
+  num_experts: 'read',
+  num_experts_per_tok: 'read',
+  norm_topk_prob: 'read',
+  decoder_sparse_step: 'read',
+  mlp_only_layers: 'read',
+  attention_bias: 'weights',
   use_sliding_window: { only: [false, undefined], why: 'sliding-window layers of Qwen MoE are not implemented' },
   sliding_window: { inert: 'read by HF only when use_sliding_window is true, which is refused' },
   max_window_layers: { inert: 'read by HF only when use_sliding_window is true, which is refused' },
@@ -30,9 +38,12 @@ export function qwen3Moe(c: ConfigReader): ModelSpec {
     topK: c.int('num_experts_per_tok'),
     moeIntermediate: c.int('moe_intermediate_size'),
     denseIntermediate: c.int('intermediate_size'),
-    sharedIntermediate: 0, sharedGated: false, sharedExpertCount: 0,
+    sharedIntermediate: 0,
+    sharedGated: false,
+    sharedExpertCount: 0,
     router: { scoring: 'softmax', normTopK: c.bool('norm_topk_prob', false), scaling: 1 },
-    activation: { kind: 'silu' }, expertBias: false,
+    activation: { kind: 'silu' },
+    expertBias: false,
     weights: llamaWeights(),
   };
 }
