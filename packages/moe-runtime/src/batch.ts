@@ -4,7 +4,8 @@
 
 import { MoteError } from '@mote/tensor-core';
 import { appendJsonl, hashJson, modelHash, openRunFile, readJsonlLines, readText, parseJsonl } from '@mote/io';
-import type { GenerateOptions, MoeModel, Policy } from './types.js';
+import type { GenerateOptions, Policy } from './types.js';
+import type { MoeModel } from './moe-model.js';
 
 export interface PromptLine {
   id: string;

@@ -1,5 +1,6 @@
 // @mote/moe-runtime: load Hugging Face MoE checkpoints, run them with router hooks and interventions.
 export * from './types.js';
+export type { MoeModel } from './moe-model.js';
 export { loadModel, Model } from './model.js';
 export { specFromDir, readConfig } from './load.js';
 export { paramCount } from './params.js';

@@ -13,10 +13,10 @@ import type {
   HookMap,
   LoadOptions,
   ModelInfo,
-  MoeModel,
   TokenInfo,
   Tokenizer,
 } from './types.js';
+import type { MoeModel } from './moe-model.js';
 import type { CacheStats } from './cache.js';
 import { MODEL_KEY, wantsModelPoints, type RowsContext } from './hooks.js';
 import { ActivationCache, selectHookNames } from './activations.js';

@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import { MoteError, type F32Tensor } from '@mote/tensor-core';
 import { ActivationCache, selectHookNames } from './activations.js';
 import { hookName, parseHookName } from './types.js';
+import type { MoeModel } from './moe-model.js';
 import type {
   ForwardOptions,
   ForwardResult,
@@ -17,7 +18,6 @@ import type {
   HookContext,
   HookMap,
   ModelInfo,
-  MoeModel,
   Policy,
   Tensor,
   TokenInfo,

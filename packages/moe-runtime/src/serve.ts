@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { isMoteError, MoteError } from '@mote/tensor-core';
 import { hookName } from './types.js';
-import type { ChatMessage, GenerateResult, HookMap, MoeModel, Policy, TokenInfo } from './types.js';
+import type { MoeModel } from './moe-model.js';
+import type { ChatMessage, GenerateResult, HookMap, Policy, TokenInfo } from './types.js';
 import { validatePolicy } from './policy.js';
 import { int32Base64, ROUTES_FLAG } from './served.js';
 
