@@ -4,8 +4,8 @@
 
 export { loadPromptSet, expandGrid, type PromptRecord, type GridSpec } from './prompts.js';
 export { runFtri, rankTraces, type RunFtriOptions, type RankTracesOptions, type Labeler, type Progress } from './run.js';
+export { contrastActivations } from './contrast.js';
 export {
-  contrastActivations,
   STATS,
   DEFAULT_STAT,
   describeStat,
@@ -14,7 +14,7 @@ export {
   type Stat,
   type ContrastOptions,
   type ContrastSummary,
-} from './contrast.js';
+} from './contrast-types.js';
 export { BatchTracer, SCOPES, type Scope, type TracerOptions } from './trace.js';
 export { readRanking, type RankedExpert } from './ranking-io.js';
 export {

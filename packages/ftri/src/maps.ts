@@ -3,7 +3,7 @@
 // renders them. Nothing here reads traces; callers pass rows.
 
 import type { TopLevelSpec } from 'vega-lite';
-import type { RankingEntry } from './contrast.js';
+import type { RankingEntry } from './contrast-types.js';
 import { FLAG_GENERATED } from './trace.js';
 
 export interface TokenMapRow {

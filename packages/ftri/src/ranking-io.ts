@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { MoteError } from '@mote/tensor-core';
-import type { RankingEntry } from './contrast.js';
+import type { RankingEntry } from './contrast-types.js';
 import { writeAtomic } from '@mote/io';
 import { VERSION } from './version.js';
 

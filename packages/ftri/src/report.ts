@@ -2,7 +2,7 @@
 // run: settings, label counts, the heatmap, the top of the ranking, per-prompt maps and the definitions.
 
 import { rankAgreement, type ScoredExpert } from './agreement.js';
-import { describeStat, type ContrastSummary, type RankingEntry } from './contrast.js';
+import { describeStat, type ContrastSummary, type RankingEntry } from './contrast-types.js';
 import { escapeHtml, htmlPage, inlineSvg } from './report-page.js';
 import type { Manifest } from './store.js';
 

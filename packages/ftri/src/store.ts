@@ -10,7 +10,7 @@ import * as arrow from 'apache-arrow';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { appendJsonl, openRunFolder, parseJsonl, readJsonl, readText, toJsonl, writeAtomic, type RunHandle } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
-import type { Activations } from './contrast.js';
+import type { Activations } from './contrast-types.js';
 import type { PromptRecord } from './prompts.js';
 import { FLAG_ANSWER, FLAG_GENERATED, FLAG_THINK, type BatchAggregate, type TokenRows } from './trace.js';
 import { VERSION } from './version.js';
