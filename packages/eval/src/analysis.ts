@@ -6,7 +6,8 @@ import type { Suite } from './suite.js';
 import type { ResponseRecord } from './runner.js';
 import type { Summary } from './summary.js';
 import { wilson, mcnemarPaired, pairedDiff, empiricalP, describe } from '@mote/stats';
-import type { ExperimentPlan, ExperimentSpec } from './experiment.js';
+import type { ExperimentPlan } from './experiment-plan.js';
+import type { ExperimentSpec } from './experiment-spec.js';
 import type { RankedExpert } from '@mote/ftri';
 
 export interface RateCI {

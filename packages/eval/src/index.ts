@@ -29,8 +29,15 @@ export { perplexity } from './perplexity.js';
 export type { PerplexityOptions, PerplexityResult } from './perplexity.js';
 export { writeReport, writeEvalReport, rateCI } from './report.js';
 export type { Block, WrittenReport } from './report.js';
-export { runExperiment, overrideExperiment, loadExperiment, validateExperiment, experimentWarnings } from './experiment.js';
-export type { ExperimentSpec, ExperimentInput, ExperimentProgress, RunExperimentOptions, ExperimentResult } from './experiment.js';
+export { runExperiment, type ExperimentProgress, type RunExperimentOptions, type ExperimentResult } from './experiment.js';
+export {
+  overrideExperiment,
+  loadExperiment,
+  validateExperiment,
+  experimentWarnings,
+  type ExperimentSpec,
+  type ExperimentInput,
+} from './experiment-spec.js';
 export type { ExperimentAnalysis, Criterion, CriterionStatus } from './analysis.js';
 export { loadConversations, runMtBench, parseRating, pairedScores, MT_RUBRIC, DEFAULT_MT_MAX_NEW_TOKENS } from './mtbench.js';
 export type { Conversation, TurnAnswer, TurnScore, PairedScores, MtBenchOptions, MtBenchResult } from './mtbench.js';
