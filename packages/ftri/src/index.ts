@@ -3,7 +3,8 @@
 // and plot renderer that every mote report uses.
 
 export { loadPromptSet, expandGrid, type PromptRecord, type GridSpec } from './prompts.js';
-export { runFtri, rankTraces, type RunFtriOptions, type RankTracesOptions, type Labeler, type Progress } from './run.js';
+export { runFtri, type RunFtriOptions } from './run.js';
+export { rankTraces, type RankTracesOptions, type Labeler, type Progress } from './rank.js';
 export { contrastActivations } from './contrast.js';
 export {
   STATS,

@@ -73,6 +73,10 @@ export interface Manifest extends ManifestCore {
   [extra: string]: unknown;
 }
 
+/** The labels file of a run folder (FILES.labels): one {id, prompt, response, label} line per prompt. */
+export const toLabels = (metas: PromptMeta[], promptOf: (m: PromptMeta) => string | undefined): string =>
+  metas.map((m) => JSON.stringify({ id: m.id, prompt: promptOf(m), response: m.response ?? '', label: m.label })).join('\n') + '\n';
+
 const partName = (kind: string, part: number, ext: string): string => `${kind}-${String(part).padStart(5, '0')}.${ext}`;
 
 // ---------------------------------------------------------------------------------------------------
