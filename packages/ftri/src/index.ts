@@ -18,16 +18,8 @@ export {
 } from './contrast-types.js';
 export { BatchTracer, SCOPES, type Scope, type TracerOptions } from './trace.js';
 export { readRanking, type RankedExpert } from './ranking-io.js';
-export {
-  readActivations,
-  readManifest,
-  readProgress,
-  readMetas,
-  readPromptTokens,
-  type Manifest,
-  type PromptMeta,
-  type ProgressEntry,
-} from './store.js';
+export { readManifest, readProgress, readMetas, type Manifest, type PromptMeta, type ProgressEntry } from './store.js';
+export { readActivations, readPromptTokens } from './trace-read.js';
 export { heatmapSpec, tokenMapSpec, type TokenMapRow } from './maps.js';
 export { renderSvg, svgToPng, htmlPage, escapeHtml, inlineSvg, type VlSpec } from './report-page.js';
 export { rankAgreement, type RankAgreement, type ScoredExpert } from './agreement.js';

@@ -13,7 +13,8 @@ import { heatmapSpec, tokenMapSpec } from './maps.js';
 import { renderSvg, svgToPng } from './report-page.js';
 import { writeRanking } from './ranking-io.js';
 import { buildReport, type ComparedRanking } from './report.js';
-import { FILES, readActivations, readPromptTokens, readRunPrompts, toLabels } from './store.js';
+import { FILES, readRunPrompts, toLabels } from './store.js';
+import { readActivations, readPromptTokens } from './trace-read.js';
 
 /** Labels one traced response (e.g. REFUSED / REASONED, or ZH / EN / NONE); gets the prompt's category when it has one. Synchronous. */
 export type Labeler = (r: { id: string; prompt: string; response: string; category?: string }) => string;
