@@ -4,35 +4,19 @@
 // routed_scaling_factor; shared experts added unscaled. As in HF, no YaRN mscale² on the softmax scale.
 
 import type { ConfigReader, ModelSpec } from '../spec.js';
-import { COMMON_FIELDS, type ConfigFieldTable } from '../config-fields.js';
-import { deepseekBase } from './deepseek_v3.js';
+import type { ConfigFieldTable } from '../config-fields.js';
+import { deepseekBase, fields as v3Fields } from './deepseek_v3.js';
 
+/** V3's table (the MLA dims and layer layout are shared) with the entries where V2's HF code differs. */
 export const fields: ConfigFieldTable = {
-  ...COMMON_FIELDS,
-  intermediate_size: 'read',
-  moe_intermediate_size: 'read',
-  n_routed_experts: 'read',
-  n_shared_experts: 'read',
-  num_experts_per_tok: 'read',
-  routed_scaling_factor: 'read',
-  first_k_dense_replace: 'read',
-  q_lora_rank: 'read',
-  kv_lora_rank: 'read',
-  qk_nope_head_dim: 'read',
-  qk_rope_head_dim: 'read',
-  v_head_dim: 'read',
-  attention_bias: 'weights',
-  num_key_value_heads: { inert: 'MLA attention has one K/V per head; HF does not use it either' },
-  moe_layer_freq: { inert: 'HF builds an MoE block on every layer >= first_k_dense_replace' },
-  ep_size: { inert: 'expert parallelism: a deployment setting' },
-  aux_loss_alpha: 'training',
-  seq_aux: 'training',
+  ...v3Fields,
   topk_method: 'read',
   mlp_bias: 'weights',
   n_group: { inert: 'read only with topk_method group_limited_greedy' },
   topk_group: { inert: 'read only with topk_method group_limited_greedy' },
   norm_topk_prob: { inert: 'HF V2 never renormalises the top-k weights' },
   scoring_func: { only: ['softmax', undefined], why: 'the V2 router scores with a softmax' },
+  rope_interleave: { inert: 'V2 always rotates complex (interleaved) pairs; HF V2 does not read it' },
 };
 
 export function deepseekV2(c: ConfigReader): ModelSpec {
