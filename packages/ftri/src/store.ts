@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { appendJsonl, openRunFolder, parseJsonl, readJsonl, readText, toJsonl, writeAtomic, type RunHandle } from '@mote/io';
 import { MoteError } from '@mote/tensor-core';
 import type { PromptRecord } from './prompts.js';
-import { aggColumns, arrowFile, parquetFile, tokenColumns, type ColumnsInput } from './trace-files.js';
+import { aggColumns, arrowFile, parquetFile, tokenColumns, traceFileProblem, type ColumnsInput } from './trace-files.js';
 import { VERSION } from './version.js';
 
 export type TraceFormat = 'arrow' | 'parquet';
@@ -168,7 +168,9 @@ export function openRunDir(
 
 /**
  * The valid progress entries of a run folder. With `repair`, a torn last line and entries whose files are
- * missing are dropped from the log, and trace files of no logged part are deleted.
+ * missing are dropped from the log, entries with a truncated or damaged file (traceFileProblem, or a meta file
+ * that does not hold the part's prompts) too, so that a resumed run redoes that part; and trace files of no
+ * logged part are deleted. Without `repair` (reading a folder), a damaged file is E_IO naming it.
  */
 export function readProgress(dir: string, repair = false): ProgressEntry[] {
   const file = join(dir, FILES.progress);
@@ -193,6 +195,17 @@ export function readProgress(dir: string, repair = false): ProgressEntry[] {
       dirty = true; // a part whose files are gone: it and what follows are redone
       break;
     }
+    const bad = damagedFile(dir, e);
+    if (bad && !repair)
+      throw new MoteError(
+        'E_IO',
+        `the trace file ${bad.file} is truncated or damaged: ${bad.why}; fix: rerun the same \`mote ftri\` command with --out ${dir} (a resumed run redoes the damaged part ${e.part}), or trace into a new folder`,
+        { file: bad.file },
+      );
+    if (bad) {
+      dirty = true; // dropped from the log and its files deleted: the resumed run traces this part again
+      continue;
+    }
     entries.push(e);
   }
   if (repair) {
@@ -202,6 +215,21 @@ export function readProgress(dir: string, repair = false): ProgressEntry[] {
     if (existsSync(tdir)) for (const f of readdirSync(tdir)) if (!keep.has(f)) rmSync(join(tdir, f), { force: true });
   }
   return entries;
+}
+
+/** The first file of a logged part that is not whole, and what is wrong with it. */
+function damagedFile(dir: string, e: ProgressEntry): { file: string; why: string } | null {
+  for (const f of e.files) {
+    const file = join(dir, FILES.traces, f);
+    let why: string | null;
+    if (f.startsWith('meta-')) {
+      const text = readFileSync(file, 'utf8');
+      const n = text.split('\n').filter(Boolean).length;
+      why = !text.endsWith('\n') ? 'its last line is cut' : n !== e.ids.length ? `it holds ${n} lines for ${e.ids.length} prompts` : null;
+    } else why = traceFileProblem(file, f.startsWith('tokens-') ? e.token_rows : e.agg_rows);
+    if (why) return { file, why };
+  }
+  return null;
 }
 
 export interface PartInput extends ColumnsInput {

@@ -1,8 +1,10 @@
 // A trace part's bytes: the token rows and the sparse prompt x layer x expert aggregates of one batch as a
-// column set, written as an Arrow IPC file or a Parquet file. Not the run folder, its log or its readers
-// (store.ts, trace-read.ts). Shapes: R token rows, K top-k, E experts, L MoE layers, F = L*E.
+// column set, written as an Arrow IPC file or a Parquet file, and the check that a written one is whole. Not
+// the run folder, its log or its readers (store.ts, trace-read.ts). Shapes: R token rows, K top-k, E experts, L MoE layers, F = L*E.
 
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import * as arrow from 'apache-arrow';
+import { parquetMetadata } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { PromptRecord } from './prompts.js';
 import { FLAG_ANSWER, FLAG_GENERATED, FLAG_THINK, type BatchAggregate, type TokenRows } from './trace.js';
@@ -167,4 +169,49 @@ export function parquetFile(c: Cols): Uint8Array {
   }
   const buf = parquetWriteBuffer({ columnData: columnData as never, schema: schema as never, createdBy: `@mote/ftri ${VERSION}` });
   return new Uint8Array(buf);
+}
+
+const ARROW_MAGIC = 'ARROW1';
+const PARQUET_MAGIC = 'PAR1';
+
+/**
+ * What is wrong with a written part file, or null: an Arrow IPC file must start and end with its magic, a
+ * Parquet file must end with a footer that parses and holds `rows` rows. Reads the file's ends only (a
+ * truncated file loses its end). `rows`: the part's logged row count.
+ * @example traceFileProblem('run/traces/prompts-00000.parquet', 12); // null, or e.g. 'it ends without PAR1'
+ */
+export function traceFileProblem(file: string, rows: number): string | null {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const read = (at: number, n: number): Buffer => {
+      const b = Buffer.alloc(Math.max(0, Math.min(n, size - at)));
+      readSync(fd, b, 0, b.length, at);
+      return b;
+    };
+    if (file.endsWith('.arrow')) {
+      if (size < 2 * ARROW_MAGIC.length + 2) return `it is ${size} bytes, too short for an Arrow IPC file`;
+      if (read(0, 6).toString('latin1') !== ARROW_MAGIC) return 'it does not start with the Arrow magic ARROW1';
+      if (read(size - 6, 6).toString('latin1') !== ARROW_MAGIC) return 'it ends without the Arrow magic ARROW1 (truncated)';
+      return null;
+    }
+    if (file.endsWith('.parquet')) {
+      if (size < 12) return `it is ${size} bytes, too short for a Parquet file`;
+      if (read(0, 4).toString('latin1') !== PARQUET_MAGIC) return 'it does not start with the Parquet magic PAR1';
+      const tail = read(size - 8, 8);
+      if (tail.subarray(4).toString('latin1') !== PARQUET_MAGIC) return 'it ends without the Parquet magic PAR1 (truncated)';
+      const footer = tail.readUInt32LE(0);
+      if (footer + 12 > size) return `its footer length ${footer} does not fit its ${size} bytes`;
+      let got: number;
+      try {
+        got = Number(parquetMetadata(read(size - 8 - footer, footer + 8)).num_rows);
+      } catch (e) {
+        return `its footer does not parse (${(e as Error).message})`;
+      }
+      return got === rows ? null : `its footer holds ${got} rows, the progress log ${rows}`;
+    }
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }
