@@ -1,4 +1,4 @@
-// The KV cache buffers (model.ts): slots with spare capacity that grow when full, rows leaving the batch,
+// The KV cache buffers (kv-cache.ts): slots with spare capacity that grow when full, rows leaving the batch,
 // sliding windows. Decoding through the cache must give the logits of a one-shot forward of the whole
 // sequence (a separate path: no cache is written there), step by step, across several growths.
 

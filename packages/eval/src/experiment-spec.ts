@@ -90,7 +90,10 @@ export const experimentSchema = z.strictObject({
       /** categories evaluated under forcing (default: control, or every category) */
       categories: z.array(z.string()).min(1).optional(),
       scope: scopeSpec.optional(),
-      /** matched random forced-on baselines: `draws` per N (same experts per layer, never the fTRI ones) on `items` (default: every forced item) */
+      /**
+       * matched random forced-on baselines: `draws` per N (same experts per layer, never the fTRI ones) on `items`
+       * (default: every forced item)
+       */
       random: z
         .strictObject({
           draws: z.number().int().min(1),
