@@ -236,6 +236,22 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
       await model.dispose();
     }, 120_000);
 
+    // the hang found at seed 20261130 (case ~400 of the trace reader): byte 9 of prompts-00000.arrow ^ 140 makes the
+    // first block's continuation marker ff 73 ff ff; apache-arrow's tableFromIPC then rereads that block forever
+    it('regression: a flipped Arrow continuation marker is E_INPUT, not a hang', () => {
+      const f = join(run, 'traces', 'prompts-00000.arrow');
+      const orig = readFileSync(f);
+      const bytes = Buffer.from(orig);
+      expect([...bytes.subarray(8, 12)]).toEqual([0xff, 0xff, 0xff, 0xff]);
+      bytes[9] ^= 140;
+      writeFileSync(f, bytes);
+      try {
+        expect(() => readActivations(run)).toThrow(expect.objectContaining({ code: 'E_INPUT', message: expect.stringContaining(f) }));
+      } finally {
+        writeFileSync(f, orig);
+      }
+    });
+
     it('truncated, bit-flipped and mutated trace folders', () => {
       const files = readdirSync(join(run, 'traces'))
         .filter((f) => f.endsWith('.arrow') || f.endsWith('.jsonl'))
