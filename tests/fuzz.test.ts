@@ -25,13 +25,17 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
 const COUNT = process.env.FUZZ_COUNT === '1';
 const OUT = process.env.FUZZ_OUT;
+// bench only: FUZZ_SKIP=k generates but does not run the first k cases (the bench resumes after a hang there);
+// FUZZ_TIME_S stops a loader's run after that many seconds (the record counts the cases that ran)
+const SKIP = Number(process.env.FUZZ_SKIP ?? 0);
+const TIME_S = Number(process.env.FUZZ_TIME_S ?? 0);
 const CASE_LIMIT_MS = 5_000;
 const RSS_LIMIT_MB = 2_048;
 const HEAP_LIMIT_MB = 512;
 const ROOT = join(import.meta.dirname, '..');
 const ORG = join(ROOT, 'models', 'organism');
-// tmpfs where there is one: the file-reading loaders are fuzzed through real files
-const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'mote-fuzz-'));
+// tmpfs where there is one (FUZZ_WORK: a folder the bench removes): the file-reading loaders are fuzzed through real files
+const work = mkdtempSync(join(process.env.FUZZ_WORK ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()), 'mote-fuzz-'));
 const watchdog = startWatchdog({ limitMs: CASE_LIMIT_MS, rssLimitMb: RSS_LIMIT_MB, report: OUT });
 const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x));
 
@@ -50,7 +54,7 @@ function fuzz<T>(name: string, arb: fc.Arbitrary<T>, load: (v: T) => unknown, ru
   const t0 = performance.now();
   fc.assert(
     fc.property(arb, (v) => {
-      index++;
+      if (++index <= SKIP) return;
       watchdog.begin(() => `${name}, case ${index} of seed ${SEED}: ${show(v)}`);
       const c0 = performance.now();
       try {
@@ -69,10 +73,23 @@ function fuzz<T>(name: string, arb: fc.Arbitrary<T>, load: (v: T) => unknown, ru
         bump('slow');
       }
     }),
-    { seed: SEED, numRuns: runs, endOnFailure: true },
+    {
+      seed: SEED,
+      numRuns: runs,
+      endOnFailure: true,
+      ...(TIME_S > 0 && { interruptAfterTimeLimit: TIME_S * 1000, markInterruptAsFailure: false }),
+    },
   );
   const grown = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
-  appendRecord(OUT, { loader: name, runs, seed: SEED, seconds: (performance.now() - t0) / 1000, heapGrowthMb: grown, counts });
+  appendRecord(OUT, {
+    loader: name,
+    runs,
+    skipped: Math.min(SKIP, index),
+    seed: SEED,
+    seconds: (performance.now() - t0) / 1000,
+    heapGrowthMb: grown,
+    counts,
+  });
   expect(grown, `${name}: heap grew ${grown.toFixed(0)} MB`).toBeLessThan(HEAP_LIMIT_MB);
 }
 
@@ -289,42 +306,35 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
         fc.nat({ max: 255 }),
         fc.array(op, { minLength: 1, maxLength: 2 }),
       );
-      fuzz(
-        'trace reader',
-        arb,
-        ([ti, how, at, byte, ops]) => {
-          const t = targets[ti];
-          const orig = original.get(t)!;
-          let bytes: Buffer;
-          if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
-          else if (how === 'flip') {
-            bytes = Buffer.from(orig);
-            bytes[at % bytes.length] ^= byte || 1;
-          } else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
-          else {
-            const text = orig.toString('utf8');
-            const doc: Json = t.endsWith('.json')
-              ? JSON.parse(text)
-              : text
-                  .split('\n')
-                  .filter(Boolean)
-                  .map((l) => JSON.parse(l));
-            const out = apply(doc, ops as never);
-            bytes = Buffer.from(
-              t.endsWith('.json') || !Array.isArray(out)
-                ? (JSON.stringify(out) ?? '')
-                : out.map((l) => JSON.stringify(l)).join('\n') + '\n',
-            );
-          }
-          writeFileSync(join(run, t), bytes);
-          try {
-            return readActivations(run);
-          } finally {
-            writeFileSync(join(run, t), orig);
-          }
-        },
-        Math.min(RUNS, Number(process.env.FUZZ_TRACE_RUNS ?? RUNS)),
-      );
+      fuzz('trace reader', arb, ([ti, how, at, byte, ops]) => {
+        const t = targets[ti];
+        const orig = original.get(t)!;
+        let bytes: Buffer;
+        if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
+        else if (how === 'flip') {
+          bytes = Buffer.from(orig);
+          bytes[at % bytes.length] ^= byte || 1;
+        } else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
+        else {
+          const text = orig.toString('utf8');
+          const doc: Json = t.endsWith('.json')
+            ? JSON.parse(text)
+            : text
+                .split('\n')
+                .filter(Boolean)
+                .map((l) => JSON.parse(l));
+          const out = apply(doc, ops as never);
+          bytes = Buffer.from(
+            t.endsWith('.json') || !Array.isArray(out) ? (JSON.stringify(out) ?? '') : out.map((l) => JSON.stringify(l)).join('\n') + '\n',
+          );
+        }
+        writeFileSync(join(run, t), bytes);
+        try {
+          return readActivations(run);
+        } finally {
+          writeFileSync(join(run, t), orig);
+        }
+      });
     });
   });
 });
