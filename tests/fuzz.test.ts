@@ -4,7 +4,8 @@
 // valid result or a MoteError: any other exception fails. A watchdog thread (fuzz-watchdog.ts) kills the run,
 // naming the case, when one case runs over CASE_LIMIT_MS or the process passes RSS_LIMIT_MB; the heap may not
 // grow past HEAP_LIMIT_MB over a loader's run.
-// FUZZ_RUNS (default 10,000 per loader) and FUZZ_SEED set the run; `-t <loader>` runs one loader. FUZZ_OUT=file
+// FUZZ_RUNS (default 10,000 per loader) and FUZZ_SEED set the run; `-t '<test name>'` runs one loader (a regular
+// expression: escape the parentheses, `-t 'prompt sets \(ftri\)'`, or it matches nothing). FUZZ_OUT=file
 // appends one JSON line of outcome counts per loader (bench/fuzz.mjs runs 1,000,000 with FUZZ_COUNT=1, which
 // counts other exceptions and slow cases as outcomes instead of failing on the first).
 
