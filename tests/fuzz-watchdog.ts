@@ -3,7 +3,6 @@
 // the time limit, or the process's resident memory passes the limit, the watchdog prints the case and kills
 // the process: the test run fails at once, naming the loader, the case number and its input.
 
-import { appendFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 const TEXT_BYTES = 1 << 16;
@@ -59,9 +58,4 @@ export function startWatchdog(opts: { limitMs: number; rssLimitMb: number; repor
     },
     stop: () => worker.terminate(),
   };
-}
-
-/** Append one JSON line to `file` (the bench's record of outcomes as they come). */
-export function appendRecord(file: string | undefined, record: unknown): void {
-  if (file) appendFileSync(file, `${JSON.stringify(record)}\n`);
 }

@@ -19,8 +19,9 @@ import { loadModel, readPromptFile, specFromDir, type ModelInfo } from '@mote/mo
 import { validatePolicy } from '@mote/mote';
 import { loadPromptSet, readActivations, runFtri } from '@mote/ftri';
 import { loadSuite, validateExperiment, loadJudgeConfig, ORGANISM_JUDGES } from '@mote/eval';
+import { appendJsonl } from '@mote/io';
 import { FIXTURES } from './parity.js';
-import { appendRecord, startWatchdog } from './fuzz-watchdog.js';
+import { startWatchdog } from './fuzz-watchdog.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
@@ -82,15 +83,8 @@ function fuzz<T>(name: string, arb: fc.Arbitrary<T>, load: (v: T) => unknown, ru
     },
   );
   const grown = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
-  appendRecord(OUT, {
-    loader: name,
-    runs,
-    skipped: Math.min(SKIP, index),
-    seed: SEED,
-    seconds: (performance.now() - t0) / 1000,
-    heapGrowthMb: grown,
-    counts,
-  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (OUT) appendJsonl(OUT, [{ loader: name, runs, skipped: Math.min(SKIP, index), seed: SEED, seconds, heapGrowthMb: grown, counts }]);
   expect(grown, `${name}: heap grew ${grown.toFixed(0)} MB`).toBeLessThan(HEAP_LIMIT_MB);
 }
 
