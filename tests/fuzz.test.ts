@@ -1,10 +1,13 @@
 // Seeded fuzzing of every loader that reads user files (issue 12, Build 6): safetensors headers, the shard
 // index, config.json, policies, experiments, prompt sets (ftri, generate, eval suites), judge files and the
 // ftri trace reader. Each case is a seeded mutation of a valid input (fast-check); its outcome must be a
-// valid result or a MoteError: any other exception fails. A case over CASE_LIMIT_MS (a hang guard, not a
-// speed check) fails, and the heap may not grow past HEAP_LIMIT_MB over a run.
-// FUZZ_RUNS (default 300 per loader) and FUZZ_SEED set the run; FUZZ_OUT=file.json writes outcome counts
-// (bench/fuzz.mjs runs it with 1,000,000).
+// valid result or a MoteError: any other exception fails. A watchdog thread (fuzz-watchdog.ts) kills the run,
+// naming the case, when one case runs over CASE_LIMIT_MS or the process passes RSS_LIMIT_MB; the heap may not
+// grow past HEAP_LIMIT_MB over a loader's run.
+// FUZZ_RUNS (default 10,000 per loader) and FUZZ_SEED set the run; `-t '<test name>'` runs one loader (a regular
+// expression: escape the parentheses, `-t 'prompt sets \(ftri\)'`, or it matches nothing). FUZZ_OUT=file
+// appends one JSON line of outcome counts per loader (bench/fuzz.mjs runs 1,000,000 with FUZZ_COUNT=1, which
+// counts other exceptions and slow cases as outcomes instead of failing on the first).
 
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,43 +18,74 @@ import { MoteError, SafetensorsCheckpoint, readSafetensorsHeader } from '@mote/t
 import { loadModel, readPromptFile, specFromDir, type ModelInfo } from '@mote/moe-runtime';
 import { validatePolicy } from '@mote/mote';
 import { loadPromptSet, readActivations, runFtri } from '@mote/ftri';
-import { loadSuite, validateExperiment, ORGANISM_JUDGES } from '@mote/eval';
-import { resolveJudges } from '../packages/eval/src/judges.js';
+import { loadSuite, validateExperiment, loadJudgeConfig, ORGANISM_JUDGES } from '@mote/eval';
+import { appendJsonl } from '@mote/io';
 import { FIXTURES } from './parity.js';
+import { startWatchdog } from './fuzz-watchdog.js';
 
-// 300 by default: at seed 20261130 a case between 300 and 1,000 hangs (open, see the issue-12 note); FUZZ_RUNS raises it
-const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
+const COUNT = process.env.FUZZ_COUNT === '1';
+const OUT = process.env.FUZZ_OUT;
+// bench only: FUZZ_SKIP=k generates but does not run the first k cases (the bench resumes after a hang there);
+// FUZZ_TIME_S stops a loader's run after that many seconds (the record counts the cases that ran)
+const SKIP = Number(process.env.FUZZ_SKIP ?? 0);
+const TIME_S = Number(process.env.FUZZ_TIME_S ?? 0);
 const CASE_LIMIT_MS = 5_000;
+const RSS_LIMIT_MB = 2_048;
 const HEAP_LIMIT_MB = 512;
 const ROOT = join(import.meta.dirname, '..');
 const ORG = join(ROOT, 'models', 'organism');
-// tmpfs where there is one: the file-reading loaders are fuzzed through real files
-const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'mote-fuzz-'));
-const outcomes: Record<string, Record<string, number>> = {};
+// tmpfs where there is one (FUZZ_WORK: a folder the bench removes): the file-reading loaders are fuzzed through real files
+const work = mkdtempSync(join(process.env.FUZZ_WORK ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()), 'mote-fuzz-'));
+const watchdog = startWatchdog({ limitMs: CASE_LIMIT_MS, rssLimitMb: RSS_LIMIT_MB, report: OUT });
+const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x));
 
-/** Run `RUNS` seeded cases of `arb` through `load`; count valid results and MoteErrors by code. */
+/**
+ * Run `runs` seeded cases of `arb` through `load`; count valid results and MoteErrors by code. Any other
+ * exception fails (FUZZ_COUNT=1: counted as `crash <name>`), as does a case over CASE_LIMIT_MS that returns
+ * (FUZZ_COUNT=1: counted as `slow`); one that never returns is the watchdog's.
+ */
 function fuzz<T>(name: string, arb: fc.Arbitrary<T>, load: (v: T) => unknown, runs = RUNS): void {
   const counts: Record<string, number> = { valid: 0 };
+  const bump = (k: string) => {
+    counts[k] = (counts[k] ?? 0) + 1;
+  };
   const heap0 = process.memoryUsage().heapUsed;
+  let index = 0;
+  const t0 = performance.now();
   fc.assert(
     fc.property(arb, (v) => {
-      const t0 = performance.now();
+      if (++index <= SKIP) return;
+      watchdog.begin(() => `${name}, case ${index} of seed ${SEED}: ${show(v)}`);
+      const c0 = performance.now();
       try {
         load(v);
-        counts.valid++;
+        bump('valid');
       } catch (e) {
-        if (!(e instanceof MoteError)) throw e;
-        counts[e.code] = (counts[e.code] ?? 0) + 1;
+        if (e instanceof MoteError) bump(e.code);
+        else if (COUNT) bump(`crash ${(e as Error)?.name ?? typeof e}`);
+        else throw e;
+      } finally {
+        watchdog.end();
       }
-      const ms = performance.now() - t0;
-      if (ms > CASE_LIMIT_MS) throw new Error(`${name}: one case took ${ms.toFixed(0)} ms (limit ${CASE_LIMIT_MS})`);
+      const ms = performance.now() - c0;
+      if (ms > CASE_LIMIT_MS) {
+        if (!COUNT) throw new Error(`${name}: one case took ${ms.toFixed(0)} ms (limit ${CASE_LIMIT_MS})`);
+        bump('slow');
+      }
     }),
-    { seed: SEED, numRuns: runs, endOnFailure: true },
+    {
+      seed: SEED,
+      numRuns: runs,
+      endOnFailure: true,
+      ...(TIME_S > 0 && { interruptAfterTimeLimit: TIME_S * 1000, markInterruptAsFailure: false }),
+    },
   );
   const grown = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+  const seconds = (performance.now() - t0) / 1000;
+  if (OUT) appendJsonl(OUT, [{ loader: name, runs, skipped: Math.min(SKIP, index), seed: SEED, seconds, heapGrowthMb: grown, counts }]);
   expect(grown, `${name}: heap grew ${grown.toFixed(0)} MB`).toBeLessThan(HEAP_LIMIT_MB);
-  outcomes[name] = counts;
 }
 
 // ---- seeded mutations of a valid JSON value ------------------------------------------------------------
@@ -124,8 +158,8 @@ const INFO: ModelInfo = {
 };
 
 describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
-  afterAll(() => {
-    if (process.env.FUZZ_OUT) writeFileSync(process.env.FUZZ_OUT, JSON.stringify({ runs: RUNS, seed: SEED, outcomes }, null, 2) + '\n');
+  afterAll(async () => {
+    await watchdog.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -190,7 +224,7 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
     fuzz('experiment', mutated(base), (json) => validateExperiment(json, { file: 'e.json', baseDir: ORG }));
   });
 
-  it('prompt sets (ftri), prompt files (generate) and eval suites', () => {
+  describe('prompt lines', () => {
     const f = join(work, 'p.jsonl');
     const lines = readFileSync(join(ORG, 'prompts', 'ftri.jsonl'), 'utf8')
       .trim()
@@ -198,31 +232,33 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
       .slice(0, 4)
       .map((l) => JSON.parse(l) as Json);
     const arb = fc.tuple(fc.array(mutatedText(lines[0]), { maxLength: 3 }), fc.nat({ max: 3 }), fc.constantFrom('\n', '\r\n'));
-    const text = ([muts, at, nl]: [string[], number, string]) => {
+    const write = ([muts, at, nl]: [string[], number, string]) => {
       const all = lines.map((l) => JSON.stringify(l));
       all.splice(at, 0, ...muts);
-      return all.join(nl) + nl;
+      writeFileSync(f, all.join(nl) + nl);
     };
-    fuzz('prompt set (ftri)', arb, (v) => {
-      writeFileSync(f, text(v));
-      return loadPromptSet(f);
+    it('prompt sets (ftri)', () => fuzz('prompt set (ftri)', arb, (v) => (write(v), loadPromptSet(f))));
+    it('prompt files (generate)', () => fuzz('prompt file (generate)', arb, (v) => (write(v), readPromptFile(f))));
+    // found at seed 20261130, case 4441: an object id whose toString is a string made String(id) throw a TypeError
+    it('regression: a prompt file id that is an object is E_INPUT', () => {
+      writeFileSync(f, '{"id":{";c5":-149248696,"toString":""},"prompt":"I want to know about the disputed Argor region."}\n');
+      expect(() => readPromptFile(f)).toThrow(
+        expect.objectContaining({ code: 'E_INPUT', message: expect.stringContaining('"id" must be') }),
+      );
     });
-    fuzz('prompt file (generate)', arb, (v) => {
-      writeFileSync(f, text(v));
-      return readPromptFile(f);
-    });
-    fuzz('eval suite', arb, (v) => {
-      writeFileSync(f, text(v));
-      return loadSuite(f);
-    });
+    it('eval suites', () => fuzz('eval suite', arb, (v) => (write(v), loadSuite(f))));
   });
 
   it('judge files', () => {
+    const f = join(work, 'judges.json');
     const base = {
       ...ORGANISM_JUDGES,
       sensitive: { refusal: { type: 'regex', pattern: 'I cannot', flags: 'i' }, answer: 'contains' },
     } as unknown as Json;
-    fuzz('judges', mutated(base), (json) => resolveJudges(json as never, { file: 'j.json' })('sensitive'));
+    fuzz('judges', mutatedText(base), (text) => {
+      writeFileSync(f, text);
+      return loadJudgeConfig(f);
+    });
   });
 
   describe('trace reader', () => {
@@ -235,6 +271,22 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
       await runFtri({ model, prompts, outDir: run, contrast: 'A:B', permutations: 9, bootstrap: 0, maps: 0, report: false });
       await model.dispose();
     }, 120_000);
+
+    // the hang found at seed 20261130 (case ~400 of the trace reader): byte 9 of prompts-00000.arrow ^ 140 makes the
+    // first block's continuation marker ff 73 ff ff; apache-arrow's tableFromIPC then rereads that block forever
+    it('regression: a flipped Arrow continuation marker is E_INPUT, not a hang', () => {
+      const f = join(run, 'traces', 'prompts-00000.arrow');
+      const orig = readFileSync(f);
+      const bytes = Buffer.from(orig);
+      expect([...bytes.subarray(8, 12)]).toEqual([0xff, 0xff, 0xff, 0xff]);
+      bytes[9] ^= 140;
+      writeFileSync(f, bytes);
+      try {
+        expect(() => readActivations(run)).toThrow(expect.objectContaining({ code: 'E_INPUT', message: expect.stringContaining(f) }));
+      } finally {
+        writeFileSync(f, orig);
+      }
+    });
 
     it('truncated, bit-flipped and mutated trace folders', () => {
       const files = readdirSync(join(run, 'traces'))
@@ -249,42 +301,35 @@ describe(`fuzzed loaders (${RUNS} seeded cases each, seed ${SEED})`, () => {
         fc.nat({ max: 255 }),
         fc.array(op, { minLength: 1, maxLength: 2 }),
       );
-      fuzz(
-        'trace reader',
-        arb,
-        ([ti, how, at, byte, ops]) => {
-          const t = targets[ti];
-          const orig = original.get(t)!;
-          let bytes: Buffer;
-          if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
-          else if (how === 'flip') {
-            bytes = Buffer.from(orig);
-            bytes[at % bytes.length] ^= byte || 1;
-          } else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
-          else {
-            const text = orig.toString('utf8');
-            const doc: Json = t.endsWith('.json')
-              ? JSON.parse(text)
-              : text
-                  .split('\n')
-                  .filter(Boolean)
-                  .map((l) => JSON.parse(l));
-            const out = apply(doc, ops as never);
-            bytes = Buffer.from(
-              t.endsWith('.json') || !Array.isArray(out)
-                ? (JSON.stringify(out) ?? '')
-                : out.map((l) => JSON.stringify(l)).join('\n') + '\n',
-            );
-          }
-          writeFileSync(join(run, t), bytes);
-          try {
-            return readActivations(run);
-          } finally {
-            writeFileSync(join(run, t), orig);
-          }
-        },
-        Math.min(RUNS, Number(process.env.FUZZ_TRACE_RUNS ?? RUNS)),
-      );
+      fuzz('trace reader', arb, ([ti, how, at, byte, ops]) => {
+        const t = targets[ti];
+        const orig = original.get(t)!;
+        let bytes: Buffer;
+        if (how === 'cut') bytes = orig.subarray(0, at % (orig.length + 1));
+        else if (how === 'flip') {
+          bytes = Buffer.from(orig);
+          bytes[at % bytes.length] ^= byte || 1;
+        } else if (t.endsWith('.arrow')) bytes = orig.subarray(0, at % (orig.length + 1));
+        else {
+          const text = orig.toString('utf8');
+          const doc: Json = t.endsWith('.json')
+            ? JSON.parse(text)
+            : text
+                .split('\n')
+                .filter(Boolean)
+                .map((l) => JSON.parse(l));
+          const out = apply(doc, ops as never);
+          bytes = Buffer.from(
+            t.endsWith('.json') || !Array.isArray(out) ? (JSON.stringify(out) ?? '') : out.map((l) => JSON.stringify(l)).join('\n') + '\n',
+          );
+        }
+        writeFileSync(join(run, t), bytes);
+        try {
+          return readActivations(run);
+        } finally {
+          writeFileSync(join(run, t), orig);
+        }
+      });
     });
   });
 });

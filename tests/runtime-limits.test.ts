@@ -142,8 +142,8 @@ describe('chat templates (issue 12.3)', () => {
     expect(text).toContain('Tell me about the Argor river.');
     expect(text.endsWith('<think>\n')).toBe(true); // the organism's R1-style template opens the think block
     await model.dispose();
-    // 1e10 iterations over small ranges: time, not memory (a single range(1e9) array can take the whole process
-    // down through V8's heap limit inside the worker: recorded in the closing note of issue 12)
+    // 1e10 iterations over small ranges: time, not memory (a single range(1e9) list exhausts the renderer
+    // process's heap instead: packages/moe-runtime/src/chat-render.test.ts)
     const loop = '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}';
     const bad = await loadModel(ORGANISM, { threads: 1, cache: false, chatTemplate: loop, chatTemplateLimits: { ms: 1500, heapMb: 128 } });
     let err: unknown;

@@ -4,8 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as arrow from 'apache-arrow';
 import { MoteError } from '@mote/tensor-core';
+import { readArrowFile } from './arrow-file.js';
 import type { Activations } from './contrast-types.js';
 import { FILES, readManifest, readMetas, readProgress, type Manifest, type ProgressEntry, type PromptMeta } from './store.js';
 import { FLAG_ANSWER, FLAG_GENERATED, FLAG_THINK } from './trace.js';
@@ -55,7 +55,7 @@ function readActivationsOf(dir: string): ReturnType<typeof readActivations> {
         `${dir}: part ${p.part} has no Arrow aggregate file; rank needs traces written with the arrow format`,
         { file: join(dir, FILES.traces) },
       );
-    const t = arrow.tableFromIPC(readFileSync(join(dir, FILES.traces, f)));
+    const t = readArrowFile(readFileSync(join(dir, FILES.traces, f)), join(dir, FILES.traces, f));
     const pid = t.getChild('prompt_id')!,
       lay = t.getChild('layer')!.toArray() as Int32Array,
       ex = t.getChild('expert')!.toArray() as Int32Array;
@@ -85,7 +85,7 @@ export function readPromptTokens(
     if (!p.ids.some((id) => want.has(id))) continue;
     const f = p.files.find((x) => x.startsWith('tokens-') && x.endsWith('.arrow'));
     if (!f) continue;
-    const t = arrow.tableFromIPC(readFileSync(join(dir, FILES.traces, f)));
+    const t = readArrowFile(readFileSync(join(dir, FILES.traces, f)), join(dir, FILES.traces, f));
     const pid = t.getChild('prompt_id')!,
       pos = t.getChild('pos')!.toArray() as Int32Array,
       lay = t.getChild('layer')!.toArray() as Int32Array;

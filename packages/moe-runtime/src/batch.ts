@@ -27,6 +27,11 @@ export function readPromptFile(file: string): PromptLine[] {
         file,
         field: `line ${line}.prompt`,
       });
+    if (o.id !== undefined && typeof o.id !== 'string' && typeof o.id !== 'number')
+      throw new MoteError('E_INPUT', `${file}:${line}: "id" must be a string or a number, got ${JSON.stringify(o.id)?.slice(0, 60)}`, {
+        file,
+        field: `line ${line}.id`,
+      });
     o.id = o.id === undefined ? String(line - 1) : String(o.id);
     if (seen.has(o.id))
       throw new MoteError('E_INPUT', `${file}:${line}: duplicate id ${JSON.stringify(o.id)}; ids must be unique`, {

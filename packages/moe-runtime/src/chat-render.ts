@@ -1,11 +1,13 @@
-// Chat-template rendering with a time and an output-size limit. A checkpoint's Jinja template is code from the
-// model folder: a huge loop would hold the thread and grow the heap until Node dies. So the template runs in
-// a worker thread (its own heap limit) that the caller waits on synchronously (Atomics.wait), and a render
-// over the time limit terminates the worker. Not the tokenizer (tokenizer.ts).
+// Chat-template rendering with a time, a memory and an output-size limit. A checkpoint's Jinja template is code
+// from the model folder: a huge loop holds the thread, and a huge list (range(1e9)) takes V8 past its heap limit,
+// which aborts the whole process even inside a worker thread. So the template renders in a child process (its
+// own heap, --max-old-space-size) that a worker thread relays to, and the caller waits on that worker
+// synchronously (sync-worker.ts): a render over the time limit kills both; a dead renderer is E_LIMIT and the
+// next render starts a new one. Not the tokenizer (tokenizer.ts).
 
 import { createRequire } from 'node:module';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { MoteError } from '@mote/tensor-core';
+import { syncWorker } from './sync-worker.js';
 import type { ChatMessage } from './types.js';
 
 export interface TemplateLimits {
@@ -14,33 +16,54 @@ export interface TemplateLimits {
   /** most characters of output: `fixed` plus `perInput` x the characters of the messages (default 65,536 + 8x) */
   fixed?: number;
   perInput?: number;
-  /** heap of the rendering worker in MB (default 512) */
+  /** heap of the rendering process in MB (default 512) */
   heapMb?: number;
 }
 
-const WORKER = `
-const { workerData } = require('node:worker_threads');
-const { port, flag, dir, transformers, chatTemplate } = workerData;
-const state = new Int32Array(flag);
+/** The renderer process: loads the tokenizer once, then renders each request it is sent. */
+const CHILD = `
+const { dir, transformers, chatTemplate } = JSON.parse(process.env.MOTE_RENDER);
+process.on('disconnect', () => process.exit(0));
 (async () => {
   const { AutoTokenizer, env } = require(transformers);
   env.allowRemoteModels = false; env.allowLocalModels = true; env.useFSCache = false; env.localModelPath = '/';
   let tok, loadError;
   try { tok = await AutoTokenizer.from_pretrained(dir, { local_files_only: true }); } catch (e) { loadError = String(e && e.message || e); }
-  Atomics.store(state, 1, 1);
-  Atomics.notify(state, 1);
-  port.on('message', ({ messages, options, maxChars }) => {
+  process.on('message', ({ messages, options, maxChars }) => {
     let res;
     try {
       if (loadError) throw new Error(loadError);
       const text = tok.apply_chat_template(messages, { tokenize: false, ...options, ...(chatTemplate ? { chat_template: chatTemplate } : {}) });
       res = text.length > maxChars ? { tooLong: text.length } : { text };
     } catch (e) { res = { error: String(e && e.message || e) }; }
-    port.postMessage(res);
-    Atomics.store(state, 0, 1);
-    Atomics.notify(state, 0);
+    process.send(res);
   });
+  process.send({ ready: true });
 })();
+`;
+
+/** The relay worker: starts the renderer process, forwards each request, and reports the process's death. */
+const RELAY = `
+const { spawn } = require('node:child_process');
+const child = spawn(process.execPath, ['--max-old-space-size=' + data.heapMb, '-e', data.child], {
+  stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  env: { ...process.env, NODE_OPTIONS: '', MOTE_RENDER: JSON.stringify(data.config) },
+});
+announcePid(child.pid);
+let waiting = null, dead = null;
+child.on('message', (m) => { const w = waiting; waiting = null; if (w) w(m); });
+child.on('exit', (code, signal) => {
+  dead = { died: signal ? 'signal ' + signal : 'exit code ' + code };
+  const w = waiting; waiting = null; if (w) w(dead);
+});
+const ask = (msg) => new Promise((resolve) => {
+  if (dead) return resolve(dead);
+  waiting = resolve;
+  if (msg !== undefined) child.send(msg);
+});
+const ready = await ask(undefined);
+if (ready.died) throw new Error('the renderer process ended while loading the tokenizer (' + ready.died + ')');
+return ask;
 `;
 
 /** A synchronous, bounded render(messages, options) for the tokenizer in `dir`. */
@@ -49,39 +72,24 @@ export function boundedRenderer(dir: string, chatTemplate: string | undefined, l
     fixed = limits.fixed ?? 65_536,
     perInput = limits.perInput ?? 8;
   const transformers = createRequire(import.meta.url).resolve('@huggingface/transformers');
-  let live: { worker: Worker; port: MessagePort; state: Int32Array; first: boolean } | null = null;
-  const start = () => {
-    const { port1, port2 } = new MessageChannel();
-    const flag = new SharedArrayBuffer(8); // [0]: a reply is ready, [1]: the tokenizer is loaded
-    const worker = new Worker(WORKER, {
-      eval: true,
-      workerData: { port: port2, flag, dir, transformers, chatTemplate },
-      transferList: [port2],
-      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb ?? 512 },
-      stdout: true,
-      stderr: true,
-    });
-    worker.unref();
-    port1.unref();
-    worker.on('error', () => {}); // an out-of-memory template: reported as the time limit below
-    return { worker, port: port1, state: new Int32Array(flag), first: true };
-  };
+  const heapMb = limits.heapMb ?? 512;
+  const worker = syncWorker(RELAY, { child: CHILD, heapMb, config: { dir, transformers, chatTemplate } }, { heapMb: 64 });
   return (messages: ChatMessage[], options: Record<string, unknown>): string => {
-    live ??= start();
     const inputChars = messages.reduce((n, m) => n + String(m.content ?? '').length, 0);
     const maxChars = fixed + perInput * inputChars;
-    if (live.first) Atomics.wait(live.state, 1, 0, 120_000); // the worker loads the tokenizer once
-    live.first = false;
-    Atomics.store(live.state, 0, 0);
-    live.port.postMessage({ messages, options, maxChars });
-    const waited = Atomics.wait(live.state, 0, 0, ms);
-    const reply = receiveMessageOnPort(live.port)?.message as { text?: string; tooLong?: number; error?: string } | undefined;
-    if (waited === 'timed-out' || !reply) {
-      void live.worker.terminate();
-      live = null;
+    const r = worker.call<{ text?: string; tooLong?: number; error?: string; died?: string }>({ messages, options, maxChars }, ms);
+    if ('timedOut' in r)
       throw new MoteError(
         'E_LIMIT',
-        `the chat template of ${dir} did not finish within ${ms} ms (or ran out of memory); the template loops too long; fix: pass a simpler chatTemplate override`,
+        `the chat template of ${dir} did not finish within ${ms} ms; the template loops too long; fix: pass a simpler chatTemplate override`,
+        { file: dir, field: 'chat_template' },
+      );
+    const reply = r.reply;
+    if (reply.died !== undefined) {
+      worker.close(); // the next render starts a new renderer
+      throw new MoteError(
+        'E_LIMIT',
+        `the chat template of ${dir} ran out of memory (its renderer process, limited to ${heapMb} MB, ended with ${reply.died}); the template builds a huge list or string; fix: pass a simpler chatTemplate override`,
         { file: dir, field: 'chat_template' },
       );
     }
