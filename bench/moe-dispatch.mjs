@@ -1,15 +1,17 @@
 // Cost of a routed-expert layer against its expert count at equal active parameters: synthetic one-layer
 // qwen3_moe checkpoints with 64 and 256 experts (top-8, same hidden and expert widths), f32 and int4, the MoE
 // session timed alone on decode steps (1 row, 8 random experts) and a 128-token prefill (most experts
-// active). Prints CPU features and the 256/64 ratios. Not the model bench (run.mjs).
+// active). Prints CPU features and the 256/64 ratios. Then the dispatch alternatives to the runtime's expert
+// slices, built here on int4 experts of the same widths (dispatch.mjs). Not the model bench (run.mjs).
 // Usage: node bench/moe-dispatch.mjs (MOTE_THREADS, default 2: 1 thread times CPU seconds, robust on a
-// loaded machine; MOTE_WIDTH=D,I, default 1024,512)
+// loaded machine; MOTE_WIDTH=D,I, default 1024,512; MOTE_ALTS=0 skips the alternatives)
 
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '@mote/moe-runtime';
 import { SHAPES, writeSynthetic } from './synth.mjs';
 import { cpuFeatures } from './machine.mjs';
+import { compareDispatch } from './dispatch.mjs';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'bench-out', 'moe-dispatch');
@@ -135,3 +137,5 @@ for (const r of rows.filter((x) => x.phase === 'decode')) {
     `projected R1-wide ${r.dtype} decode: E=64 ${t64.toFixed(1)} ms, E=256 ${(t64 + extra).toFixed(1)} ms, ratio ${((t64 + extra) / t64).toFixed(3)}`,
   );
 }
+
+if (process.env.MOTE_ALTS !== '0') await compareDispatch({ D, I, K, threads: THREADS, clock });
