@@ -1,15 +1,18 @@
 // Cost of a routed-expert layer against its expert count at equal active parameters: synthetic one-layer
 // qwen3_moe checkpoints with 64 and 256 experts (top-8, same hidden and expert widths), f32 and int4, the MoE
 // session timed alone on decode steps (1 row, 8 random experts) and a 128-token prefill (most experts
-// active). Prints CPU features and the 256/64 ratios. Not the model bench (run.mjs).
+// active). Prints CPU features and the 256/64 ratios. Then the dispatch alternatives to the runtime's expert
+// slices, built here on int4 experts of the same widths (dispatch.mjs). Not the model bench (run.mjs).
 // Usage: node bench/moe-dispatch.mjs (MOTE_THREADS, default 2: 1 thread times CPU seconds, robust on a
-// loaded machine; MOTE_WIDTH=D,I, default 1024,512)
+// loaded machine; MOTE_WIDTH=D,I, default 1024,512; MOTE_ALTS=0 skips the alternatives, MOTE_ALTS=only runs
+// only them: no checkpoint, so wider layers fit, e.g. MOTE_WIDTH=2048,1024)
 
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '@mote/moe-runtime';
 import { SHAPES, writeSynthetic } from './synth.mjs';
 import { cpuFeatures } from './machine.mjs';
+import { compareDispatch } from './dispatch.mjs';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'bench-out', 'moe-dispatch');
@@ -87,7 +90,7 @@ console.log(
   `cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; threads ${THREADS} (${THREADS === 1 ? 'CPU time' : 'wall time'}); D ${D}, I ${I}, top-${K}`,
 );
 const rows = [];
-for (const dtype of ['f32', 'int4']) {
+for (const dtype of process.env.MOTE_ALTS === 'only' ? [] : ['f32', 'int4']) {
   const models = [];
   for (const E of [64, 256]) {
     const name = `moe-e${E}-d${D}-i${I}`;
@@ -123,7 +126,7 @@ for (const dtype of ['f32', 'int4']) {
     });
   }
 }
-console.table(rows);
+if (rows.length) console.table(rows);
 // projection to R1's widths (D 7168, I 2048, 256 experts vs 64, top-8): the E=64 decode time scaled by active
 // bytes, plus 192 more unused experts at the per-unused-expert cost measured above. A projection, not a run:
 // 256 R1-wide experts are 45 GB in f32.
@@ -135,3 +138,5 @@ for (const r of rows.filter((x) => x.phase === 'decode')) {
     `projected R1-wide ${r.dtype} decode: E=64 ${t64.toFixed(1)} ms, E=256 ${(t64 + extra).toFixed(1)} ms, ratio ${((t64 + extra) / t64).toFixed(3)}`,
   );
 }
+
+if (process.env.MOTE_ALTS !== '0') await compareDispatch({ D, I, K, threads: THREADS, clock });

@@ -1,9 +1,10 @@
 // The routed experts as one MatMul pair per expert ("expert slices"): the rows routed to expert e are
 // gathered, run through e's gate/up and down projections, and scattered back with the applied weights.
-// Only the experts that received rows do work, the weights of every expert stay prepacked, and the
-// routing comes from TypeScript exactly (no renormalisation to undo). gpt-oss's fused experts (clamped
-// SwiGLU, expert biases) use slices at int8/int4, MXFP4 blocks requantised straight to MatMulNBits; at f32
-// they keep onnxruntime's MoE op (graphs.ts).
+// Only the experts that received rows do arithmetic, the weights of every expert stay prepacked, and the
+// routing comes from TypeScript exactly (no renormalisation to undo). An expert without rows still costs its
+// two empty kernel calls, ~3-4 µs a step (If groups and per-group sessions cost more: README,
+// bench/dispatch.mjs). gpt-oss's fused experts (clamped SwiGLU, expert biases) use slices at int8/int4, MXFP4
+// blocks requantised straight to MatMulNBits; at f32 they keep onnxruntime's MoE op (graphs.ts).
 // Shapes: B batch, T new tokens, N = B*T rows, D hidden, E experts, K top-k, I expert width,
 // M routed (row, slot) pairs with a non-zero weight.
 

@@ -67,7 +67,14 @@ class Pb {
 }
 
 // ---- graph model -----------------------------------------------------------------------------------
-export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { tensor: Tensor };
+export type AttrValue =
+  | number
+  | string
+  | number[]
+  | { float: number }
+  | { floats: number[] }
+  | { tensor: Tensor }
+  | { graph: GraphBuilder };
 export type Dim = number | string;
 
 export interface ExternalRef {
@@ -107,10 +114,15 @@ export class GraphBuilder {
   private counter = 0;
   private readonly opsets = new Map<string, number>([['', 17]]);
 
-  constructor(readonly name = 'graph') {}
+  /** `names` prefixes the names fresh() makes: a subgraph (an If / Loop body) takes one so that its names
+   *  never collide with the outer graph's. */
+  constructor(
+    readonly name = 'graph',
+    private readonly names = '',
+  ) {}
 
   fresh(prefix = 't'): string {
-    return `${prefix}_${this.counter++}`;
+    return `${this.names}${prefix}_${this.counter++}`;
   }
   useDomain(domain: string, version: number): this {
     this.opsets.set(domain, version);
@@ -212,17 +224,24 @@ export class GraphBuilder {
   }
 
   toBytes(producer = 'mote'): Uint8Array {
-    const g = new Pb();
-    for (const n of this.nodes) g.msg(1, nodeProto(n));
-    g.str(2, this.name);
-    for (const i of this.inits) g.msg(5, tensorProto(i));
-    for (const v of this.inputs) g.msg(11, valueInfo(v));
-    for (const v of this.outputs) g.msg(12, valueInfo(v));
     const m = new Pb().int(1, 8).str(2, producer);
-    m.msg(7, g);
+    m.msg(7, graphProto(this));
     for (const [domain, version] of this.opsets) m.msg(8, new Pb().str(1, domain).int(2, version));
     return m.finish();
   }
+}
+
+/** GraphProto of a builder: the model's main graph, or the body of an If / Loop attribute (a body reads
+ *  the outer graph's values and initializers by name; its opsets are the main graph's). */
+function graphProto(b: GraphBuilder): Pb {
+  const { nodes, inits, inputs, outputs } = b.parts();
+  const g = new Pb();
+  for (const n of nodes) g.msg(1, nodeProto(n));
+  g.str(2, b.name);
+  for (const i of inits) g.msg(5, tensorProto(i));
+  for (const v of inputs) g.msg(11, valueInfo(v));
+  for (const v of outputs) g.msg(12, valueInfo(v));
+  return g;
 }
 
 function nodeProto(n: NodeSpec): Pb {
@@ -251,6 +270,7 @@ function attrProto(name: string, v: AttrValue): Pb {
     for (const x of v.floats) p.float(7, x);
     return p.int(20, 6);
   }
+  if ('graph' in v) return p.msg(6, graphProto(v.graph)).int(20, 5);
   const t = v.tensor;
   const d = t.data as unknown as ArrayBufferView;
   p.msg(5, tensorProto({ name: '', elem: t.dtype as ElemType, dims: t.shape, raw: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }));
