@@ -27,7 +27,6 @@ function referenceLogits(ids: number[], window: number | null): number[][] {
     K = cfg.num_experts_per_tok;
   const I = cfg.intermediate_size,
     V = cfg.vocab_size,
-    T = ids.length,
     eps = cfg.rms_norm_eps;
   const matvec = (w: Float64Array, x: ArrayLike<number>, out: number, inn: number) =>
     Array.from({ length: out }, (_, o) => {

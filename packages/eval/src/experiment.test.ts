@@ -1,7 +1,7 @@
 // The experiment pipeline on the fake model with a given ranking (the fTRI stage is skipped because its
 // output is present): policies, evals, analysis, report files, resume, and spec validation errors.
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync, mkdirSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExperiment, validateExperiment, loadExperiment, experimentWarnings } from './experiment.js';

@@ -223,7 +223,7 @@ async function hookMoe(
   r: { ids: Int32Array; weights: Float32Array },
   rc: RowsContext,
 ): Promise<Tensor> {
-  const { hidden: D, topK: K, expertCount: E } = rt.spec;
+  const { hidden: D, topK: K } = rt.spec;
   const L = rt.layers[l];
   const N = rc.realIdx.length;
   const BT = mid.h_mid.shape[0] * mid.h_mid.shape[1];

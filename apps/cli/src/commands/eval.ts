@@ -2,7 +2,6 @@
 // summary.json and report.{md,html} (@mote/eval). Argument parsing, progress and printing only.
 import type { Command } from 'commander';
 import { withOutputLock } from '@mote/io';
-import { MoteError } from '@mote/tensor-core';
 import { openModel, serverOptions, type ServerOpts } from '../served.js';
 import { loadPolicy } from '@mote/mote';
 import { loadSuite, runEval, writeEvalReport, rateCI, loadJudgeConfig } from '@mote/eval';
