@@ -2,7 +2,7 @@
 // longer than max_position_embeddings, long prompts prefilled in chunks (linear masks), batch and sampling
 // domains. Each gives the right coded error or the right result.
 
-import { cpSync, mkdtempSync, readFileSync, } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
