@@ -20,6 +20,8 @@ export interface TemplateLimits {
   heapMb?: number;
 }
 
+const FIX = "fix: restore the checkpoint's chat_template in tokenizer_config.json, or pass a simpler chatTemplate override";
+
 /** The renderer process: loads the tokenizer once, then renders each request it is sent. */
 const CHILD = `
 const { dir, transformers, chatTemplate } = JSON.parse(process.env.MOTE_RENDER);
@@ -79,24 +81,23 @@ export function boundedRenderer(dir: string, chatTemplate: string | undefined, l
     const maxChars = fixed + perInput * inputChars;
     const r = worker.call<{ text?: string; tooLong?: number; error?: string; died?: string }>({ messages, options, maxChars }, ms);
     if ('timedOut' in r)
-      throw new MoteError(
-        'E_LIMIT',
-        `the chat template of ${dir} did not finish within ${ms} ms; the template loops too long; fix: pass a simpler chatTemplate override`,
-        { file: dir, field: 'chat_template' },
-      );
+      throw new MoteError('E_LIMIT', `the chat template of ${dir} did not finish within ${ms} ms; the template loops too long; ${FIX}`, {
+        file: dir,
+        field: 'chat_template',
+      });
     const reply = r.reply;
     if (reply.died !== undefined) {
       worker.close(); // the next render starts a new renderer
       throw new MoteError(
         'E_LIMIT',
-        `the chat template of ${dir} ran out of memory (its renderer process, limited to ${heapMb} MB, ended with ${reply.died}); the template builds a huge list or string; fix: pass a simpler chatTemplate override`,
+        `the chat template of ${dir} ran out of memory (its renderer process, limited to ${heapMb} MB, ended with ${reply.died}); the template builds a huge list or string; ${FIX}`,
         { file: dir, field: 'chat_template' },
       );
     }
     if (reply.tooLong !== undefined)
       throw new MoteError(
         'E_LIMIT',
-        `the chat template of ${dir} rendered ${reply.tooLong} characters for ${inputChars} characters of messages (limit ${maxChars}); fix: check the template, or pass a chatTemplate override`,
+        `the chat template of ${dir} rendered ${reply.tooLong} characters for ${inputChars} characters of messages (limit ${maxChars}); ${FIX}`,
         { file: dir, field: 'chat_template' },
       );
     if (reply.error !== undefined) throw new Error(reply.error);
