@@ -37,6 +37,7 @@ import { validatePolicy } from './policy.js';
 import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
 import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } from './cache.js';
 import { buildExpertSlicesBlock, expertSlicesFeeds, expertSlicesFit } from './experts.js';
+import { convertInChild } from './convert.js';
 import { mlaCacheDims } from './mla.js';
 import {
   groupHooks,
@@ -159,7 +160,8 @@ export class Model implements MoeModel {
     for (let attempt = 0; ; attempt++) {
       let cache = WeightCache.open(abs, dtype, copen);
       if (cache.building) {
-        cache = (await Model.convert(spec, abs, cache)) ? WeightCache.open(abs, dtype, copen) : WeightCache.none(dtype, abs, log);
+        const ok = (await convertInChild(abs, cache, copen)) ?? (await Model.convert(spec, abs, cache));
+        cache = ok ? WeightCache.open(abs, dtype, copen) : WeightCache.none(dtype, abs, log);
         cache.built = true;
       }
       try {
@@ -216,7 +218,7 @@ export class Model implements MoeModel {
 
   /** Cold load: every graph and tensor converted one at a time straight into the cache entry (non-finite
    *  weights refused here, once). false: the disk refused, nothing cached. */
-  private static async convert(spec: ModelSpec, abs: string, cache: WeightCache): Promise<boolean> {
+  static async convert(spec: ModelSpec, abs: string, cache: WeightCache): Promise<boolean> {
     const ckpt = SafetensorsCheckpoint.open(abs);
     try {
       const w = new CheckedWeights(ckpt, abs);
