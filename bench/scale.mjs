@@ -134,8 +134,10 @@ if (process.env.MOTE_SCALE_MACHINE !== '0' && !results.machine) {
 /** an engine cannot read its weights faster than the machine reads memory: > 5% over means a wrong bound or byte count */
 const violations = [];
 
-for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
-  if (pick && !pick.includes(id)) continue;
+// in MOTE_SCALE_MODELS's order when given
+for (const [id, shape, released, dtypes, ggufOk] of pick
+  ? MODELS.filter((m) => pick.includes(m[0])).sort((a, b) => pick.indexOf(a[0]) - pick.indexOf(b[0]))
+  : MODELS) {
   const forced = Number(
     process.env.MOTE_SCALE_LAYERS?.split(',')
       .find((x) => x.startsWith(`${id}=`))

@@ -194,7 +194,8 @@ export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
     tie_word_embeddings: false,
     torch_dtype: 'bfloat16',
   };
-  if (existsSync(join(dir, 'model.safetensors'))) return cfg;
+  // config.json is written last: without it a model.safetensors is an interrupted write
+  if (existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'config.json'))) return cfg;
   mkdirSync(dir, { recursive: true });
   const D = cfg.hidden_size,
     H = cfg.num_attention_heads,
