@@ -152,10 +152,12 @@ async function main() {
   if (job.kind === 'mote-cold') {
     if (job.cacheDir) rmSync(job.cacheDir, { recursive: true, force: true });
     for (const f of readdirSync(job.dir)) if (f.endsWith('.safetensors') || f.endsWith('.json')) warmFiles(join(job.dir, f));
+    const rssBeforeMB = process.memoryUsage.rss() / 1048576; // this process while a conversion child runs
     const t = performance.now();
     const model = await loadModel(job.dir, lopts);
     const loadS = (performance.now() - t) / 1000;
-    const r = { loadS, hit: model.cache?.hit, cacheDir: model.cache?.dir };
+    const convertPeakMB = (model.cache?.convertPeakBytes ?? 0) / 1048576;
+    const r = { loadS, hit: model.cache?.hit, cacheDir: model.cache?.dir, rssBeforeMB, convertPeakMB };
     await model.dispose();
     return r;
   }
@@ -193,6 +195,12 @@ async function main() {
     // load time, peak memory of load + a prefill and decode
     warmFiles(job.gguf);
     const e = await llamaEngine(job.gguf, threads);
+    if (job.timed) {
+      // alone in its process (mote's run is another process of the same bench run: both would not fit)
+      const r = await timeRounds({ llama: e }, job.rounds ?? 1);
+      await e.close();
+      return { loadS: e.loadS, ...r.llama };
+    }
     await e.warm();
     await e.decode();
     await e.close();
@@ -224,6 +232,7 @@ async function main() {
     const model = await loadModel(job.dir, lopts);
     for (const B of job.batches) out.mote[B] = await rate(B, (b, n) => model.generate(prompts(b), { maxNewTokens: n, stopTokens: [] }));
     await model.dispose();
+    if (!job.gguf) return out; // no GGUF writer for this architecture: mote alone
     process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
     const llama = await getLlama({

@@ -6,7 +6,8 @@
 // best of several samples taken while other processes leave the cores alone (quiet.mjs).
 
 import { readFileSync } from 'node:fs';
-import { GraphBuilder, Session } from '@mote/tensor-core';
+import { join } from 'node:path';
+import { GraphBuilder, readSafetensorsHeader, Session } from '@mote/tensor-core';
 import { bestQuiet } from './quiet.mjs';
 
 export async function measureMachine(threads) {
@@ -206,4 +207,65 @@ export async function llamaBackend() {
   } catch (e) {
     return `unavailable (${e.message.slice(0, 80)})`;
   }
+}
+
+/**
+ * Weights read per decoded token and FLOPs per prefilled token, from the checkpoint's own tensors:
+ * attention, routers, dense MLPs and shared experts always; routed experts K of E; lm_head once per
+ * token in decode, once per prompt in prefill. bytesPerWeight(kind) gives the dtype's storage cost. MXFP4
+ * expert blocks (gpt-oss) count two weights per byte, their e8m0 scales none; `*.router.weight` is a router.
+ */
+export function roofline(dir, cfg, prompt) {
+  const { entries } = readSafetensorsHeader(join(dir, 'model.safetensors'));
+  const n = (e) => e.shape.reduce((a, b) => a * b, 1) * (e.name.endsWith('_blocks') ? 2 : e.name.endsWith('_scales') ? 0 : 1);
+  const E = cfg.num_experts ?? cfg.n_routed_experts ?? cfg.num_local_experts,
+    K = cfg.num_experts_per_tok;
+  const c = { attn: 0, router: 0, ffn: 0, experts: 0, head: 0 };
+  // weights a decoded token reads, per session of the runtime (profile.mjs labels): [wide, ffn, router] weights
+  const sessions = {};
+  const addTo = (label, i, x) => {
+    (sessions[label] ??= [0, 0, 0])[i] += x;
+  };
+  for (const e of entries) {
+    if (e.shape.length < 2 || e.name === 'model.embed_tokens.weight' || /\.sinks$/.test(e.name)) continue;
+    const l = /^model\.layers\.(\d+)\./.exec(e.name)?.[1];
+    if (e.name === 'lm_head.weight') {
+      c.head += n(e);
+      addTo('lm_head', 0, n(e));
+    } else if (/self_attn/.test(e.name)) {
+      c.attn += n(e);
+      addTo(`layer ${l} attention`, 0, n(e));
+    } else if (/mlp\.(gate|router)\.weight$/.test(e.name)) {
+      c.router += n(e);
+      addTo(`layer ${l} attention`, 2, n(e));
+    } else if (/mlp\.experts\./.test(e.name)) {
+      c.experts += n(e);
+      addTo(`layer ${l} MoE`, 1, (n(e) * K) / E);
+    } else {
+      c.ffn += n(e);
+      addTo(`layer ${l} ${/shared/.test(e.name) ? 'MoE' : 'MLP'}`, 1, n(e));
+    } // dense MLP, shared experts
+  }
+  const active = { attn: c.attn, router: c.router, ffn: c.ffn + (c.experts * K) / E, head: c.head };
+  // bytes per weight: mote stores f32 scales per 32 (int8 36/32, int4 20/32), llama.cpp f16 (34/32, 18/32)
+  const bpw = {
+    mote: { f32: { wide: 4, ffn: 4 }, int8: { wide: 36 / 32, ffn: 36 / 32 }, int4: { wide: 36 / 32, ffn: 20 / 32 } },
+    llama: { f32: { wide: 4, ffn: 4 }, int8: { wide: 34 / 32, ffn: 34 / 32 }, int4: { wide: 34 / 32, ffn: 18 / 32 } },
+  };
+  const decodeBytes = (engine, dtype) => {
+    const b = bpw[engine][dtype];
+    return 4 * active.router + b.wide * (active.attn + active.head) + b.ffn * active.ffn;
+  };
+  /** weight bytes a decoded token reads in each mote session (routers stay f32) */
+  const sessionBytes = (dtype) => {
+    const b = bpw.mote[dtype];
+    return Object.fromEntries(Object.entries(sessions).map(([k, [wide, ffn, router]]) => [k, b.wide * wide + b.ffn * ffn + 4 * router]));
+  };
+  const layers = cfg.num_hidden_layers,
+    H = cfg.num_attention_heads;
+  const qd = cfg.head_dim ?? (cfg.qk_nope_head_dim ? cfg.qk_nope_head_dim + cfg.qk_rope_head_dim : cfg.hidden_size / H);
+  const vd = cfg.v_head_dim ?? qd;
+  const scoreFlops = 2 * layers * H * (qd + vd) * ((prompt + 1) / 2); // q.k and p.v per token, causal average
+  const prefillFlopsPerToken = 2 * (active.attn + active.router + active.ffn) + scoreFlops + (2 * active.head) / prompt;
+  return { decodeBytes, sessionBytes, prefillFlopsPerToken, active };
 }

@@ -1,12 +1,16 @@
 // `pnpm bench:scale`: full-depth synthetic checkpoints with the released shapes (synth.mjs), one at a time —
 // write, measure, delete — so the disk holds one model (bf16 + cache + GGUF) at once. Per model and dtype:
-// mote cold load (convert into an empty cache) and cached load + prefill + decode, each in its own
-// process (job.mjs) for its own peak RSS, checked against the target 1.1 x cache bytes + 1 GB; then
-// llama.cpp on the same weights, timed in the same process as mote (ratios), where the GGUF writer knows
-// the architecture. Writes bench-out/scale.json after every row and skips rows already there (resume).
+// mote cold load (convert into an empty cache; the conversion runs in a child process, whose peak is
+// counted) and cached load + prefill + decode, each in its own process (job.mjs) for its own peak RSS,
+// checked against the target 1.1 x cache bytes + 1 GB; then llama.cpp on the same weights, timed in the
+// same process as mote (ratios), where the GGUF writer knows the architecture; every decode's implied
+// weight read rate against the machine's read bandwidth measured first (machine.mjs: exit 3 when an engine
+// beats it by > 5%); the batched section (total decode tok/s at batch 1/8/32/64) on the first model.
+// Writes bench-out/scale.json after every row and skips rows already there (resume).
 // Env: MOTE_SCALE_MODELS=olmoe,qwen3,deepseek,gptoss (default all), MOTE_SCALE_DTYPES=int4,int8,
 // MOTE_SCALE_LLAMA=0 (skip llama.cpp), MOTE_SCALE_LAYERS=qwen3=24 (depth override), MOTE_SCALE_RESULTS
-// (results file), MOTE_SCALE_KEEP=1 (keep the checkpoint), MOTE_BENCH_THREADS, MOTE_BENCH_DIR.
+// (results file), MOTE_SCALE_KEEP=1 (keep the checkpoint), MOTE_SCALE_BATCH=0 (skip the batched section),
+// MOTE_SCALE_MACHINE=0 (skip the bandwidth bound), MOTE_BENCH_THREADS, MOTE_BENCH_DIR.
 // Not a correctness test: random weights.
 
 import { spawnSync } from 'node:child_process';
@@ -17,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { estimateMemory, specFromDir } from '@mote/moe-runtime';
 import { ggufFromSynthetic } from './gguf.mjs';
 import { writeSynthetic, SHAPES } from './synth.mjs';
-import { cpuFeatures } from './machine.mjs';
+import { cpuFeatures, llamaBackend, measureMachine, roofline } from './machine.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(process.env.MOTE_BENCH_DIR ?? join(ROOT, 'bench-out'), 'scale');
@@ -39,6 +43,9 @@ const MODELS = [
 const pick = process.env.MOTE_SCALE_MODELS?.split(',');
 const pickDtypes = process.env.MOTE_SCALE_DTYPES?.split(',');
 const GGUF_TYPE = { f32: 'f32', int8: 'q8_0', int4: 'q4_0' };
+const BATCHES = [1, 8, 32, 64];
+/** the most memory one bench process may take here (the machine is shared) */
+const PAIR_GB = Number(process.env.MOTE_SCALE_PAIR_GB ?? 13);
 
 function job(spec) {
   const r = spawnSync(
@@ -110,10 +117,27 @@ const save = () => {
   writeFileSync(resultsFile, JSON.stringify(results, null, 1));
 };
 results.cpu = { model: cpus()[0]?.model, cores: cpus().length, features: cpuFeatures() };
-log(`cpu: ${results.cpu.model}, ${results.cpu.cores} cores, ${THREADS} threads; ISA: ${results.cpu.features.join(' ')}`);
+results.cpu.llama = await llamaBackend();
+log(
+  `cpu: ${results.cpu.model}, ${results.cpu.cores} cores, ${THREADS} threads; ISA: ${results.cpu.features.join(' ')}; llama.cpp: ${results.cpu.llama}`,
+);
+if (process.env.MOTE_SCALE_MACHINE !== '0' && !results.machine) {
+  const m = await measureMachine(THREADS);
+  results.machine = { bandwidth: m.bandwidth, bandwidthKernel: m.bandwidthKernel, kernels: m.kernels, flops: m.flops };
+  save();
+  log(
+    `read bandwidth ${fmt(m.bandwidth / GB)} GB/s (${m.bandwidthKernel}); methods: ${Object.entries(m.kernels)
+      .map(([k, v]) => `${k} ${fmt(v / GB)}`)
+      .join(', ')} GB/s; f32 GEMM ${fmt(m.flops / 1e9)} GFLOP/s`,
+  );
+}
+/** an engine cannot read its weights faster than the machine reads memory: > 5% over means a wrong bound or byte count */
+const violations = [];
 
-for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
-  if (pick && !pick.includes(id)) continue;
+// in MOTE_SCALE_MODELS's order when given
+for (const [id, shape, released, dtypes, ggufOk] of pick
+  ? MODELS.filter((m) => pick.includes(m[0])).sort((a, b) => pick.indexOf(a[0]) - pick.indexOf(b[0]))
+  : MODELS) {
   const forced = Number(
     process.env.MOTE_SCALE_LAYERS?.split(',')
       .find((x) => x.startsWith(`${id}=`))
@@ -122,7 +146,8 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
   let layers = forced || released;
   const need = (L) => {
     const b = checkpointBytes(shape, L);
-    return { ...b, total: b.bf16 + 2.2 * b.int4 };
+    const written = join(OUT, `${shape}-${L}l`, 'model.safetensors'); // a kept checkpoint needs no new space
+    return { ...b, total: (existsSync(written) ? 0 : b.bf16) + 2.2 * b.int4 };
   };
   // full depth if bf16 + cache + GGUF fit the disk with 10 GB to spare, else half depth (linear extrapolation)
   if (!forced && need(layers).total + 10 * GB > freeDisk(ROOT)) layers = Math.ceil(released / 2);
@@ -133,35 +158,66 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
   const name = `${shape}-${layers}l`;
   const dir = join(OUT, name);
   const todo = dtypes.filter(
-    (d) => (!pickDtypes || pickDtypes.includes(d)) && !results.rows.some((r) => r.model === name && r.dtype === d),
+    (d) =>
+      (!pickDtypes || pickDtypes.includes(d)) &&
+      !results.rows.some((r) => r.model === name && r.dtype === d && !r.cold.error && !r.cached.error),
   );
   if (!todo.length) continue;
   let t = performance.now();
   writeSynthetic(dir, shape, layers, join(ROOT, 'models', 'organism', 'model'));
   log(`${name}: synthetic bf16 checkpoint ${fmt(du(dir) / GB, 2)} GB written in ${fmt((performance.now() - t) / 1000)} s`);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const rl = roofline(dir, cfg, PROMPT);
   for (const dtype of todo) {
     const cache = join(OUT, 'cache', `${name}-${dtype}`);
     const cold = job({ kind: 'mote-cold', dir, dtype, cache, cacheDir: cache });
     const cacheBytes = existsSync(cache) ? du(cache) : NaN;
+    // the process tree's peak: the loading process's own, or the conversion child's on top of the parent as it waited
+    const coldPeakMB = Math.max(cold.maxRssMB, (cold.rssBeforeMB ?? 0) + (cold.convertPeakMB ?? 0));
     log(
-      `${name} ${dtype}: cold load ${fmt(cold.loadS)} s, peak ${fmt(cold.maxRssMB / 1024, 2)} GiB, cache ${fmt(cacheBytes / GB, 2)} GB ${cold.error ?? ''}`,
+      `${name} ${dtype}: cold load ${fmt(cold.loadS)} s, peak ${fmt(coldPeakMB / 1024, 2)} GiB (loader ${fmt(cold.maxRssMB / 1024, 2)}, conversion child ${fmt(cold.convertPeakMB / 1024, 2)}), cache ${fmt(cacheBytes / GB, 2)} GB ${cold.error ?? ''}`,
     );
     const run = cold.error ? cold : job({ kind: 'mote-run', dir, dtype, cache });
-    log(`${name} ${dtype}: cached load ${fmt(run.loadS)} s, peak ${fmt(run.maxRssMB / 1024, 2)} GiB ${run.error ?? ''}`);
+    log(
+      `${name} ${dtype}: cached load ${fmt(run.loadS)} s, peak ${fmt(run.maxRssMB / 1024, 2)} GiB, prefill ${fmt(PROMPT / run.prefillS)} tok/s, decode ${fmt(1 / run.decodeStepS, 2)} tok/s ${run.error ?? ''}`,
+    );
     let pair = null;
+    let batched = null;
+    let gguf = null;
     if (ggufOk && process.env.MOTE_SCALE_LLAMA !== '0' && !run.error) {
-      const gguf = join(dir, `model-${GGUF_TYPE[dtype]}.gguf`);
+      gguf = join(dir, `model-${GGUF_TYPE[dtype]}.gguf`);
       t = performance.now();
       ggufFromSynthetic(dir, gguf, GGUF_TYPE[dtype]);
       log(`${name} ${dtype}: GGUF ${GGUF_TYPE[dtype]} written in ${fmt((performance.now() - t) / 1000)} s`);
-      pair = job({ kind: 'pair', dir, dtype, cache, gguf, rounds: 1 });
-      rmSync(gguf, { force: true });
+      // mote and llama.cpp in one process when both fit in PAIR_GB, else each in its own process
+      if ((run.maxRssMB * 1048576 + statSync(gguf).size) / GB <= PAIR_GB) pair = job({ kind: 'pair', dir, dtype, cache, gguf, rounds: 1 });
+      else pair = { mote: run, llama: job({ kind: 'llama-run', gguf, timed: true }), separate: true };
+      log(`${name} ${dtype}: same process: ${JSON.stringify(pair).slice(0, 400)}`);
     }
+    if (!results.batched && process.env.MOTE_SCALE_BATCH !== '0' && !run.error) {
+      batched = job({ kind: 'batch', dir, dtype, cache, gguf, batches: BATCHES });
+      if (!batched.error) results.batched = { model: name, dtype, ...batched };
+      log(`${name} ${dtype}: batched ${JSON.stringify(batched).slice(0, 600)}`);
+    }
+    if (gguf) rmSync(gguf, { force: true });
     const target = 1.1 * cacheBytes + GB;
     // per decoder layer bytes of the entry: the part that grows with depth (for the linear extrapolation)
     const layerBytes = existsSync(cache) ? du(cache) - sumFiles(cache, (f) => !/^layer\d+_/.test(f)) : NaN;
     const perLayer = layerBytes / layers;
     const extra = (released - layers) * perLayer;
+    const rate = (r) => (r?.prefillS ? { prefillTokS: PROMPT / r.prefillS, decodeTokS: 1 / r.decodeStepS } : null);
+    const mote = rate(pair?.mote) ?? rate(run);
+    const llama = rate(pair?.llama);
+    const reads = {
+      mote: mote ? mote.decodeTokS * rl.decodeBytes('mote', dtype) : NaN,
+      llama: llama ? llama.decodeTokS * rl.decodeBytes('llama', dtype) : NaN,
+    };
+    for (const [engine, r] of Object.entries(reads)) {
+      if (results.machine && r > 1.05 * results.machine.bandwidth)
+        violations.push(
+          `${name} ${dtype}: ${engine} decode implies ${fmt(r / GB, 2)} GB/s, bound ${fmt(results.machine.bandwidth / GB, 2)} GB/s`,
+        );
+    }
     const row = {
       model: name,
       released,
@@ -169,30 +225,34 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
       dtype,
       cacheGB: cacheBytes / GB,
       targetGB: target / GB,
-      cold: { s: cold.loadS, peakGB: (cold.maxRssMB * 1048576) / GB, error: cold.error },
+      cold: {
+        s: cold.loadS,
+        peakGB: (coldPeakMB * 1048576) / GB,
+        loaderGB: (cold.maxRssMB * 1048576) / GB,
+        childGB: (cold.convertPeakMB * 1048576) / GB,
+        error: cold.error,
+      },
       cached: { s: run.loadS, peakGB: (run.maxRssMB * 1048576) / GB, error: run.error },
-      within: cold.maxRssMB * 1048576 <= target && run.maxRssMB * 1048576 <= target,
-      mote: pair?.mote
-        ? { prefillTokS: PROMPT / pair.mote.prefillS, decodeTokS: 1 / pair.mote.decodeStepS }
-        : run.decodeStepS
-          ? { prefillTokS: PROMPT / run.prefillS, decodeTokS: 1 / run.decodeStepS }
-          : null,
-      llama: pair?.llama ? { prefillTokS: PROMPT / pair.llama.prefillS, decodeTokS: 1 / pair.llama.decodeStepS } : null,
+      within: coldPeakMB * 1048576 <= target && run.maxRssMB * 1048576 <= target,
+      mote,
+      llama,
+      decodeReadGBs: { mote: reads.mote / GB, llama: reads.llama / GB, bytesPerTokenMB: rl.decodeBytes('mote', dtype) / 1e6 },
       pairError: pair?.error,
-      // at the released depth, linear in the layers: cache + (released - layers) x per-layer bytes; peak the same
-      // (onnxruntime holds each layer's weights once)
+      // at the released depth, linear in the layers: cache + (released - layers) x per-layer bytes, the peaks
+      // likewise (the conversion child holds one layer at a time: its peak does not grow with depth)
       ...(layers !== released
         ? {
             fullDepth: {
               cacheGB: (cacheBytes + extra) / GB,
               targetGB: (1.1 * (cacheBytes + extra) + GB) / GB,
-              coldPeakGB: (cold.maxRssMB * 1048576) / GB,
-              cachedPeakGB: (run.maxRssMB * 1048576 + extra) / GB,
+              coldPeakGB: Math.max(cold.maxRssMB * 1048576 + 1.2 * extra, (cold.rssBeforeMB + cold.convertPeakMB) * 1048576) / GB,
+              cachedPeakGB: (run.maxRssMB * 1048576 + 1.2 * extra) / GB,
               perLayerGB: perLayer / GB,
             },
           }
         : {}),
     };
+    results.rows = results.rows.filter((r) => r.model !== name || r.dtype !== dtype); // a failed try of this row goes
     results.rows.push(row);
     save();
     log(`${name} ${dtype}: ${JSON.stringify(row)}`);
@@ -201,28 +261,54 @@ for (const [id, shape, released, dtypes, ggufOk] of MODELS) {
   if (process.env.MOTE_SCALE_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
 }
 
+const pct = (x, target) => `${fmt((100 * x) / target, 0)}%`;
 const tab = results.rows.map((r) => ({
   model: r.model,
   dtype: r.dtype,
   'cache GB': fmt(r.cacheGB, 2),
   'target GB': fmt(r.targetGB, 2),
-  'cold s / peak GB': `${fmt(r.cold.s)} / ${fmt(r.cold.peakGB, 2)}`,
-  'cached s / peak GB': `${fmt(r.cached.s)} / ${fmt(r.cached.peakGB, 2)}`,
-  'within target': r.within ? 'yes' : 'NO',
+  'cold s / peak GB (% target)': `${fmt(r.cold.s)} / ${fmt(r.cold.peakGB, 2)} (${pct(r.cold.peakGB, r.targetGB)})`,
+  'cached s / peak GB (% target)': `${fmt(r.cached.s)} / ${fmt(r.cached.peakGB, 2)} (${pct(r.cached.peakGB, r.targetGB)})`,
+  within: r.within ? 'yes' : 'NO',
   'prefill tok/s mote/llama': r.mote
     ? `${fmt(r.mote.prefillTokS)}/${fmt(r.llama?.prefillTokS)} (${fmt(r.llama ? r.mote.prefillTokS / r.llama.prefillTokS : NaN, 2)}x)`
     : '-',
   'decode tok/s mote/llama': r.mote
     ? `${fmt(r.mote.decodeTokS, 2)}/${fmt(r.llama?.decodeTokS, 2)} (${fmt(r.llama ? r.mote.decodeTokS / r.llama.decodeTokS : NaN, 2)}x)`
     : '-',
+  'decode read GB/s mote/llama': r.decodeReadGBs ? `${fmt(r.decodeReadGBs.mote, 2)}/${fmt(r.decodeReadGBs.llama, 2)}` : '-',
   ...(r.fullDepth
     ? {
-        [`at ${r.released} layers (linear)`]: `cache ${fmt(r.fullDepth.cacheGB, 2)} GB, cached peak ${fmt(r.fullDepth.cachedPeakGB, 2)} GB, target ${fmt(r.fullDepth.targetGB, 2)} GB`,
+        [`at ${r.released} layers (linear)`]: `cache ${fmt(r.fullDepth.cacheGB, 2)} GB, peaks cold ${fmt(r.fullDepth.coldPeakGB, 2)} / cached ${fmt(r.fullDepth.cachedPeakGB, 2)} GB, target ${fmt(r.fullDepth.targetGB, 2)} GB`,
       }
     : {}),
 }));
 console.log(
-  `mote bench:scale — ${results.cpu.model}, ${THREADS} threads, ISA ${results.cpu.features.join(' ')}; prompt ${PROMPT}, decode ${DECODE} (batch 1)`,
+  `mote bench:scale — ${results.cpu.model}, ${results.cpu.cores} cores, ${THREADS} threads, ISA ${results.cpu.features.join(' ')}; llama.cpp: ${results.cpu.llama}; prompt ${PROMPT}, decode ${DECODE} (batch 1)`,
 );
+if (results.machine)
+  console.log(
+    `read bandwidth bound ${fmt(results.machine.bandwidth / GB, 2)} GB/s (${results.machine.bandwidthKernel}); methods: ${Object.entries(
+      results.machine.kernels,
+    )
+      .map(([k, v]) => `${k} ${fmt(v / GB, 2)}`)
+      .join(', ')} GB/s`,
+  );
 console.table(tab);
 console.log('target: peak RSS <= 1.1 x cache bytes + 1 GB for cold and cached loads; ratios mote/llama.cpp tok/s (> 1 = mote faster)');
+const b = results.batched;
+if (b)
+  console.table(
+    Object.keys(b.mote).map((B) => ({
+      [`batched ${b.model} ${b.dtype}`]: `batch ${B}`,
+      'mote tok/s': fmt(b.mote[B].tokS, 1),
+      'llama.cpp tok/s': fmt(b.llama?.[B]?.tokS, 1),
+      ratio: `${fmt(b.mote[B].tokS / b.llama?.[B]?.tokS, 2)}x`,
+      'foreign cores': fmt(Math.max(b.mote[B].foreign, b.llama?.[B]?.foreign ?? 0), 2),
+    })),
+  );
+if (violations.length) {
+  console.log('BANDWIDTH BOUND VIOLATED — an engine read weights faster than the machine bound; the bound or the byte counts are wrong:');
+  for (const v of violations) console.log(`  ${v}`);
+  process.exitCode = 3;
+}

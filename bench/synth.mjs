@@ -103,7 +103,7 @@ SHAPES['gpt-oss-20b'] = {
   rope_scaling: { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, truncate: false, original_max_position_embeddings: 4096 },
 };
 
-/** xorshift-based normal(0, std) fill, fast enough for gigabytes. */
+/** xorshift-based normal(0, std) fill. */
 function randn(n, std, seed) {
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;
@@ -127,6 +127,60 @@ function randn(n, std, seed) {
   return out;
 }
 
+/** xorshift bytes in [lo, lo + span) */
+function randBytes(n, lo, span, seed) {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = lo + (x % span);
+  }
+  return b;
+}
+
+// Tensors are windows of a random pool at a seeded offset: generating every value anew (Box-Muller in JS)
+// wrote 13 MB/s here, a full-depth checkpoint in hours; copying from the pool is bounded by the disk.
+// A prime pool length keeps any two tensors' windows at unrelated offsets.
+const POOL = 16777259;
+const pools = new Map();
+function pooled(key, make) {
+  if (!pools.has(key)) pools.set(key, make());
+  return pools.get(key);
+}
+/** n elements of `pool` from a seeded offset, wrapping around: a fresh array of pool's type */
+function window(pool, n, seed) {
+  const out = new pool.constructor(n);
+  let at = Math.imul(seed, 2654435761) >>> 0;
+  at %= pool.length;
+  for (let done = 0; done < n; ) {
+    const k = Math.min(n - done, pool.length - at);
+    out.set(pool.subarray(at, at + k), done);
+    done += k;
+    at = 0;
+  }
+  return out;
+}
+/** bf16 bytes of n normal(0, std) values */
+const bf16Normal = (n, std, seed) =>
+  new Uint8Array(
+    window(
+      pooled(`n${std}`, () => new Uint16Array(f32ToBf16Bytes(randn(POOL, std, 7)).buffer)),
+      n,
+      seed,
+    ).buffer,
+  );
+/** n bytes uniform in [lo, lo + span) */
+const uniformBytes = (n, lo, span, seed) =>
+  window(
+    pooled(`u${lo},${span}`, () => randBytes(POOL, lo, span, 11)),
+    n,
+    seed,
+  );
+
 /** Write config.json + model.safetensors (bf16) + the organism's tokenizer files into dir. */
 export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
   const base = SHAPES[shapeName];
@@ -140,7 +194,8 @@ export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
     tie_word_embeddings: false,
     torch_dtype: 'bfloat16',
   };
-  if (existsSync(join(dir, 'model.safetensors'))) return cfg;
+  // config.json is written last: without it a model.safetensors is an interrupted write
+  if (existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'config.json'))) return cfg;
   mkdirSync(dir, { recursive: true });
   const D = cfg.hidden_size,
     H = cfg.num_attention_heads,
@@ -159,12 +214,10 @@ export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
       dtype: 'BF16',
       shape,
       bytes: () =>
-        f32ToBf16Bytes(
-          randn(
-            shape.reduce((a, b) => a * b, 1),
-            std,
-            seed++,
-          ),
+        bf16Normal(
+          shape.reduce((a, b) => a * b, 1),
+          std,
+          seed++,
         ),
     });
   const ones = (name, n) => t.push({ name, dtype: 'BF16', shape: [n], bytes: () => f32ToBf16Bytes(new Float32Array(n).fill(1)) });
@@ -194,29 +247,17 @@ export function writeSynthetic(dir, shapeName, layers, tokenizerDir) {
     for (let e = 0; e < E; e++) glu(`${p}.mlp.experts.${e}`, I);
     glu(`${p}.mlp.shared_experts`, I * cfg.n_shared_experts);
   }
-  const bytesU8 = (n, lo, span) => {
-    const b = new Uint8Array(n);
-    let x = (seed++ * 2654435761) >>> 0 || 1;
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      b[i] = lo + (x % span);
-    }
-    return b;
-  };
   const u8 = (name, shape, lo = 0, span = 256) =>
     t.push({
       name,
       dtype: 'U8',
       shape,
       bytes: () =>
-        bytesU8(
+        uniformBytes(
           shape.reduce((a, b) => a * b, 1),
           lo,
           span,
+          seed++,
         ),
     });
   for (let l = 0; l < layers && cfg.model_type === 'gpt_oss'; l++) {

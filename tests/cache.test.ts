@@ -23,6 +23,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../apps/cli/src/main.js';
 import { checkpointHash, listCache, loadModel, removeCache } from '@mote/moe-runtime';
@@ -66,6 +67,29 @@ describe('weight cache', () => {
     expect(none.cache).toEqual({ hit: false, dir: null, dtype: 'f32' });
     expect(none.logits).toEqual(a.logits);
   });
+
+  // the built bundle (pnpm build) converts in a child process; from sources (as above) the load converts in-process
+  const BUNDLE = join(import.meta.dirname, '..', 'packages', 'moe-runtime', 'dist', 'index.js');
+  it.skipIf(!existsSync(BUNDLE))(
+    'a cold load of the built package converts in a child process: same logits, its peak reported',
+    async () => {
+      const built = (await import(pathToFileURL(BUNDLE).href)) as { loadModel: typeof loadModel };
+      const own = mkdtempSync(join(tmpdir(), 'mote-cache-'));
+      for (const dtype of ['f32', 'int4'] as const) {
+        const here = await logitsOf(TINY, { cache: own, dtype });
+        const m = await built.loadModel(TINY, { threads: 1, cache: mkdtempSync(join(own, 'child-')), dtype });
+        const r = await m.forward(IDS);
+        const [g] = await m.generate([IDS[0]], { maxNewTokens: 5, stopTokens: [] });
+        expect(m.cache!.hit).toBe(false);
+        expect(m.cache!.convertPeakBytes).toBeGreaterThan(20e6); // a node process converted it (not this one)
+        expect(r.logits!.data).toEqual(here.logits);
+        expect(g.ids).toEqual(here.greedy);
+        await m.dispose();
+        expect(here.cache!.convertPeakBytes).toBeUndefined(); // sources convert in-process
+      }
+      rmSync(own, { recursive: true, force: true });
+    },
+  );
 
   it('keys by content: a copy of the checkpoint in another folder hits the same entry', async () => {
     const copy = mkdtempSync(join(tmpdir(), 'mote-ckpt-'));
@@ -201,6 +225,15 @@ describe('weight cache', () => {
     await expect(loadModel(ck, { threads: 1, cache: false })).rejects.toThrow(
       /E_NONFINITE.*model\.layers\.1\.self_attn\.o_proj\.weight.*at flat index 6/,
     );
+    if (existsSync(BUNDLE)) {
+      // the built package finds it in its conversion child: the same coded error, and no entry left behind
+      const built = (await import(pathToFileURL(BUNDLE).href)) as { loadModel: typeof loadModel };
+      const own = mkdtempSync(join(tmpdir(), 'mote-cache-'));
+      const err = await built.loadModel(ck, { threads: 1, cache: own }).catch((x: unknown) => x as { code?: string; message: string });
+      expect(err).toMatchObject({ code: 'E_NONFINITE', message: expect.stringMatching(/o_proj\.weight.*at flat index 6/) });
+      expect(listCache(own)).toEqual([]);
+      rmSync(own, { recursive: true, force: true });
+    }
     rmSync(ck, { recursive: true, force: true });
   });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, Session, dequantizeNBits, f16BitsToF32, f32ToF16Bits, quantizeGgufBlocks, quantizeNBits } from '@mote/tensor-core';
 import { hookName, loadModel, type Model } from '@mote/moe-runtime';
+import { quantizeRows, transposeTiled } from '../packages/moe-runtime/src/quantize.js';
 
 const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism');
 const TINY = join(import.meta.dirname, 'fixtures', 'tiny-moe', 'olmoe');
@@ -22,6 +23,23 @@ function randn(n: number, seed: number): Float32Array {
 }
 
 describe('block quantiser', () => {
+  it("quantizeRows of a checkpoint's [out, in] gate and up rows equals quantising the transposed [in, out] fc1 weight", () => {
+    const [D, I] = [64, 96];
+    const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.05);
+    const gate = rand(I * D, 1); // [I, D]
+    const up = rand(I * D, 2); // [I, D]
+    const fc1 = new Float32Array(D * 2 * I); // [D, 2I]: gate columns, then up (the f32 graph's weight)
+    transposeTiled(gate, I, D, fc1, 2 * I, 0);
+    transposeTiled(up, I, D, fc1, 2 * I, I);
+    for (const bits of [4, 8] as const) {
+      const ref = quantizeNBits(transposeTiled(fc1, D, 2 * I), 2 * I, D, bits); // what quantizeGraph makes of fc1
+      const got = quantizeRows([gate, up], D, bits);
+      expect([got.n, got.k, got.bits]).toEqual([2 * I, D, bits]);
+      expect(got.data).toEqual(ref.data);
+      expect(got.scales).toEqual(ref.scales);
+    }
+  });
+
   it('fp16 conversion rounds to nearest even and keeps the edges', () => {
     expect(f32ToF16Bits(1)).toBe(0x3c00);
     expect(f32ToF16Bits(-2)).toBe(0xc000);

@@ -115,6 +115,14 @@ export interface CacheStats {
   /** the cache folder, or null without a cache */
   dir: string | null;
   dtype: WeightDtype;
+  /** a cold load whose conversion ran in a child process: that process's peak RSS (bytes) */
+  convertPeakBytes?: number;
+}
+
+/** peak RSS of this process's last conversion child (convert.ts), reported by the next cold load's stats */
+let childPeakBytes = 0;
+export function noteConvertPeak(bytes: number): void {
+  childPeakBytes = bytes;
 }
 
 export interface CacheOpenOptions {
@@ -148,7 +156,13 @@ export class WeightCache {
   built = false;
 
   get stats(): CacheStats {
-    return { hit: this.manifest !== null && !this.built, dir: this.manifest || this.work ? this.dir : null, dtype: this.dtype };
+    const stats: CacheStats = {
+      hit: this.manifest !== null && !this.built,
+      dir: this.manifest || this.work ? this.dir : null,
+      dtype: this.dtype,
+    };
+    if (this.built && childPeakBytes) stats.convertPeakBytes = childPeakBytes;
+    return stats;
   }
 
   /** true on a miss with a writable cache: the caller converts every graph with write(), then commit()s */

@@ -10,7 +10,7 @@
 
 import { GraphBuilder, MoteError, QBLOCK, type F32Tensor, type Tensor } from '@mote/tensor-core';
 import { finishMoeBlock, type Weights } from './graphs.js';
-import { requantMxfp4, transposeTiled, weightBits, type WeightDtype } from './quantize.js';
+import { quantizeRows, requantMxfp4, transposeTiled, weightBits, type WeightDtype } from './quantize.js';
 import type { ModelSpec } from './spec.js';
 
 /** Whether layer `layer` of `spec` uses expert slices at `dtype`: per-expert SiLU-GLU tensors without biases
@@ -45,7 +45,7 @@ export function buildExpertSlicesBlock(spec: ModelSpec, layer: number, w: Weight
   const x2 = g.reshape('x', [-1, D]); // [N, D]
   const xs = g.op1('Gather', [x2, 'order'], { axis: 0 }); // [M, D]
   const parts = g.op('Split', [xs, 'counts'], { axis: 0 }, { outputs: E }); // E x [m_e, D]
-  const src = lw.fusedExperts ? fusedSlices(spec, layer, w, dtype) : siluSlices(spec, layer, w);
+  const src = lw.fusedExperts ? fusedSlices(spec, layer, w, dtype) : siluSlices(spec, layer, w, dtype);
   if (src.bias1 || src.bias2) g.input('rowExpert', 'int64', ['M']);
   /** x [m, in] @ expert e's weight `which`: a float32 MatMul, or MatMulNBits when the source is already quantised */
   const proj = (x: string, e: number, which: 'fc1' | 'fc2') => {
@@ -100,12 +100,16 @@ interface SliceSource {
   bias2?: F32Tensor; // [E, D]
 }
 
-function siluSlices(spec: ModelSpec, layer: number, w: Weights): SliceSource {
+function siluSlices(spec: ModelSpec, layer: number, w: Weights, dtype: WeightDtype): SliceSource {
   const { hidden: D, moeIntermediate: I } = spec;
   const lw = spec.weights.layer(layer);
+  const bits = weightBits('expert0_fc1', dtype);
   return {
     weight(e, which) {
       const n = lw.expert!(e);
+      // quantised dtypes: the checkpoint's [out, in] rows are MatMulNBits rows as they are (no transposes)
+      if (bits && which === 'fc2') return quantizeRows([w.get(n.down, [D, I]).data], I, bits); // N = D rows of K = I
+      if (bits) return quantizeRows([w.get(n.gate, [I, D]).data, w.get(n.up, [I, D]).data], D, bits); // N = 2I: gate, up
       if (which === 'fc2') return transposeTiled(w.get(n.down, [D, I]).data, D, I); // [I, D]
       const fc1 = new Float32Array(D * 2 * I); // [D, 2I]: gate columns, then up columns
       transposeTiled(w.get(n.gate, [I, D]).data, I, D, fc1, 2 * I, 0);

@@ -26,6 +26,7 @@ export { inspectModel } from './load.js';
 export { generateFile, readPromptFile, policyHash, type GenerateFileOptions, type PromptLine } from './batch.js';
 export { WEIGHT_DTYPES, weightBits, requantMxfp4, type WeightDtype } from './quantize.js';
 export { cacheRoot, type CacheStats } from './cache.js';
+export { convertCheckpoint } from './convert-checkpoint.js';
 export { checkpointHash } from './cache-key.js';
 export { listCache, removeCache, type CacheEntry } from './cache-admin.js';
 export { estimateMemory, memoryAvailable, resolveDtype, type MemoryEstimate } from './memory.js';

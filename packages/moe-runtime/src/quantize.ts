@@ -6,7 +6,7 @@
 // organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's mixes keep them
 // wider too. Not a kernel: a rewrite of built graphs.
 
-import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight } from '@mote/tensor-core';
+import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight, type QuantBits } from '@mote/tensor-core';
 import { fusedMembers } from './fuse.js';
 
 export type WeightDtype = 'f32' | 'int8' | 'int4';
@@ -64,6 +64,29 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
     g.useDomain('com.microsoft', 1);
   }
   return count;
+}
+
+/**
+ * MatMulNBits B and scales of the row blocks `parts` (each [n_i, K] float32, output rows) stacked in order:
+ * a checkpoint's [out, in] Linear weights quantised as they lie, one part at a time (the cold load's path
+ * for expert slices: no [in, out] float32 copy, no transposes).
+ * @example quantizeRows([gate, up], D, 4) // N = 2I rows: gate's, then up's
+ */
+export function quantizeRows(parts: Float32Array[], k: number, bits: QuantBits): NBitsWeight & { bits: QuantBits } {
+  const blocks = parts.map((p) => quantizeNBits(p, p.length / k, k, bits));
+  const n = blocks.reduce((a, b) => a + b.n, 0);
+  if (blocks.length === 1) return blocks[0];
+  const data = new Uint8Array(blocks.reduce((a, b) => a + b.data.length, 0));
+  const scales = new Float32Array(blocks.reduce((a, b) => a + b.scales.length, 0));
+  let d = 0;
+  let s = 0;
+  for (const b of blocks) {
+    data.set(b.data, d);
+    scales.set(b.scales, s);
+    d += b.data.length;
+    s += b.scales.length;
+  }
+  return { bits, n, k, data, scales };
 }
 
 // ---- MXFP4 (gpt-oss experts) straight to MatMulNBits blocks ----------------------------------------

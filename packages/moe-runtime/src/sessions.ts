@@ -17,6 +17,7 @@ import { loadTokenizer } from './tokenizer.js';
 import type { LoadOptions, ModelInfo, Tokenizer } from './types.js';
 import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
 import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } from './cache.js';
+import { convertInChild } from './convert.js';
 import { buildExpertSlicesBlock, expertSlicesFit } from './experts.js';
 
 export interface LayerSessions {
@@ -93,7 +94,8 @@ export async function loadRuntime(dir: string, opts: LoadOptions = {}): Promise<
   for (let attempt = 0; ; attempt++) {
     let cache = WeightCache.open(abs, dtype, copen);
     if (cache.building) {
-      cache = (await convert(spec, abs, cache)) ? WeightCache.open(abs, dtype, copen) : WeightCache.none(dtype, abs, log);
+      const ok = (await convertInChild(abs, cache, copen)) ?? (await convert(spec, abs, cache));
+      cache = ok ? WeightCache.open(abs, dtype, copen) : WeightCache.none(dtype, abs, log);
       cache.built = true;
     }
     try {
@@ -148,7 +150,7 @@ function tensors(
 
 /** Cold load: every graph and tensor converted one at a time straight into the cache entry (non-finite
  *  weights refused here, once). false: the disk refused, nothing cached. */
-async function convert(spec: ModelSpec, abs: string, cache: WeightCache): Promise<boolean> {
+export async function convert(spec: ModelSpec, abs: string, cache: WeightCache): Promise<boolean> {
   const ckpt = SafetensorsCheckpoint.open(abs);
   try {
     const w = new CheckedWeights(ckpt, abs);
