@@ -16,7 +16,8 @@ import type { ModelSpec } from './spec.js';
 import { loadTokenizer } from './tokenizer.js';
 import type { LoadOptions, ModelInfo, Tokenizer } from './types.js';
 import { ATTENTION_BUILDERS, DECODE_ATTENTION_BUILDERS } from './attention.js';
-import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats, type RowTable } from './cache.js';
+import { CacheCorrupt, cacheRoot, WeightCache, type CacheStats } from './cache.js';
+import type { RowTable } from './cache-files.js';
 import { convertInChild } from './convert.js';
 import { buildExpertSlicesBlock, expertSlicesFit } from './experts.js';
 
