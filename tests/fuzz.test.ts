@@ -13,7 +13,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MoteError, SafetensorsCheckpoint, readSafetensorsHeader } from '@mote/tensor-core';
 import { loadModel, readPromptFile, specFromDir, type ModelInfo } from '@mote/moe-runtime';
 import { validatePolicy } from '@mote/mote';
@@ -34,6 +34,8 @@ const TIME_S = Number(process.env.FUZZ_TIME_S ?? 0);
 const CASE_LIMIT_MS = 5_000;
 const RSS_LIMIT_MB = 2_048;
 const HEAP_LIMIT_MB = 512;
+// the bench's million-case runs take minutes per loader: vitest's per-test timeout must not report them failed
+vi.setConfig({ testTimeout: Math.max(120_000, RUNS * 5) });
 const ROOT = join(import.meta.dirname, '..');
 const ORG = join(ROOT, 'models', 'organism');
 // tmpfs where there is one (FUZZ_WORK: a folder the bench removes): the file-reading loaders are fuzzed through real files
