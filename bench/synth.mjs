@@ -78,7 +78,9 @@ SHAPES['deepseek-v2-lite-yarn'] = {
     original_max_position_embeddings: 4096,
     beta_fast: 32,
     beta_slow: 1,
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: the released config's literal value
     mscale: 0.707,
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: the released config's literal value
     mscale_all_dim: 0.707,
   },
 };

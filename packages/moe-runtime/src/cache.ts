@@ -20,18 +20,16 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   rmSync,
   statSync,
   statfsSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashFiles, sha256, writeAll, writeAtomic } from '@mote/io';
+import { writeAll, writeAtomic } from '@mote/io';
 import { MoteError, Session, TENSOR_CORE_MODULE, type F32Tensor, type GraphBuilder, type SessionOptions } from '@mote/tensor-core';
 import { fuseSiblingMatMuls } from './fuse.js';
 import { checkpointFiles, checkpointHash, fullHashes, identity } from './cache-key.js';

@@ -4,9 +4,8 @@
 // nor the cache format (cache.ts).
 
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { MoteError, type MoteErrorCode } from '@mote/tensor-core';
-import { noteConvertPeak, WeightCache, type CacheOpenOptions } from './cache.js';
+import { noteConvertPeak, type WeightCache, type CacheOpenOptions } from './cache.js';
 
 /** What the child reports on its IPC channel. */
 type ChildMessage =
