@@ -228,11 +228,14 @@ async function main() {
         tn = await sample(() => gen(B, DECODE + 1));
       return { tokS: (B * DECODE) / Math.max(1e-9, tn.wall - t1.wall), foreign: Math.max(t1.foreign, tn.foreign) };
     };
+    // job.engine 'mote' or 'llama' runs one engine (its own process, its own peak RSS); unset runs both
     const out = { mote: {}, llama: {} };
-    const model = await loadModel(job.dir, lopts);
-    for (const B of job.batches) out.mote[B] = await rate(B, (b, n) => model.generate(prompts(b), { maxNewTokens: n, stopTokens: [] }));
-    await model.dispose();
-    if (!job.gguf) return out; // no GGUF writer for this architecture: mote alone
+    if (job.engine !== 'llama') {
+      const model = await loadModel(job.dir, lopts);
+      for (const B of job.batches) out.mote[B] = await rate(B, (b, n) => model.generate(prompts(b), { maxNewTokens: n, stopTokens: [] }));
+      await model.dispose();
+    }
+    if (!job.gguf || job.engine === 'mote') return out; // no GGUF writer for this architecture: mote alone
     process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
     const llama = await getLlama({

@@ -195,7 +195,13 @@ for (const [id, shape, released, dtypes, ggufOk] of pick
       log(`${name} ${dtype}: same process: ${JSON.stringify(pair).slice(0, 400)}`);
     }
     if (!results.batched && process.env.MOTE_SCALE_BATCH !== '0' && !run.error) {
-      batched = job({ kind: 'batch', dir, dtype, cache, gguf, batches: BATCHES });
+      // each engine in its own process: llama.cpp's batched contexts after mote's run took one process past 23 GB
+      const spec = { kind: 'batch', dir, dtype, cache, gguf, batches: BATCHES };
+      const m = job({ ...spec, engine: 'mote' });
+      const l = gguf && !m.error ? job({ ...spec, engine: 'llama' }) : { llama: {} };
+      batched = m.error
+        ? m
+        : { mote: m.mote, llama: l.llama ?? {}, llamaError: l.error, maxRssMB: { mote: m.maxRssMB, llama: l.maxRssMB } };
       if (!batched.error) results.batched = { model: name, dtype, ...batched };
       log(`${name} ${dtype}: batched ${JSON.stringify(batched).slice(0, 600)}`);
     }
