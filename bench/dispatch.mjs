@@ -4,6 +4,7 @@
 // one session per group run from JS for the occupied groups only. Decode at batch 1 and 8, a 128-token
 // prefill; best of interleaved rounds. Used by moe-dispatch.mjs; not a model bench.
 
+import { createRng } from '@mote/stats';
 import { GraphBuilder, QBLOCK, Session } from '@mote/tensor-core';
 
 /** xorshift bytes: one random block table per weight shape, shared by every expert (distinct initializers) */
@@ -105,15 +106,7 @@ export async function compareDispatch({ D, I, K, threads, clock }) {
     };
   };
 
-  let seed = 99;
-  const rand = (n) => {
-    seed ^= seed << 13;
-    seed >>>= 0;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    seed >>>= 0;
-    return seed % n;
-  };
+  const rand = createRng(99).int;
   /** feeds of N rows each routed to K distinct random experts of E: rows grouped by expert */
   const feeds = (E, N) => {
     const counts = new BigInt64Array(E);

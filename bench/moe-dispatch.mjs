@@ -10,6 +10,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '@mote/moe-runtime';
+import { createRng } from '@mote/stats';
 import { SHAPES, writeSynthetic } from './synth.mjs';
 import { cpuFeatures } from './machine.mjs';
 import { compareDispatch } from './dispatch.mjs';
@@ -26,16 +27,8 @@ const cpu = () => {
 };
 const clock = THREADS === 1 ? cpu : () => performance.now() / 1e3;
 
-/** xorshift ints in [0, n) */
-let seed = 12345;
-const rand = (n) => {
-  seed ^= seed << 13;
-  seed >>>= 0;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  seed >>>= 0;
-  return seed % n;
-};
+/** seeded ints in [0, n) */
+const rand = createRng(12345).int;
 
 /** Expert-slice feeds (experts.ts) for N rows each routed to K distinct random experts with weight 1/K. */
 function routedFeeds(N, E) {

@@ -7,7 +7,7 @@ import type { Activations, Level } from './contrast-types.js';
 import { smooth, type ContrastData } from './contrast-statistic.js';
 
 /** Per-side means of every feature (at the contrast's level) and Fisher's exact p on pooled token counts. */
-export function describe(act: Activations, members: number[], idxA: number[], idxB: number[], F: number, level: Level) {
+export function describeColumns(act: Activations, members: number[], idxA: number[], idxB: number[], F: number, level: Level) {
   const out = {
     rateA: new Float64Array(F),
     rateB: new Float64Array(F),

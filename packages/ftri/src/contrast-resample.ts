@@ -9,7 +9,7 @@ import type { ContrastData, Statistic } from './contrast-statistic.js';
 type OnProgress = ((done: number, total: number, phase: string) => void) | undefined;
 
 /** Two-sided permutation p-values of the observed statistic `obs` [F] over M relabellings within strata. */
-export function permutationTest(
+export function permutationPValues(
   d: ContrastData,
   st: Statistic,
   obs: Float64Array,

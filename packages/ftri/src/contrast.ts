@@ -7,8 +7,8 @@
 
 import { MoteError } from '@mote/tensor-core';
 import { benjaminiHochberg, zFor } from '@mote/stats';
-import { describe, scoreCI } from './contrast-describe.js';
-import { bootstrapRanks, permutationTest, rankOrder } from './contrast-resample.js';
+import { describeColumns, scoreCI } from './contrast-describe.js';
+import { bootstrapRanks, permutationPValues, rankOrder } from './contrast-resample.js';
 import { contrastData, statistic } from './contrast-statistic.js';
 import {
   DEFAULT_STAT,
@@ -60,14 +60,14 @@ export function contrastActivations(
   const obs = new Float64Array(F);
   st.statAll(side, obs);
 
-  const { p, q, zs, pNorm, qNorm } = permutationTest(d, st, obs, M, seed, opts.onProgress);
+  const { p, q, zs, pNorm, qNorm } = permutationPValues(d, st, obs, M, seed, opts.onProgress);
 
   // descriptive per-feature numbers and the score's confidence interval
   const z = zFor(conf);
   const idxA: number[] = [],
     idxB: number[] = [];
   for (let j = 0; j < n; j++) (side[j] ? idxA : idxB).push(j);
-  const desc = describe(act, members, idxA, idxB, F, level);
+  const desc = describeColumns(act, members, idxA, idxB, F, level);
   const ci = scoreCI(d, idxA, idxB, z);
 
   // bootstrap over prompts (within each side; strata resampled as units for the paired statistic)

@@ -18,7 +18,6 @@ import type {
   HookContext,
   HookMap,
   ModelInfo,
-  Policy,
   Tensor,
   TokenInfo,
   Tokenizer,
@@ -27,7 +26,15 @@ import { specFromDir, modelInfo } from './load.js';
 import { paramCount } from './params.js';
 import { loadTokenizer } from './tokenizer.js';
 import { Http } from './remote-http.js';
-import { buildCompletionRequest, ENGINES, parseCompletionResponse, type Engine, type RouteShape, type ServedResult } from './served.js';
+import {
+  buildCompletionRequest,
+  ENGINES,
+  parseCompletionResponse,
+  type Engine,
+  type RouteShape,
+  type ServedRequest,
+  type ServedResult,
+} from './served.js';
 
 export interface ConnectOptions {
   /** server base URL, e.g. http://127.0.0.1:8000 */
@@ -106,17 +113,7 @@ class Remote implements RemoteModel {
     return this.http.base.href;
   }
 
-  async request(r: {
-    promptIds: number[];
-    maxNewTokens: number;
-    temperature?: number;
-    topP?: number;
-    topK?: number;
-    seed?: number;
-    stopTokenIds?: number[];
-    ignoreEos?: boolean;
-    policy?: Policy | null;
-  }): Promise<ServedResult> {
+  async request(r: Omit<ServedRequest, 'model'>): Promise<ServedResult> {
     const body = buildCompletionRequest(this.engine, { model: this.servedModel, ...r });
     const res = await this.http.post('/v1/completions', body);
     const out = parseCompletionResponse(this.engine, res, r.promptIds, this.shape, `${this.engine} server ${this.http.base.href}`);
