@@ -53,11 +53,11 @@ export function buildExpertSlicesBlock(spec: ModelSpec, layer: number, w: Weight
     const name = `expert${e}_${which}`;
     const wt = src.weight(e, which);
     if (!('bits' in wt)) return g.matmul(x, g.init(name, { dtype: 'float32', shape: [k, n], data: wt })); // [m, n]
-    g.init(`${name}_q${wt.bits}`, { elem: 'uint8', dims: [n, k / QBLOCK, (QBLOCK * wt.bits) / 8], raw: wt.data });
+    g.init(`${name}_q${wt.bits}`, { elem: 'uint8', dims: [n, k / wt.block, (wt.block * wt.bits) / 8], raw: wt.data });
     const scales = new Uint8Array(wt.scales.buffer, wt.scales.byteOffset, wt.scales.byteLength);
-    g.init(`${name}_scales`, { elem: 'float32', dims: [n * (k / QBLOCK)], raw: scales });
+    g.init(`${name}_scales`, { elem: 'float32', dims: [n * (k / wt.block)], raw: scales });
     g.useDomain('com.microsoft', 1);
-    const attrs = { K: k, N: n, bits: wt.bits, block_size: QBLOCK, accuracy_level: 4 };
+    const attrs = { K: k, N: n, bits: wt.bits, block_size: wt.block, accuracy_level: 4 };
     return g.op1('MatMulNBits', [x, `${name}_q${wt.bits}`, `${name}_scales`], attrs, 'com.microsoft'); // [m, n]
   };
   // per expert only the two projections; the activation runs once on all rows (2 nodes per expert: an

@@ -7,17 +7,17 @@ import { freemem } from 'node:os';
 import { MoteError } from '@mote/tensor-core';
 import { attentionParams } from './params.js';
 import type { ModelSpec } from './spec.js';
-import type { WeightDtype } from './quantize.js';
+import { nbitsBlock, type WeightDtype } from './quantize.js';
 
 /** headroom beside the weights: KV cache, activations, onnxruntime arenas, Node itself */
 export const HEADROOM = 1 << 30;
 /** onnxruntime's own copies and allocator slack, over the weight bytes */
 const SLACK = 1.1;
 
-/** Bits per parameter stored for a weight class under a dtype (block-32 scales are f32: +1 bit per value). */
-function bits(cls: 'ffn' | 'attn' | 'f32', dtype: WeightDtype): number {
+/** Bits per parameter stored for a weight class under a dtype: the level bits and a float32 scale per block. */
+function bits(cls: 'ffn' | 'attn' | 'f32', dtype: WeightDtype, block: number): number {
   if (dtype === 'f32' || cls === 'f32') return 32;
-  return dtype === 'int4' && cls === 'ffn' ? 5 : 9;
+  return (dtype === 'int4' && cls === 'ffn' ? 4 : 8) + 32 / block;
 }
 
 export interface MemoryEstimate {
@@ -53,7 +53,10 @@ export function estimateMemory(spec: ModelSpec, dtype: WeightDtype): MemoryEstim
     f32 += 2 * D + (moe ? spec.expertCount * D : 0);
     largestLayer = Math.max(largestLayer, layerFfn, attentionParams(spec));
   }
-  const weights = Math.ceil((ffn * bits('ffn', dtype) + attn * bits('attn', dtype) + f32 * 32) / 8);
+  // gate/up rows have K = D, down rows K = I; gpt-oss's MXFP4 experts keep blocks of 32
+  const mxfp4 = spec.weights.layer(spec.moeLayers[0] ?? 0).fusedExperts !== undefined;
+  const ffnBlock = mxfp4 ? 32 : 3 / (2 / nbitsBlock(D) + 1 / nbitsBlock(spec.moeIntermediate || D));
+  const weights = Math.ceil((ffn * bits('ffn', dtype, ffnBlock) + attn * bits('attn', dtype, nbitsBlock(D)) + f32 * 32) / 8);
   const cache = weights + spec.vocab * D * 4;
   const cached = Math.ceil(SLACK * weights) + HEADROOM;
   // a conversion holds one layer's f32 weights once (each is dropped when quantised) plus one expert's

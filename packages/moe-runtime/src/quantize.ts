@@ -1,6 +1,6 @@
 // Weight dtypes of a loaded model and the graph pass that applies them: every MatMul with a constant
-// float32 [K, N] weight becomes onnxruntime's MatMulNBits (8 or 4 bit, blocks of 32, fp16-exact scales,
-// int8 activations: the arithmetic of llama.cpp's q8_0 / q4_0). Routers, gates and norms stay float32 so
+// float32 [K, N] weight becomes onnxruntime's MatMulNBits (8 or 4 bit, symmetric, fp16-exact scales per
+// block of up to 128 inputs, int8 activations: llama.cpp's q8_0 / q4_0 rounding on wider blocks). Routers, gates and norms stay float32 so
 // routing decisions stay exact enough to analyse. 'int4' puts the expert and MLP weights (nearly all the
 // bytes) in 4 bits and keeps attention projections and lm_head in 8 bits: 4-bit attention cost the
 // organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's mixes keep them
@@ -17,6 +17,18 @@ const KEEP_F32 = new Set(['router', 'shared_gate']);
 
 /** MatMulNBits accuracy level 4: activations quantised to int8 per block, as llama.cpp does for q8_0/q4_0. */
 const ACCURACY_LEVEL = 4;
+
+/**
+ * Inputs per scale of a MatMulNBits weight with K inputs: the largest of 128, 64 and ggml's 32 that divides K
+ * and leaves at least 4 blocks per row (rows of 128 or 256 inputs keep fine blocks; their scales cost little).
+ * onnxruntime keeps a float32 scale and a float32 block sum per block in its prepacked weight, and the scales
+ * mapped from the weight cache, so at 32 a loaded int4 weight costs 1.4x its 4-bit bytes and at 128 1.1x
+ * (README "Memory"); the accuracy cost is in bench/accuracy.mjs. MXFP4 experts keep their own 32.
+ */
+export function nbitsBlock(k: number): number {
+  for (const b of [128, 64]) if (k % b === 0 && k >= 4 * b) return b;
+  return QBLOCK;
+}
 
 /** weights that 'int4' stores in 4 bits: routed and shared experts, dense MLPs */
 const FOUR_BIT = /^(expert\d+_fc[12]|(shared|mlp)_(gate|up|down)_proj)$/;
@@ -46,17 +58,17 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
     if (K % QBLOCK !== 0 || N < 2) continue;
     const wKN =
       b.raw.byteOffset % 4 === 0 ? new Float32Array(b.raw.buffer, b.raw.byteOffset, K * N) : new Float32Array(b.raw.slice().buffer);
-    const q = quantizeNBits(transposeTiled(wKN, K, N), N, K, bits); // rows = output features
+    const q = quantizeColumns(wKN, K, N, bits);
     const qName = `${b.name}_q${bits}`;
     const sName = `${b.name}_scales`;
-    inits.push({ name: qName, elem: 'uint8', dims: [N, K / QBLOCK, (QBLOCK * bits) / 8], raw: q.data });
-    inits.push({ name: sName, elem: 'float32', dims: [N * (K / QBLOCK)], raw: new Uint8Array(q.scales.buffer) });
+    inits.push({ name: qName, elem: 'uint8', dims: [N, K / q.block, (q.block * bits) / 8], raw: q.data });
+    inits.push({ name: sName, elem: 'float32', dims: [N * (K / q.block)], raw: new Uint8Array(q.scales.buffer) });
     drop.add(b.name);
     b.raw = undefined; // the f32 bytes go now, not with the graph: a conversion holds one f32 copy of a layer at most
     n.op = 'MatMulNBits';
     n.domain = 'com.microsoft';
     n.inputs = [n.inputs[0], qName, sName];
-    n.attrs = { K, N, bits, block_size: QBLOCK, accuracy_level: ACCURACY_LEVEL };
+    n.attrs = { K, N, bits, block_size: q.block, accuracy_level: ACCURACY_LEVEL };
     count++;
   }
   if (count) {
@@ -66,6 +78,27 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
   return count;
 }
 
+/** Columns of a float32 [K, N] weight (x @ W) as MatMulNBits rows, transposed 256 output rows at a time: no
+ *  [N, K] float32 copy beside it (gpt-oss's lm_head is 2.3 GB of float32). */
+function quantizeColumns(wKN: Float32Array, K: number, N: number, bits: QuantBits): NBitsWeight {
+  const block = nbitsBlock(K);
+  const rows = 256;
+  const data = new Uint8Array((N * K * bits) / 8);
+  const scales = new Float32Array((N * K) / block);
+  const tile = new Float32Array(rows * K);
+  for (let n0 = 0; n0 < N; n0 += rows) {
+    const c = Math.min(rows, N - n0);
+    for (let k = 0; k < K; k++) {
+      const src = k * N + n0;
+      for (let j = 0; j < c; j++) tile[j * K + k] = wKN[src + j];
+    }
+    const q = quantizeNBits(tile.subarray(0, c * K), c, K, bits, block);
+    data.set(q.data, (n0 * K * bits) / 8);
+    scales.set(q.scales, (n0 * K) / block);
+  }
+  return { bits, n: N, k: K, block, data, scales };
+}
+
 /**
  * MatMulNBits B and scales of the row blocks `parts` (each [n_i, K] float32, output rows) stacked in order:
  * a checkpoint's [out, in] Linear weights quantised as they lie, one part at a time (the cold load's path
@@ -73,7 +106,7 @@ export function quantizeGraph(g: GraphBuilder, dtype: WeightDtype): number {
  * @example quantizeRows([gate, up], D, 4) // N = 2I rows: gate's, then up's
  */
 export function quantizeRows(parts: Float32Array[], k: number, bits: QuantBits): NBitsWeight & { bits: QuantBits } {
-  const blocks = parts.map((p) => quantizeNBits(p, p.length / k, k, bits));
+  const blocks = parts.map((p) => quantizeNBits(p, p.length / k, k, bits, nbitsBlock(k)));
   const n = blocks.reduce((a, b) => a + b.n, 0);
   if (blocks.length === 1) return blocks[0];
   const data = new Uint8Array(blocks.reduce((a, b) => a + b.data.length, 0));
@@ -86,7 +119,7 @@ export function quantizeRows(parts: Float32Array[], k: number, bits: QuantBits):
     d += b.data.length;
     s += b.scales.length;
   }
-  return { bits, n, k, data, scales };
+  return { bits, n, k, block: blocks[0].block, data, scales };
 }
 
 // ---- MXFP4 (gpt-oss experts) straight to MatMulNBits blocks ----------------------------------------
@@ -145,7 +178,7 @@ export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8
       data[g * blob + j] = q0 | (q1 << 4);
     }
   }
-  return { bits, n, k: (G / n) * QBLOCK, data, scales: out };
+  return { bits, n, k: (G / n) * QBLOCK, block: QBLOCK, data, scales: out };
 }
 
 /** [r, c] row-major -> [c, r], in 32x32 tiles (cache friendly). */

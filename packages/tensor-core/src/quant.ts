@@ -1,8 +1,10 @@
-// Symmetric block quantisation of float32 weight rows, bit-identical to llama.cpp's q8_0 / q4_0
-// (block 32, fp16 scale), laid out for onnxruntime's com.microsoft MatMulNBits (uint8 with the default
-// zero point 128 / 8) or as GGUF q8_0 / q4_0 blocks. Not a kernel: packing only.
-// Shapes: N output rows, K inputs per row (K % 32 == 0), nb = K / 32 blocks per row.
+// Symmetric block quantisation of float32 weight rows, the rounding of llama.cpp's q8_0 / q4_0 (fp16 scale;
+// bit-identical to them at block 32), laid out for onnxruntime's com.microsoft MatMulNBits (uint8 with the
+// default zero point 128 / 8, any power-of-two block from 16) or as GGUF q8_0 / q4_0 blocks (block 32 only).
+// Not a kernel: packing only.
+// Shapes: N output rows, K inputs per row (K % block == 0), nb = K / block blocks per row.
 
+/** llama.cpp's q8_0 / q4_0 block, GGUF's and MXFP4's: the default block of every function here */
 export const QBLOCK = 32;
 export type QuantBits = 8 | 4;
 
@@ -46,13 +48,13 @@ export function f16BitsToF32(h: number): number {
 }
 
 /**
- * Quantise one block of 32 values the way ggml's quantize_row_q{8,4}_0_ref does. Writes the signed
- * integer levels (q8: -127..127, q4: -8..7) into `q` and returns the fp16 scale bits.
+ * Quantise one block of `len` values (32 for ggml) the way ggml's quantize_row_q{8,4}_0_ref does. Writes the
+ * signed integer levels (q8: -127..127, q4: -8..7) into `q` and returns the fp16 scale bits.
  */
-export function quantBlock(x: Float32Array, off: number, bits: QuantBits, q: Int8Array): number {
+export function quantBlock(x: Float32Array, off: number, bits: QuantBits, q: Int8Array, len = QBLOCK): number {
   let amax = 0;
   let max = 0;
-  for (let j = 0; j < QBLOCK; j++) {
+  for (let j = 0; j < len; j++) {
     const v = x[off + j];
     const a = Math.abs(v);
     if (a > amax) {
@@ -63,7 +65,7 @@ export function quantBlock(x: Float32Array, off: number, bits: QuantBits, q: Int
   if (bits === 8) {
     const d = Math.fround(amax / 127);
     const id = d ? Math.fround(1 / d) : 0;
-    for (let j = 0; j < QBLOCK; j++) {
+    for (let j = 0; j < len; j++) {
       const v = Math.fround(x[off + j] * id);
       q[j] = Math.sign(v) * Math.round(Math.abs(v)); // roundf: half away from zero
     }
@@ -71,7 +73,7 @@ export function quantBlock(x: Float32Array, off: number, bits: QuantBits, q: Int
   }
   const d = Math.fround(max / -8);
   const id = d ? Math.fround(1 / d) : 0;
-  for (let j = 0; j < QBLOCK; j++) {
+  for (let j = 0; j < len; j++) {
     const v = Math.fround(Math.fround(x[off + j] * id) + 8.5);
     q[j] = Math.min(15, Math.trunc(v)) - 8;
   }
@@ -83,9 +85,11 @@ export interface NBitsWeight {
   /** N output rows, K inputs */
   n: number;
   k: number;
-  /** [N, K/32, 32*bits/8] uint8 (MatMulNBits input B) */
+  /** values per scale along K (MatMulNBits block_size) */
+  block: number;
+  /** [N, K/block, block*bits/8] uint8 (MatMulNBits input B) */
   data: Uint8Array;
-  /** [N * K/32] float32 (MatMulNBits input scales), the fp16 scale widened */
+  /** [N * K/block] float32 (MatMulNBits input scales), the fp16 scale widened */
   scales: Float32Array;
 }
 
@@ -93,39 +97,40 @@ export interface NBitsWeight {
  * Rows of a Linear weight W [N, K] (HF [out, in] layout) as MatMulNBits B + scales. 4-bit: element 2i in
  * the low nibble of byte i, stored as q + 8; 8-bit: q + 128. Dequantised: (stored - zp) * scale.
  */
-export function quantizeNBits(w: Float32Array, n: number, k: number, bits: QuantBits): NBitsWeight {
-  if (k % QBLOCK !== 0) throw new Error(`quantizeNBits: K=${k} is not a multiple of ${QBLOCK}`);
-  const nb = k / QBLOCK;
-  const blob = (QBLOCK * bits) / 8;
+export function quantizeNBits(w: Float32Array, n: number, k: number, bits: QuantBits, block = QBLOCK): NBitsWeight {
+  if (block < 16 || (block & (block - 1)) !== 0) throw new Error(`quantizeNBits: block ${block} is not a power of two >= 16`);
+  if (k % block !== 0) throw new Error(`quantizeNBits: K=${k} is not a multiple of ${block}`);
+  const nb = k / block;
+  const blob = (block * bits) / 8;
   const data = new Uint8Array(n * nb * blob);
   const scales = new Float32Array(n * nb);
-  const q = new Int8Array(QBLOCK);
+  const q = new Int8Array(block);
   for (let r = 0; r < n; r++) {
     for (let b = 0; b < nb; b++) {
-      const s = quantBlock(w, r * k + b * QBLOCK, bits, q);
+      const s = quantBlock(w, r * k + b * block, bits, q, block);
       scales[r * nb + b] = f16BitsToF32(s);
       const o = (r * nb + b) * blob;
-      if (bits === 8) for (let j = 0; j < QBLOCK; j++) data[o + j] = q[j] + 128;
-      else for (let j = 0; j < QBLOCK / 2; j++) data[o + j] = (q[2 * j] + 8) | ((q[2 * j + 1] + 8) << 4);
+      if (bits === 8) for (let j = 0; j < block; j++) data[o + j] = q[j] + 128;
+      else for (let j = 0; j < block / 2; j++) data[o + j] = (q[2 * j] + 8) | ((q[2 * j + 1] + 8) << 4);
     }
   }
-  return { bits, n, k, data, scales };
+  return { bits, n, k, block, data, scales };
 }
 
 /** Dequantise a MatMulNBits weight back to float32 [N, K] (tests and accuracy checks). */
 export function dequantizeNBits(wq: NBitsWeight): Float32Array {
-  const { n, k, bits, data, scales } = wq;
-  const nb = k / QBLOCK;
-  const blob = (QBLOCK * bits) / 8;
+  const { n, k, bits, block, data, scales } = wq;
+  const nb = k / block;
+  const blob = (block * bits) / 8;
   const out = new Float32Array(n * k);
   for (let r = 0; r < n; r++) {
     for (let b = 0; b < nb; b++) {
       const s = scales[r * nb + b];
       const o = (r * nb + b) * blob;
-      const dst = r * k + b * QBLOCK;
-      if (bits === 8) for (let j = 0; j < QBLOCK; j++) out[dst + j] = (data[o + j] - 128) * s;
+      const dst = r * k + b * block;
+      if (bits === 8) for (let j = 0; j < block; j++) out[dst + j] = (data[o + j] - 128) * s;
       else
-        for (let j = 0; j < QBLOCK / 2; j++) {
+        for (let j = 0; j < block / 2; j++) {
           out[dst + 2 * j] = ((data[o + j] & 15) - 8) * s;
           out[dst + 2 * j + 1] = ((data[o + j] >> 4) - 8) * s;
         }
