@@ -4,8 +4,12 @@
 // one session per group run from JS for the occupied groups only. Decode at batch 1 and 8, a 128-token
 // prefill; best of interleaved rounds. Used by moe-dispatch.mjs; not a model bench.
 
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRng } from '@mote/stats';
-import { GraphBuilder, QBLOCK, Session } from '@mote/tensor-core';
+import { nbitsBlock } from '@mote/moe-runtime';
+import { GraphBuilder, Session } from '@mote/tensor-core';
 
 /** xorshift bytes: one random block table per weight shape, shared by every expert (distinct initializers) */
 function noise(n, seed) {
@@ -24,19 +28,39 @@ function noise(n, seed) {
  * Compare the dispatch alternatives at hidden D, expert width I, top-K; prints one table and returns its rows.
  * Example: await compareDispatch({ D: 1024, I: 512, K: 8, threads: 1, clock: () => performance.now() / 1e3 })
  */
-export async function compareDispatch({ D, I, K, threads, clock }) {
+export async function compareDispatch({ D, I, K, threads, clock, slicesOnly = false }) {
   const blocks = { fc1: noise((2 * I * D) / 2, 7), fc2: noise((D * I) / 2, 11) }; // int4: two weights a byte
+  const block = { fc1: nbitsBlock(D), fc2: nbitsBlock(I) }; // the runtime's blocks for these widths (quantize.ts)
   const scales = {
-    fc1: new Uint8Array(new Float32Array((2 * I * D) / QBLOCK).fill(0.01).buffer),
-    fc2: new Uint8Array(new Float32Array((D * I) / QBLOCK).fill(0.01).buffer),
+    fc1: new Uint8Array(new Float32Array((2 * I * D) / block.fc1).fill(0.01).buffer),
+    fc2: new Uint8Array(new Float32Array((D * I) / block.fc2).fill(0.01).buffer),
   };
+  // every expert's initializers point at the same page-aligned bytes of one file (external data, as the weight
+  // cache's): graphs past protobuf's 2 GB, and onnxruntime prepacks each expert into its own copy
+  const dir = mkdtempSync(join(tmpdir(), 'mote-dispatch-'));
+  const parts = [
+    ['fc1B', blocks.fc1],
+    ['fc2B', blocks.fc2],
+    ['fc1S', scales.fc1],
+    ['fc2S', scales.fc2],
+  ];
+  const ref = {};
+  const fd = openSync(join(dir, 'w.bin'), 'w');
+  let offset = 0;
+  for (const [key, bytes] of parts) {
+    writeSync(fd, bytes, 0, bytes.length, offset);
+    ref[key] = { location: 'w.bin', offset, length: bytes.length };
+    offset = Math.ceil((offset + bytes.length) / 65536) * 65536;
+  }
+  closeSync(fd);
   /** x [m, k] @ expert e's `which` as MatMulNBits in builder b, initializers in root (the outer graph) */
   const proj = (b, root, x, e, which) => {
     const [k, n] = which === 'fc1' ? [D, 2 * I] : [I, D];
     root.useDomain('com.microsoft', 1);
-    root.init(`expert${e}_${which}_q4`, { elem: 'uint8', dims: [n, k / QBLOCK, QBLOCK / 2], raw: blocks[which] });
-    root.init(`expert${e}_${which}_scales`, { elem: 'float32', dims: [n * (k / QBLOCK)], raw: scales[which] });
-    const attrs = { K: k, N: n, bits: 4, block_size: QBLOCK, accuracy_level: 4 };
+    const bs = block[which];
+    root.initExternal(`expert${e}_${which}_q4`, 'uint8', [n, k / bs, bs / 2], ref[`${which}B`]);
+    root.initExternal(`expert${e}_${which}_scales`, 'float32', [n * (k / bs)], ref[`${which}S`]);
+    const attrs = { K: k, N: n, bits: 4, block_size: bs, accuracy_level: 4 };
     return b.op1('MatMulNBits', [x, `expert${e}_${which}_q4`, `expert${e}_${which}_scales`], attrs, 'com.microsoft'); // [m, n]
   };
   /** experts [e0, e0+S) as slices on rows xs [m, D] grouped by expert, counts [S]: Split, MatMulNBits, Concat */
@@ -54,13 +78,16 @@ export async function compareDispatch({ D, I, K, threads, clock }) {
       0,
     ); // [m, D]
   };
+  let graphs = 0;
   const graph = (E, body) => {
     const g = new GraphBuilder(`experts${E}`);
     g.input('xs', 'float32', ['M', D]);
     g.input('counts', 'int64', [E]);
     g.op1('Identity', [body(g)], {}, undefined, 'y');
     g.output('y', 'float32', ['M', D]);
-    return Session.create(g.toBytes(), { threads });
+    const file = join(dir, `graph${graphs++}.onnx`);
+    writeFileSync(file, g.toBytes());
+    return Session.create(file, { threads });
   };
   /** 256 experts in If groups of S: group g's slices run in the then-branch only when its rows > 0 */
   const ifGroups = (E, S) =>
@@ -126,7 +153,7 @@ export async function compareDispatch({ D, I, K, threads, clock }) {
     { name: 'If groups of 8, E=256', E: 256, make: () => ifGroups(256, 8) },
     { name: 'If groups of 32, E=256', E: 256, make: () => ifGroups(256, 32) },
     { name: 'session per 8 experts, E=256', E: 256, make: () => sessionGroups(256, 8) },
-  ];
+  ].slice(0, slicesOnly ? 2 : undefined); // slicesOnly: the runtime's two (R1's widths: 256 experts are 6 GB a variant)
   for (const v of variants) {
     const t = performance.now();
     v.s = await v.make();
@@ -161,6 +188,7 @@ export async function compareDispatch({ D, I, K, threads, clock }) {
     }
   }
   for (const v of variants) await v.s.release();
+  rmSync(dir, { recursive: true, force: true });
   console.log(`dispatch alternatives, int4 experts D ${D}, I ${I}, top-${K} (ratios < 1 are faster):`);
   console.table(rows);
   return rows;

@@ -5,11 +5,12 @@
 // slices, built here on int4 experts of the same widths (dispatch.mjs). Not the model bench (run.mjs).
 // Usage: node bench/moe-dispatch.mjs (MOTE_THREADS, default 2: 1 thread times CPU seconds, robust on a
 // loaded machine; MOTE_WIDTH=D,I, default 1024,512; MOTE_ALTS=0 skips the alternatives, MOTE_ALTS=only runs
-// only them: no checkpoint, so wider layers fit, e.g. MOTE_WIDTH=2048,1024)
+// only them: no checkpoint, so wider layers fit, e.g. MOTE_WIDTH=2048,1024; MOTE_ALTS=slices runs only the
+// runtime's slices at 64 and 256 experts, no checkpoint: an R1-shaped layer, MOTE_WIDTH=7168,2048, in ~12 GB)
 
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '@mote/moe-runtime';
+import { loadModel, nbitsBlock } from '@mote/moe-runtime';
 import { createRng } from '@mote/stats';
 import { SHAPES, writeSynthetic } from './synth.mjs';
 import { cpuFeatures } from './machine.mjs';
@@ -83,7 +84,7 @@ console.log(
   `cpu: ${cpus()[0]?.model}, ISA ${cpuFeatures().join(' ')}; threads ${THREADS} (${THREADS === 1 ? 'CPU time' : 'wall time'}); D ${D}, I ${I}, top-${K}`,
 );
 const rows = [];
-for (const dtype of process.env.MOTE_ALTS === 'only' ? [] : ['f32', 'int4']) {
+for (const dtype of ['only', 'slices'].includes(process.env.MOTE_ALTS) ? [] : ['f32', 'int4']) {
   const models = [];
   for (const E of [64, 256]) {
     const name = `moe-e${E}-d${D}-i${I}`;
@@ -106,7 +107,7 @@ for (const dtype of process.env.MOTE_ALTS === 'only' ? [] : ['f32', 'int4']) {
   const prefill = await timeFfns(models, 128, 2);
   const res = { 64: { decode: decode[0], prefill: prefill[0] }, 256: { decode: decode[1], prefill: prefill[1] } };
   for (const m of models) await m.model.dispose();
-  const activeMB = (K * 3 * D * I * (dtype === 'f32' ? 4 : 0.5 + 4 / 32)) / 1e6;
+  const activeMB = (K * 3 * D * I * (dtype === 'f32' ? 4 : 0.5 + 4 / nbitsBlock(D))) / 1e6;
   for (const phase of ['decode', 'prefill']) {
     rows.push({
       dtype,
@@ -132,4 +133,5 @@ for (const r of rows.filter((x) => x.phase === 'decode')) {
   );
 }
 
-if (process.env.MOTE_ALTS !== '0') await compareDispatch({ D, I, K, threads: THREADS, clock });
+if (process.env.MOTE_ALTS !== '0')
+  await compareDispatch({ D, I, K, threads: THREADS, clock, slicesOnly: process.env.MOTE_ALTS === 'slices' });

@@ -24,7 +24,7 @@ export type { ModelSpec, RouterSpec, AttentionSpec, RopeSpec, LayerWeights } fro
 export { ConfigReader } from './spec.js';
 export { inspectModel } from './load.js';
 export { generateFile, readPromptFile, policyHash, type GenerateFileOptions, type PromptLine } from './batch.js';
-export { WEIGHT_DTYPES, weightBits, requantMxfp4, type WeightDtype } from './quantize.js';
+export { WEIGHT_DTYPES, weightBits, nbitsBlock, requantMxfp4, type WeightDtype } from './quantize.js';
 export { cacheRoot, type CacheStats } from './cache.js';
 export { convertCheckpoint } from './convert-checkpoint.js';
 export { checkpointHash } from './cache-key.js';

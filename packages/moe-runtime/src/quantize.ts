@@ -145,40 +145,54 @@ export function requantMxfp4(blocks: Uint8Array, scales: Uint8Array, bits: 4 | 8
   const blob = (QBLOCK * bits) / 8;
   const data = new Uint8Array(G * blob);
   const out = new Float32Array(G);
-  const v = new Float64Array(QBLOCK);
+  const t = mxfp4Tables();
   for (let g = 0; g < G; g++) {
     const unit = 2 ** (scales[g] - 127);
-    for (let b = 0; b < 16; b++) {
-      const c = blocks[g * 16 + b];
-      v[2 * b] = E2M1[c & 15];
-      v[2 * b + 1] = E2M1[c >> 4];
-    }
+    const src = g * 16;
     if (bits === 8) {
       out[g] = unit / 2;
-      for (let j = 0; j < QBLOCK; j++) data[g * blob + j] = v[j] * 2 + 128;
+      for (let b = 0; b < 16; b++) {
+        const c = blocks[src + b];
+        data[g * blob + 2 * b] = t.q8[c & 15];
+        data[g * blob + 2 * b + 1] = t.q8[c >> 4];
+      }
       continue;
     }
-    let step = 1;
+    let step = 0;
     let best = Infinity;
-    for (const s of STEPS_4BIT) {
-      let err = 0;
-      for (let j = 0; j < QBLOCK; j++) {
-        const q = Math.max(-8, Math.min(7, Math.round(v[j] / s)));
-        err += (v[j] - q * s) ** 2;
+    for (let s = 0; s < STEPS_4BIT.length; s++) {
+      let err = 0; // summed code by code, in order: the same float64 sum as a plain loop over the 32 values
+      for (let b = 0; b < 16; b++) {
+        const c = blocks[src + b];
+        err += t.err[s * 16 + (c & 15)];
+        err += t.err[s * 16 + (c >> 4)];
       }
       if (err < best) {
         best = err;
         step = s;
       }
     }
-    out[g] = unit * step;
-    for (let j = 0; j < QBLOCK / 2; j++) {
-      const q0 = Math.max(-8, Math.min(7, Math.round(v[2 * j] / step))) + 8;
-      const q1 = Math.max(-8, Math.min(7, Math.round(v[2 * j + 1] / step))) + 8;
-      data[g * blob + j] = q0 | (q1 << 4);
-    }
+    out[g] = unit * STEPS_4BIT[step];
+    for (let b = 0; b < 16; b++) data[g * blob + b] = t.q4[step * 256 + blocks[src + b]];
   }
   return { bits, n, k: (G / n) * QBLOCK, block: QBLOCK, data, scales: out };
+}
+
+let tables: { q8: Uint8Array; q4: Uint8Array; err: Float64Array } | null = null;
+/** Per 4-bit step: per MXFP4 byte (two e2m1 codes) the stored MatMulNBits byte, per code the squared error on
+ *  that step's grid; per code the 8-bit level (value x 2 on a step of half the block scale). */
+function mxfp4Tables() {
+  if (tables) return tables;
+  const level = (v: number, s: number) => Math.max(-8, Math.min(7, Math.round(v / s)));
+  const q8 = Uint8Array.from(E2M1, (v) => v * 2 + 128);
+  const q4 = new Uint8Array(STEPS_4BIT.length * 256);
+  const err = new Float64Array(STEPS_4BIT.length * 16);
+  STEPS_4BIT.forEach((s, i) => {
+    for (let c = 0; c < 256; c++) q4[i * 256 + c] = (level(E2M1[c & 15], s) + 8) | ((level(E2M1[c >> 4], s) + 8) << 4);
+    for (let c = 0; c < 16; c++) err[i * 16 + c] = (E2M1[c] - level(E2M1[c], s) * s) ** 2;
+  });
+  tables = { q8, q4, err };
+  return tables;
 }
 
 /** [r, c] row-major -> [c, r], in 32x32 tiles (cache friendly). */
