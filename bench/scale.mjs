@@ -195,13 +195,20 @@ for (const [id, shape, released, dtypes, ggufOk] of pick
       log(`${name} ${dtype}: same process: ${JSON.stringify(pair).slice(0, 400)}`);
     }
     if (!results.batched && process.env.MOTE_SCALE_BATCH !== '0' && !run.error) {
-      // each engine in its own process: llama.cpp's batched contexts after mote's run took one process past 23 GB
+      // each engine in its own process, llama.cpp one batch size per process: its batched contexts after mote's
+      // run took one process past 23 GB, and its four contexts in turn on a 16-layer OLMoE were OOM-killed at 24 GB
       const spec = { kind: 'batch', dir, dtype, cache, gguf, batches: BATCHES };
       const m = job({ ...spec, engine: 'mote' });
-      const l = gguf && !m.error ? job({ ...spec, engine: 'llama' }) : { llama: {} };
+      const ls = gguf && !m.error ? BATCHES.map((B) => job({ ...spec, engine: 'llama', batches: [B] })) : [];
+      const llama = Object.assign({}, ...ls.map((l) => l.llama ?? {}));
+      const llamaError =
+        ls
+          .map((l, i) => (l.error ? `batch ${BATCHES[i]}: ${l.error}` : ''))
+          .filter(Boolean)
+          .join('; ') || undefined;
       batched = m.error
         ? m
-        : { mote: m.mote, llama: l.llama ?? {}, llamaError: l.error, maxRssMB: { mote: m.maxRssMB, llama: l.maxRssMB } };
+        : { mote: m.mote, llama, llamaError, maxRssMB: { mote: m.maxRssMB, llama: Math.max(0, ...ls.map((l) => l.maxRssMB ?? 0)) } };
       if (!batched.error) results.batched = { model: name, dtype, ...batched };
       log(`${name} ${dtype}: batched ${JSON.stringify(batched).slice(0, 600)}`);
     }
