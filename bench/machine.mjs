@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GraphBuilder, readSafetensorsHeader, Session } from '@mote/tensor-core';
+import { nbitsBlock } from '@mote/moe-runtime';
 import { bestQuiet } from './quiet.mjs';
 
 export async function measureMachine(threads) {
@@ -247,9 +248,16 @@ export function roofline(dir, cfg, prompt) {
     } // dense MLP, shared experts
   }
   const active = { attn: c.attn, router: c.router, ffn: c.ffn + (c.experts * K) / E, head: c.head };
-  // bytes per weight: mote stores f32 scales per 32 (int8 36/32, int4 20/32), llama.cpp f16 (34/32, 18/32)
+  // bytes per weight: mote stores an f32 scale per block (nbitsBlock of the hidden width; MXFP4 experts per
+  // 32), llama.cpp's q8_0 / q4_0 an f16 scale per 32 (34/32, 18/32)
+  const wide = nbitsBlock(cfg.hidden_size);
+  const ffnBlock = entries.some((e) => e.name.endsWith('_blocks')) ? 32 : wide;
   const bpw = {
-    mote: { f32: { wide: 4, ffn: 4 }, int8: { wide: 36 / 32, ffn: 36 / 32 }, int4: { wide: 36 / 32, ffn: 20 / 32 } },
+    mote: {
+      f32: { wide: 4, ffn: 4 },
+      int8: { wide: 1 + 4 / wide, ffn: 1 + 4 / ffnBlock },
+      int4: { wide: 1 + 4 / wide, ffn: 0.5 + 4 / ffnBlock },
+    },
     llama: { f32: { wide: 4, ffn: 4 }, int8: { wide: 34 / 32, ffn: 34 / 32 }, int4: { wide: 34 / 32, ffn: 18 / 32 } },
   };
   const decodeBytes = (engine, dtype) => {
