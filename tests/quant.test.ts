@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, Session, dequantizeNBits, f16BitsToF32, f32ToF16Bits, quantizeGgufBlocks, quantizeNBits } from '@mote/tensor-core';
 import { hookName, loadModel, type Model } from '@mote/moe-runtime';
-import { quantizeRows, transposeTiled } from '../packages/moe-runtime/src/quantize.js';
+import { nbitsBlock, quantizeGraph, quantizeRows, transposeTiled } from '../packages/moe-runtime/src/quantize.js';
 
 const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism');
 const TINY = join(import.meta.dirname, 'fixtures', 'tiny-moe', 'olmoe');
@@ -74,33 +74,79 @@ describe('block quantiser', () => {
       }
     });
 
-    it(`${bits}-bit: onnxruntime MatMulNBits computes x @ dequant(W)^T`, async () => {
-      const M = 3,
-        N = 40,
-        K = 96;
-      const w = randn(N * K, 10 + bits);
-      const q = quantizeNBits(w, N, K, bits);
-      const deq = dequantizeNBits(q);
-      const g = new GraphBuilder('nbits').useDomain('com.microsoft', 1);
-      g.input('x', 'float32', [M, K]);
-      g.init('w', { elem: 'uint8', dims: [N, K / 32, (32 * bits) / 8], raw: q.data });
-      g.init('s', { dtype: 'float32', shape: [(N * K) / 32], data: q.scales });
-      g.op1('MatMulNBits', ['x', 'w', 's'], { K, N, bits, block_size: 32, accuracy_level: 0 }, 'com.microsoft', 'y');
-      g.output('y', 'float32', [M, N]);
-      const s = await Session.create(g.toBytes(), { threads: 1 });
-      const x = randn(M * K, 99);
-      const y = (await s.run({ x: { dtype: 'float32', shape: [M, K], data: x } })).y.data as Float32Array;
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let r = 0;
-          for (let k = 0; k < K; k++) r += x[m * K + k] * deq[n * K + k];
-          expect(Math.abs(r - y[m * N + n])).toBeLessThan(1e-4);
-        }
-      }
-      await s.release();
+    it(`${bits}-bit: onnxruntime MatMulNBits computes x @ dequant(W)^T at blocks of 32, 64 and 128`, async () => {
+      for (const block of [32, 64, 128]) await nbitsMatmul(bits, block);
     });
   }
+
+  it('nbitsBlock: 128 where K has at least 4 such blocks, else 64, else 32; the scale is the block max / -8 (q4)', () => {
+    expect([128, 256, 512, 768, 1408, 2048, 2880, 7168].map(nbitsBlock)).toEqual([32, 64, 128, 128, 128, 128, 64, 128]);
+    const w = Float32Array.from({ length: 128 }, (_, i) => (i === 77 ? -3 : Math.sin(i)));
+    const q = quantizeNBits(w, 1, 128, 4, 128);
+    expect([q.block, q.scales.length, q.data.length]).toEqual([128, 1, 64]);
+    expect(q.scales[0]).toBe(f16BitsToF32(f32ToF16Bits(-3 / -8)));
+    expect(() => quantizeNBits(w, 1, 128, 4, 48)).toThrow(/power of two/);
+  });
 });
+
+describe('quantizeGraph', () => {
+  it('rewrites a wide MatMul ([K, N] = [512, 300], N past one 256-row chunk) to MatMulNBits at block 128 with the rows quantizeNBits makes', async () => {
+    const [M, K, N] = [2, 512, 300];
+    const w = randn(K * N, 5); // [K, N]: x @ W
+    const g = new GraphBuilder('wide');
+    g.input('x', 'float32', [M, K]);
+    g.op1('MatMul', ['x', g.init('lm_head', { dtype: 'float32', shape: [K, N], data: w })], {}, undefined, 'y');
+    g.output('y', 'float32', [M, N]);
+    expect(quantizeGraph(g, 'int8')).toBe(1);
+    const { nodes, inits } = g.parts();
+    const node = nodes.find((n) => n.op === 'MatMulNBits')!;
+    expect(node.attrs).toMatchObject({ K, N, bits: 8, block_size: 128 });
+    const want = quantizeNBits(transposeTiled(w, K, N), N, K, 8, 128);
+    expect(inits.find((i) => i.name === node.inputs[1])!.raw).toEqual(want.data);
+    const s = await Session.create(g.toBytes(), { threads: 1 });
+    const x = randn(M * K, 6);
+    const y = (await s.run({ x: { dtype: 'float32', shape: [M, K], data: x } })).y.data as Float32Array;
+    const deq = dequantizeNBits(want);
+    let worst = 0;
+    let range = 0;
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let r = 0;
+        for (let k = 0; k < K; k++) r += x[m * K + k] * deq[n * K + k];
+        worst = Math.max(worst, Math.abs(r - y[m * N + n]));
+        range = Math.max(range, Math.abs(r));
+      }
+    expect(worst).toBeLessThan(0.02 * range); // accuracy level 4 quantises the activations to int8 per block
+    await s.release();
+  });
+});
+
+/** onnxruntime's MatMulNBits at `bits` and `block` against x @ dequantizeNBits(W)^T in float64 */
+async function nbitsMatmul(bits: 4 | 8, block: number) {
+  const M = 3,
+    N = 40,
+    K = 256;
+  const w = randn(N * K, 10 + bits);
+  const q = quantizeNBits(w, N, K, bits, block);
+  const deq = dequantizeNBits(q);
+  const g = new GraphBuilder('nbits').useDomain('com.microsoft', 1);
+  g.input('x', 'float32', [M, K]);
+  g.init('w', { elem: 'uint8', dims: [N, K / block, (block * bits) / 8], raw: q.data });
+  g.init('s', { dtype: 'float32', shape: [(N * K) / block], data: q.scales });
+  g.op1('MatMulNBits', ['x', 'w', 's'], { K, N, bits, block_size: block, accuracy_level: 0 }, 'com.microsoft', 'y');
+  g.output('y', 'float32', [M, N]);
+  const s = await Session.create(g.toBytes(), { threads: 1 });
+  const x = randn(M * K, 99);
+  const y = (await s.run({ x: { dtype: 'float32', shape: [M, K], data: x } })).y.data as Float32Array;
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let r = 0;
+      for (let k = 0; k < K; k++) r += x[m * K + k] * deq[n * K + k];
+      expect(Math.abs(r - y[m * N + n])).toBeLessThan(1e-4);
+    }
+  }
+  await s.release();
+}
 
 /** teacher-forced comparison of two models on the same sequences */
 async function agreement(ref: Model, q: Model, seqs: number[][]) {
