@@ -93,7 +93,9 @@ function checkpointBytes(shape, layers) {
   writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...SHAPES[shape], num_hidden_layers: layers }));
   const spec = specFromDir(tmp);
   rmSync(tmp, { recursive: true, force: true });
-  return { bf16: 2 * paramTotal(spec), int4: estimateMemory(spec, 'int4').cache, spec };
+  // gpt-oss's experts are written as released: MXFP4, 17 bytes per 32 weights
+  const experts = spec.modelType === 'gpt_oss' ? spec.moeLayers.length * spec.expertCount * 3 * spec.hidden * spec.moeIntermediate : 0;
+  return { bf16: 2 * (paramTotal(spec) - experts) + (17 / 32) * experts, int4: estimateMemory(spec, 'int4').cache, spec };
 }
 function paramTotal(s) {
   const D = s.hidden,
