@@ -11,21 +11,24 @@ import { nbitsBlock, type WeightDtype } from './quantize.js';
 
 /** headroom beside the weights: KV cache, activations, onnxruntime arenas, Node itself */
 export const HEADROOM = 1 << 30;
-/** onnxruntime's own copies and allocator slack, over the weight bytes */
+/** onnxruntime's own copies and allocator slack, over the weight bytes it holds */
 const SLACK = 1.1;
+/** Bytes a loaded MatMulNBits weight holds per block beside its levels: the float32 scale and block sum of
+ *  its prepacked layout, and the float32 scale still mapped from the cache file (README "Peak RSS"). */
+const HELD_PER_BLOCK = 12;
 
-/** Bits per parameter stored for a weight class under a dtype: the level bits and a float32 scale per block. */
-function bits(cls: 'ffn' | 'attn' | 'f32', dtype: WeightDtype, block: number): number {
+/** Bits per parameter of a weight class under a dtype: the level bits plus `perBlock` bytes per block. */
+function bits(cls: 'ffn' | 'attn' | 'f32', dtype: WeightDtype, block: number, perBlock: number): number {
   if (dtype === 'f32' || cls === 'f32') return 32;
-  return (dtype === 'int4' && cls === 'ffn' ? 4 : 8) + 32 / block;
+  return (dtype === 'int4' && cls === 'ffn' ? 4 : 8) + (8 * perBlock) / block;
 }
 
 export interface MemoryEstimate {
-  /** weight bytes onnxruntime holds (sessions) */
+  /** weight bytes as stored (the cache entry without the float32 embedding table) */
   weights: number;
   /** bytes of the cache entry (weights + the f32 embedding table read row by row from disk) */
   cache: number;
-  /** peak bytes of a cached load: SLACK x weights + HEADROOM */
+  /** peak bytes of a cached load: SLACK x the bytes onnxruntime holds for the weights + HEADROOM */
   cached: number;
   /** peak bytes of a cold load: the conversion holds one layer's f32 weights at a time */
   cold: number;
@@ -56,9 +59,11 @@ export function estimateMemory(spec: ModelSpec, dtype: WeightDtype): MemoryEstim
   // gate/up rows have K = D, down rows K = I; gpt-oss's MXFP4 experts keep blocks of 32
   const mxfp4 = spec.weights.layer(spec.moeLayers[0] ?? 0).fusedExperts !== undefined;
   const ffnBlock = mxfp4 ? 32 : 3 / (2 / nbitsBlock(D) + 1 / nbitsBlock(spec.moeIntermediate || D));
-  const weights = Math.ceil((ffn * bits('ffn', dtype, ffnBlock) + attn * bits('attn', dtype, nbitsBlock(D)) + f32 * 32) / 8);
+  const bytes = (perBlock: number) =>
+    Math.ceil((ffn * bits('ffn', dtype, ffnBlock, perBlock) + attn * bits('attn', dtype, nbitsBlock(D), perBlock) + f32 * 32) / 8);
+  const weights = bytes(4); // as stored: a float32 scale per block
   const cache = weights + spec.vocab * D * 4;
-  const cached = Math.ceil(SLACK * weights) + HEADROOM;
+  const cached = Math.ceil(SLACK * bytes(HELD_PER_BLOCK)) + HEADROOM;
   // a conversion holds one layer's f32 weights once (each is dropped when quantised) plus one expert's
   // transposed copy and its quantised bytes: 1.25 x the layer covers them
   const building = Math.ceil(largestLayer * 4 * 1.25);

@@ -1,10 +1,10 @@
 // Weight dtypes of a loaded model and the graph pass that applies them: every MatMul with a constant
 // float32 [K, N] weight becomes onnxruntime's MatMulNBits (8 or 4 bit, symmetric, fp16-exact scales per
-// block of up to 128 inputs, int8 activations: llama.cpp's q8_0 / q4_0 rounding on wider blocks). Routers, gates and norms stay float32 so
-// routing decisions stay exact enough to analyse. 'int4' puts the expert and MLP weights (nearly all the
-// bytes) in 4 bits and keeps attention projections and lm_head in 8 bits: 4-bit attention cost the
-// organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's mixes keep them
-// wider too. Not a kernel: a rewrite of built graphs.
+// block of up to 128 inputs, int8 activations: llama.cpp's q8_0 / q4_0 rounding on wider blocks). Routers,
+// gates and norms stay float32 so routing decisions stay exact enough to analyse. 'int4' puts the expert and
+// MLP weights (nearly all the bytes) in 4 bits and keeps attention projections and lm_head in 8 bits: 4-bit
+// attention cost the organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's
+// mixes keep them wider too. Not a kernel: a rewrite of built graphs.
 
 import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight, type QuantBits } from '@mote/tensor-core';
 import { fusedMembers } from './fuse.js';
@@ -23,7 +23,7 @@ const ACCURACY_LEVEL = 4;
  * and leaves at least 4 blocks per row (rows of 128 or 256 inputs keep fine blocks; their scales cost little).
  * onnxruntime keeps a float32 scale and a float32 block sum per block in its prepacked weight, and the scales
  * mapped from the weight cache, so at 32 a loaded int4 weight costs 1.4x its 4-bit bytes and at 128 1.1x
- * (README "Memory"); the accuracy cost is in bench/accuracy.mjs. MXFP4 experts keep their own 32.
+ * (README "Peak RSS"); the accuracy cost: bench/blocks.mjs, bench/accuracy.mjs. MXFP4 experts keep their 32.
  */
 export function nbitsBlock(k: number): number {
   for (const b of [128, 64]) if (k % b === 0 && k >= 4 * b) return b;
