@@ -6,7 +6,7 @@
 // attention cost the organism 6 points of top-1 agreement (89% -> 96%, bench/accuracy.mjs), as llama.cpp's
 // mixes keep them wider too. Not a kernel: a rewrite of built graphs.
 
-import { quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight, type QuantBits } from '@mote/tensor-core';
+import { FP4_E2M1_VALUES, quantizeNBits, QBLOCK, type GraphBuilder, type NBitsWeight, type QuantBits } from '@mote/tensor-core';
 import { fusedMembers } from './fuse.js';
 
 export type WeightDtype = 'f32' | 'int8' | 'int4';
@@ -124,8 +124,8 @@ export function quantizeRows(parts: Float32Array[], k: number, bits: QuantBits):
 
 // ---- MXFP4 (gpt-oss experts) straight to MatMulNBits blocks ----------------------------------------
 
-/** e2m1 code -> value in units of the block's power-of-two scale (the same table as tensor-core's FP4_E2M1_VALUES) */
-const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, 0, -0.5, -1, -1.5, -2, -3, -4, -6];
+/** e2m1 code -> value in units of the block's power-of-two scale */
+const E2M1 = FP4_E2M1_VALUES;
 /** 4-bit step candidates in units of the block scale: e2m1 values are not evenly spaced, so each block keeps
  *  the uniform grid (q - 8) * step, q in 0..15, with the least squared error over its 32 values */
 const STEPS_4BIT = [0.5, 0.75, 6 / 7, 1];
