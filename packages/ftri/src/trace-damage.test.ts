@@ -24,6 +24,10 @@ const prompts: PromptRecord[] = Array.from({ length: 24 }, (_, i) => ({
 }));
 const base = { prompts, batchSize: 8, permutations: 99, bootstrap: 0, maps: 0, report: false };
 
+/** path of the file of progress entry `part` in run `out` whose name starts with `prefix` and ends with `ext` */
+const partFile = (out: string, part: { files: string[] }, prefix: string, ext = ''): string =>
+  join(out, 'traces', part.files.find((f) => f.startsWith(prefix) && f.endsWith(ext))!);
+
 /** readActivations' error on the folder, or null when it reads */
 const readError = (dir: string): Error | null => {
   try {
@@ -39,7 +43,7 @@ describe('a truncated or damaged trace file', () => {
     const out = tmp();
     await runFtri({ ...base, model: createFakeModel(), outDir: out });
     const [p] = readProgress(out);
-    const parquet = join(out, 'traces', p.files.find((f) => f.startsWith('prompts-') && f.endsWith('.parquet'))!);
+    const parquet = partFile(out, p, 'prompts-', '.parquet');
     const bytes = readFileSync(parquet);
     // the log's row count is the footer's, as another Parquet reader sees it
     expect(Number(parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer).num_rows)).toBe(
@@ -62,7 +66,7 @@ describe('a truncated or damaged trace file', () => {
     await runFtri({ ...base, model: createFakeModel(), outDir: out });
     const parts = readProgress(out);
     expect(parts).toHaveLength(3);
-    const file = join(out, 'traces', parts[1].files.find((f) => f.startsWith('tokens-') && f.endsWith('.parquet'))!);
+    const file = partFile(out, parts[1], 'tokens-', '.parquet');
     truncateSync(file, Math.floor(statSync(file).size / 2));
 
     const e = readError(out);
@@ -89,13 +93,13 @@ describe('a truncated or damaged trace file', () => {
     const out = tmp();
     await runFtri({ ...base, model: createFakeModel(), outDir: out });
     const [p] = readProgress(out);
-    const arrowFile = join(out, 'traces', p.files.find((f) => f.startsWith('prompts-') && f.endsWith('.arrow'))!);
+    const arrowFile = partFile(out, p, 'prompts-', '.arrow');
     const arrow = readFileSync(arrowFile);
     writeFileSync(arrowFile, arrow.subarray(0, arrow.length - 3));
     expect(readError(out)?.message).toContain(arrowFile);
     writeFileSync(arrowFile, arrow);
 
-    const metaFile = join(out, 'traces', p.files.find((f) => f.startsWith('meta-'))!);
+    const metaFile = partFile(out, p, 'meta-');
     const meta = readFileSync(metaFile, 'utf8');
     writeFileSync(metaFile, meta.split('\n').slice(1).join('\n'));
     const e = readError(out);
