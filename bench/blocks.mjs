@@ -8,11 +8,10 @@ import { createRng } from '@mote/stats';
 import { dequantizeNBits, quantizeNBits } from '@mote/tensor-core';
 
 const [N, K] = [256, 2048];
-const rng = createRng(7);
-const gauss = () => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
+const { normal } = createRng(7);
 const rows = {
-  gaussian: gauss,
-  'student-t(3)': () => gauss() / Math.sqrt((gauss() ** 2 + gauss() ** 2 + gauss() ** 2) / 3),
+  gaussian: normal,
+  'student-t(3)': () => normal() / Math.sqrt((normal() ** 2 + normal() ** 2 + normal() ** 2) / 3),
 };
 const table = [];
 for (const [name, draw] of Object.entries(rows)) {

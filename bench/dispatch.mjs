@@ -11,17 +11,10 @@ import { createRng } from '@mote/stats';
 import { nbitsBlock } from '@mote/moe-runtime';
 import { GraphBuilder, Session } from '@mote/tensor-core';
 
-/** xorshift bytes: one random block table per weight shape, shared by every expert (distinct initializers) */
+/** seeded random bytes: one random block table per weight shape, shared by every expert (distinct initializers) */
 function noise(n, seed) {
-  const a = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    a[i] = x & 0xff;
-  }
-  return a;
+  const rng = createRng(seed);
+  return Uint8Array.from({ length: n }, () => rng.int(256));
 }
 
 /**

@@ -10,6 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { hookName } from '@mote/moe-runtime';
 import { BatchTracer, contrastActivations } from '@mote/ftri';
+import { createRng } from '@mote/stats';
 
 const L = 58,
   E = 256,
@@ -18,10 +19,10 @@ const L = 58,
 const LAYERS = Array.from({ length: L }, (_, i) => i + 3); // R1: first_k_dense_replace = 3
 const PLANTED = Array.from({ length: 10 }, (_, i) => ({ l: (i * 7) % L, e: (i * 37 + 11) % E })); // the "refusal experts"
 
-/** xorshift32: cheap, seeded, good enough for synthetic routes */
+/** seeded 32-bit words (stats' one generator): each synthetic route takes its fields from one word */
 function rng(seed) {
-  let x = seed | 0 || 1;
-  return () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x >>> 0);
+  const r = createRng(seed);
+  return () => r.int(2 ** 32);
 }
 
 /** Trace `prompts` synthetic prompts (first half side A, planted experts chosen more often there) and rank them. */

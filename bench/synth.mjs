@@ -5,6 +5,7 @@
 
 import { mkdirSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRng } from '@mote/stats';
 import { writeSafetensors, f32ToBf16Bytes } from '@mote/tensor-core';
 
 export const SHAPES = {
@@ -105,43 +106,16 @@ SHAPES['gpt-oss-20b'] = {
   rope_scaling: { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, truncate: false, original_max_position_embeddings: 4096 },
 };
 
-/** xorshift-based normal(0, std) fill. */
+/** seeded normal(0, std) fill */
 function randn(n, std, seed) {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i += 2) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const u1 = (s + 1) / 4294967297;
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const u2 = s / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u1)) * std;
-    out[i] = r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
-  }
-  return out;
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal() * std);
 }
 
-/** xorshift bytes in [lo, lo + span) */
+/** seeded bytes in [lo, lo + span) */
 function randBytes(n, lo, span, seed) {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = lo + (x % span);
-  }
-  return b;
+  const rng = createRng(seed);
+  return Uint8Array.from({ length: n }, () => lo + rng.int(span));
 }
 
 // Tensors are windows of a random pool at a seeded offset: generating every value anew (Box-Muller in JS)

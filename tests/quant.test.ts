@@ -8,18 +8,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, Session, dequantizeNBits, f16BitsToF32, f32ToF16Bits, quantizeGgufBlocks, quantizeNBits } from '@mote/tensor-core';
 import { hookName, loadModel, type Model } from '@mote/moe-runtime';
+import { createRng } from '@mote/stats';
 import { nbitsBlock, quantizeGraph, quantizeRows, transposeTiled } from '../packages/moe-runtime/src/quantize.js';
 
 const ORGANISM = join(import.meta.dirname, '..', 'models', 'organism');
 const TINY = join(import.meta.dirname, 'fixtures', 'tiny-moe', 'olmoe');
 
 function randn(n: number, seed: number): Float32Array {
-  let s = seed;
-  const next = () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next()));
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, rng.normal);
 }
 
 describe('block quantiser', () => {

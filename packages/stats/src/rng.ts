@@ -2,11 +2,13 @@
 // baselines, permutations, bootstraps, prompt subsets) draws from here, so a seed repeats on every platform.
 // Not cryptographic.
 
-/** A seeded source of uniform numbers: call it (or `.next()`) for [0, 1), `.int(n)` for an integer in [0, n). */
+/** A seeded source of uniform numbers: call it (or `.next()`) for [0, 1), `.int(n)` for an integer in [0, n),
+ *  `.normal()` for a standard normal draw (Box–Muller on two uniforms). */
 export interface Rng {
   (): number;
   next(): number;
   int(n: number): number;
+  normal(): number;
 }
 
 /**
@@ -15,6 +17,7 @@ export interface Rng {
  *   const rng = createRng(7);
  *   const u = rng();            // uniform in [0, 1)
  *   const die = rng.int(6) + 1; // 1..6
+ *   const z = rng.normal();     // N(0, 1)
  */
 export function createRng(seed = 0): Rng {
   let a = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
@@ -25,7 +28,9 @@ export function createRng(seed = 0): Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return Object.assign(next, { next, int: (n: number) => Math.floor(next() * n) });
+  const int = (n: number) => Math.floor(next() * n);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+  return Object.assign(next, { next, int, normal });
 }
 
 /**
